@@ -1,0 +1,52 @@
+# kiln — the two commands:
+#   make demo   installs what is missing, builds, and runs the demo end to end
+#   make test   installs what is missing, builds, and runs the whole test suite
+# Other targets: make (build only), make deps, make gpu-test, make gpu-bench,
+# make install PREFIX=..., make clean. SANITIZE=1 builds with ASan+UBSan
+# (into build-san/). TEST_FILTER='gguf/*' runs a subset of the suite.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+CMAKE_FLAGS += -DKILN_SANITIZE=ON
+else
+BUILD ?= build
+endif
+PREFIX ?= /usr/local
+TEST_FILTER ?=
+TEST_ARGS ?=
+
+.PHONY: all build deps test demo gpu-test gpu-bench install clean
+
+all: build
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+deps:
+	@bash .ci/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@bash tests/run.sh $(BUILD) "$(TEST_FILTER)" $(TEST_ARGS)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	$(BUILD)/bin/kiln demo
+
+gpu-test: deps
+	@$(MAKE) --no-print-directory build
+	KILN_TEST_BACKENDS=cuda,vulkan KILN_REQUIRE_BACKENDS=cuda $(BUILD)/bin/kiln_tests --jobs 1 $(if $(TEST_FILTER),--filter '$(TEST_FILTER)',) $(TEST_ARGS)
+
+gpu-bench: build
+	@bash bench/gpu-bench.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,23 @@
+/* demo/commands.h — the subcommands of the kiln command line.
+ * Each lives in its own file demo/cmd_<name>.c and returns a process exit code
+ * (0 ok, 1 failure, 2 usage error). argv[0] is the subcommand name. */
+#ifndef KILN_DEMO_COMMANDS_H
+#define KILN_DEMO_COMMANDS_H
+
+typedef struct kiln_command {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+} kiln_command;
+
+int kiln_cmd_devices(int argc, char **argv);  /* demo/cmd_devices.c */
+int kiln_cmd_demo(int argc, char **argv);     /* demo/cmd_demo.c */
+int kiln_cmd_bench(int argc, char **argv);    /* demo/cmd_bench.c */
+int kiln_cmd_tokenize(int argc, char **argv); /* demo/cmd_tokenize.c */
+int kiln_cmd_run(int argc, char **argv);      /* demo/cmd_run.c */
+int kiln_cmd_convert(int argc, char **argv);  /* demo/cmd_convert.c */
+int kiln_cmd_quantize(int argc, char **argv); /* demo/cmd_quantize.c */
+int kiln_cmd_synth(int argc, char **argv);    /* demo/cmd_synth.c */
+int kiln_cmd_tune(int argc, char **argv);     /* demo/cmd_tune.c */
+
+#endif

@@ -1,0 +1,35 @@
+/* gen/math/dialect_cuda.h — the kiln dialect for CUDA C (NVRTC). See dialect_c.h.
+ * No CUDA headers are included: NVRTC compiles the emitted source as is. */
+typedef unsigned char kiln_u8;
+typedef unsigned int kiln_u32;
+typedef int kiln_i32;
+typedef float kiln_f32;
+
+#define KILN_FN static __device__ __forceinline__
+#define KILN_U32(x) ((kiln_u32)(x))
+#define KILN_I32(x) ((kiln_i32)(x))
+#define KILN_F32(x) ((kiln_f32)(x))
+#define KILN_BUF_PARAM(b) const kiln_u8 *__restrict__ b,
+#define KILN_BUF_ARG(b) b,
+
+KILN_FN kiln_f32 kiln_h2f_(kiln_u32 h)
+{
+    float f;
+    unsigned short s = (unsigned short)h;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(s));
+    return f;
+}
+
+#define KILN_LD_U8(b, off) ((kiln_u32)(b)[(off)])
+#define KILN_LD_U16(b, off) ((kiln_u32)*(const unsigned short *)((b) + (off)))
+#define KILN_LD_U32(b, off) (*(const unsigned int *)((b) + (off)))
+#define KILN_LD_F16(b, off) kiln_h2f_(KILN_LD_U16(b, off))
+#define KILN_LD_BF16(b, off) __uint_as_float(KILN_LD_U16(b, off) << 16)
+#define KILN_LD_F32(b, off) (*(const float *)((b) + (off)))
+
+#define KILN_EXP(x) __expf(x)
+#define KILN_SQRT(x) sqrtf(x)
+#define KILN_RSQRT(x) rsqrtf(x)
+#define KILN_MAXF(a, b) fmaxf(a, b)
+#define KILN_MINF(a, b) fminf(a, b)
+#define KILN_ABSF(x) fabsf(x)

@@ -1,0 +1,255 @@
+/* kiln/kiln.h — the public C API of kiln.
+ *
+ * kiln is a kernel library for quantized transformer inference: dequant-matmul,
+ * flash attention, paged attention and fused norms, generated per spec for CUDA
+ * (NVRTC), Vulkan (GLSL -> SPIR-V) and SIMD CPUs.
+ *
+ * Conventions
+ * - Every function returns a kiln_status; on failure kiln_last_error() returns a
+ *   message for the calling thread (valid until that thread's next kiln call).
+ *   No function prints or exits.
+ * - Shapes are written outermost first, as in C: a tensor of shape [n][k] has
+ *   ne[0] = n rows and ne[1] = k elements per row. Strides are in bytes and the
+ *   innermost dimension is always contiguous (for block formats, in whole blocks).
+ * - There is no hidden global state: everything lives in a kiln_context.
+ */
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/formats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_VERSION_MAJOR 0
+#define KILN_VERSION_MINOR 1
+#define KILN_VERSION_PATCH 0
+#define KILN_VERSION_STRING "0.1.0"
+#define KILN_VERSION_NUMBER (KILN_VERSION_MAJOR * 10000 + KILN_VERSION_MINOR * 100 + KILN_VERSION_PATCH)
+
+/* The version of the library actually linked (may differ from the header's). */
+const char *kiln_version(void);
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum kiln_status {
+    KILN_OK = 0,
+    KILN_ERR_INVALID_ARG,   /* null pointer, bad enum, inconsistent parameters */
+    KILN_ERR_SHAPE,         /* shapes or strides that do not fit together */
+    KILN_ERR_UNSUPPORTED,   /* valid request this backend/device cannot do */
+    KILN_ERR_UNAVAILABLE,   /* backend driver or library absent, no such device */
+    KILN_ERR_OUT_OF_MEMORY,
+    KILN_ERR_COMPILE,       /* run-time kernel compile failed (log in kiln_last_error) */
+    KILN_ERR_DEVICE,        /* driver/launch error reported by the device */
+    KILN_ERR_IO,            /* file could not be read or written */
+    KILN_ERR_FORMAT,        /* malformed file (GGUF, cache, model) */
+    KILN_ERR_INTERNAL
+} kiln_status;
+
+const char *kiln_status_name(kiln_status s);
+/* Message of the last failed kiln call on this thread ("" if none). */
+const char *kiln_last_error(void);
+
+/* --------------------------------------------------------------- devices */
+
+typedef enum kiln_backend {
+    KILN_BACKEND_CPU = 0,
+    KILN_BACKEND_CUDA,
+    KILN_BACKEND_VULKAN,
+    KILN_BACKEND_COUNT
+} kiln_backend;
+
+const char *kiln_backend_name(kiln_backend b); /* "cpu", "cuda", "vulkan" */
+
+typedef struct kiln_device_info {
+    kiln_backend backend;
+    int index;                  /* N in "cuda:N" */
+    char id[32];                /* "cpu", "cuda:0", "vulkan:1" */
+    char name[128];             /* "NVIDIA H100 80GB HBM3", "AMD EPYC (avx2)" */
+    char vendor[64];
+    char driver[64];            /* driver / API version string */
+    uint64_t memory_bytes;      /* device memory (system memory for cpu) */
+    int compute_major;          /* CUDA compute capability, 0 elsewhere */
+    int compute_minor;
+    int multiprocessors;        /* SMs / compute units / CPU threads */
+    uint32_t shared_mem_bytes;  /* per block / workgroup; L1d for cpu */
+    int subgroup_size;          /* warp / subgroup size; SIMD lanes of f32 for cpu */
+    char features[256];         /* space-separated: "avx2 fma f16c", "fp16 int8 coopmat_nv" */
+} kiln_device_info;
+
+/* Whether a backend is compiled in and its driver/library can be loaded.
+ * Writes a reason to kiln_last_error() when it cannot. Never crashes. */
+int kiln_backend_available(kiln_backend b);
+/* Number of devices of a backend (0 when unavailable). */
+kiln_status kiln_device_count(kiln_backend b, int *count);
+kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *info);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct kiln_context kiln_context;
+
+typedef struct kiln_context_options {
+    int threads;           /* cpu: worker threads, 0 = KILN_THREADS or all cores */
+    const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
+    int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
+    const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
+} kiln_context_options;
+
+kiln_context_options kiln_context_options_default(void);
+/* device: "cpu", "cuda", "cuda:N", "vulkan", "vulkan:N". opts may be NULL. */
+kiln_status kiln_context_create(const char *device, const kiln_context_options *opts,
+                                kiln_context **out);
+void kiln_context_destroy(kiln_context *ctx);
+kiln_status kiln_context_get_device(const kiln_context *ctx, kiln_device_info *info);
+/* Wait until all work submitted through this context has finished. */
+kiln_status kiln_synchronize(kiln_context *ctx);
+
+/* Interop: run subsequent work on the caller's queue instead of kiln's own.
+ * CUDA: a CUstream (pass NULL for kiln's stream). Work is only enqueued; the
+ *   caller synchronizes. Launches on a caller stream are capturable in a graph.
+ * Vulkan: a VkCommandBuffer in the recording state; kiln records its dispatches
+ *   and barriers into it and never submits it (pass NULL to go back to kiln's). */
+kiln_status kiln_context_set_cuda_stream(kiln_context *ctx, void *cu_stream);
+kiln_status kiln_context_set_vulkan_command_buffer(kiln_context *ctx, void *vk_command_buffer);
+
+/* ---------------------------------------------------------------- buffers */
+
+typedef struct kiln_buffer kiln_buffer;
+
+kiln_status kiln_buffer_alloc(kiln_context *ctx, size_t bytes, kiln_buffer **out);
+/* Bring your own memory: kiln uses, and never frees, memory the caller owns.
+ * host: a host pointer, on cpu contexts (GPU contexts: KILN_ERR_UNSUPPORTED;
+ *   use kiln_buffer_upload/download there).
+ * cuda: a CUdeviceptr on the context's device.
+ * vulkan: a VkBuffer (with offset) created on the context's VkDevice, which must
+ *   be the one kiln_context_vulkan_handles() reports, with STORAGE_BUFFER usage. */
+kiln_status kiln_buffer_wrap_host(kiln_context *ctx, void *ptr, size_t bytes, kiln_buffer **out);
+kiln_status kiln_buffer_wrap_cuda(kiln_context *ctx, uint64_t cu_deviceptr, size_t bytes,
+                                  kiln_buffer **out);
+kiln_status kiln_buffer_wrap_vulkan(kiln_context *ctx, uint64_t vk_buffer, size_t offset,
+                                    size_t bytes, kiln_buffer **out);
+void kiln_buffer_free(kiln_buffer *buf);
+size_t kiln_buffer_size(const kiln_buffer *buf);
+/* Host pointer for cpu buffers, NULL for device buffers. */
+void *kiln_buffer_host_ptr(kiln_buffer *buf);
+kiln_status kiln_buffer_upload(kiln_buffer *buf, size_t offset, const void *src, size_t bytes);
+kiln_status kiln_buffer_download(kiln_buffer *buf, size_t offset, void *dst, size_t bytes);
+
+/* Vulkan handles of a context (VkInstance, VkPhysicalDevice, VkDevice, VkQueue,
+ * queue family), so an engine can create buffers kiln can wrap. */
+typedef struct kiln_vulkan_handles {
+    uint64_t instance, physical_device, device, queue;
+    uint32_t queue_family;
+} kiln_vulkan_handles;
+kiln_status kiln_context_vulkan_handles(kiln_context *ctx, kiln_vulkan_handles *out);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define KILN_MAX_DIMS 4
+
+/* A view of a buffer. ne[] is outermost first; nb[] are byte strides, with
+ * the innermost dimension contiguous. */
+typedef struct kiln_tensor {
+    kiln_buffer *buf;
+    size_t offset;              /* bytes from the start of buf */
+    kiln_dtype dtype;
+    int ndim;
+    int64_t ne[KILN_MAX_DIMS];
+    int64_t nb[KILN_MAX_DIMS];
+} kiln_tensor;
+
+/* A contiguous tensor over buf at offset, shape ne[0..ndim-1]. */
+kiln_tensor kiln_tensor_make(kiln_buffer *buf, size_t offset, kiln_dtype dtype, int ndim,
+                             const int64_t *ne);
+/* Bytes spanned by a tensor (0 if its shape is invalid for its dtype). */
+size_t kiln_tensor_bytes(const kiln_tensor *t);
+
+/* ---------------------------------------------------------------- ops */
+
+/* Dequant-matmul: y[n][m] = x[n][k] · W[m][k]ᵀ (+ epilogue).
+ * x: f32, f16 or bf16 activations. W: any weight format (rows of k elements).
+ * y: f32 (or f16/bf16) output. Epilogues, applied in this order:
+ *   SWIGLU:   y = silu(x·Wᵀ) * (x·W_upᵀ)  (w_up required, same shape/format as W)
+ *   BIAS:     y += bias[m]                   (bias: f32 [m])
+ *   RESIDUAL: y += residual[n][m]            (residual: same dtype/shape as y; may alias y)
+ * With SWIGLU, the bias (if any) applies to both products before the gate. */
+enum {
+    KILN_EPI_NONE = 0,
+    KILN_EPI_BIAS = 1u << 0,
+    KILN_EPI_RESIDUAL = 1u << 1,
+    KILN_EPI_SWIGLU = 1u << 2
+};
+
+typedef struct kiln_matmul_params {
+    kiln_tensor x;              /* [n][k] */
+    kiln_tensor w;              /* [m][k] */
+    const kiln_tensor *w_up;    /* [m][k], SWIGLU only */
+    const kiln_tensor *bias;    /* [m] f32, BIAS only */
+    const kiln_tensor *residual;/* [n][m], RESIDUAL only */
+    kiln_tensor y;              /* [n][m] */
+    unsigned epilogue;          /* KILN_EPI_* flags */
+} kiln_matmul_params;
+
+kiln_status kiln_matmul(kiln_context *ctx, const kiln_matmul_params *p);
+
+/* Flash attention (prefill) for one sequence:
+ * q [n_q][n_head][head_dim], k and v [n_kv][n_kv_head][head_dim], o like q.
+ * n_head must be a multiple of n_kv_head (grouped-query attention: query head h
+ * reads KV head h / (n_head / n_kv_head)). Query i sits at position
+ * q_pos0 + i; KV j at position j. causal: query i sees KV j only when
+ * j <= q_pos0 + i. Q/K/V/O: f32, f16 or bf16 (K and V the same dtype). */
+typedef struct kiln_flash_attn_params {
+    kiln_tensor q, k, v, o;
+    float scale;                /* softmax scale, usually 1/sqrt(head_dim) */
+    int causal;
+    int64_t q_pos0;             /* position of the first query (causal only) */
+} kiln_flash_attn_params;
+
+kiln_status kiln_flash_attn(kiln_context *ctx, const kiln_flash_attn_params *p);
+
+/* Paged attention (decode): one query token per sequence over a paged KV cache.
+ * q [n_seq][n_head][head_dim] (f32/f16/bf16), o like q.
+ * k_cache, v_cache [n_blocks][block_size][n_kv_head][head_dim] of f32, f16 or
+ *   q8_0 (q8_0 requires head_dim % 32 == 0; blocks run along head_dim).
+ * block_table i32 [n_seq][max_blocks_per_seq]: physical block of each logical block.
+ * seq_lens i32 [n_seq]: tokens in each sequence's cache (>= 1); the query
+ *   attends to all of them. block_size: a power of two from 8 to 128. */
+typedef struct kiln_paged_attn_params {
+    kiln_tensor q, o;
+    kiln_tensor k_cache, v_cache;
+    kiln_tensor block_table, seq_lens;
+    float scale;
+} kiln_paged_attn_params;
+
+kiln_status kiln_paged_attn(kiln_context *ctx, const kiln_paged_attn_params *p);
+
+/* Fused norm over rows of x [rows][dim]:
+ *   s = x + residual (if residual), else s = x
+ *   RMS:   y = s / sqrt(mean(s^2) + eps) * weight
+ *   LAYER: y = (s - mean(s)) / sqrt(var(s) + eps) * weight + bias
+ * sum_out (optional) receives s, which is what the next residual add needs.
+ * All of x, residual, sum_out, y share one dtype (f32, f16 or bf16); weight and
+ * bias are f32 [dim]. y may alias x. */
+typedef enum kiln_norm_kind { KILN_NORM_RMS = 0, KILN_NORM_LAYER = 1 } kiln_norm_kind;
+
+typedef struct kiln_norm_params {
+    kiln_norm_kind kind;
+    kiln_tensor x;
+    const kiln_tensor *residual;
+    const kiln_tensor *weight;  /* optional: NULL means 1 */
+    const kiln_tensor *bias;    /* LAYER only, optional */
+    const kiln_tensor *sum_out;
+    kiln_tensor y;
+    float eps;
+} kiln_norm_params;
+
+kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

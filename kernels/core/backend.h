@@ -1,0 +1,86 @@
+/* kernels/core/backend.h — what a backend implements (internal).
+ *
+ * The public entry points (kernels/core/) own validation, error messages and
+ * spec choice; a backend only moves bytes and runs specs. Each backend exports
+ * one kiln_backend_vtable (kiln_cpu_backend, kiln_cuda_backend,
+ * kiln_vulkan_backend); a backend that is not compiled in is NULL in
+ * kiln_backends[]. */
+#ifndef KILN_CORE_BACKEND_H
+#define KILN_CORE_BACKEND_H
+
+#include "kiln/kernel.h"
+#include "kiln/kiln.h"
+#include "kiln/spec.h"
+
+struct kiln_tune_cache;
+
+struct kiln_context {
+    const struct kiln_backend_vtable *vt;
+    kiln_device_info info;
+    kiln_context_options opts;
+    char cache_dir[1024];          /* resolved: opts.cache_dir or $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
+    kiln_isa isa;                  /* cpu: the ISA this context runs (set by context_init) */
+    struct kiln_tune_cache *tune;  /* autotune results for this device (NULL = untuned) */
+    void *impl;                    /* backend-private state */
+};
+
+struct kiln_buffer {
+    kiln_context *ctx;
+    size_t size;
+    int owned;           /* 0: wrapped caller memory, never freed by kiln */
+    void *host;          /* cpu: the memory; GPU backends: NULL */
+    uint64_t handle;     /* CUdeviceptr or VkBuffer */
+    size_t handle_offset;/* VkBuffer offset of byte 0 */
+    void *impl;          /* backend-private (VkDeviceMemory, ...) */
+};
+
+typedef struct kiln_backend_vtable {
+    kiln_backend kind;
+    /* 1 if usable; else 0 with the reason in kiln_last_error(). */
+    int (*available)(void);
+    kiln_status (*device_count)(int *count);
+    kiln_status (*device_info)(int index, kiln_device_info *info);
+    kiln_status (*context_init)(kiln_context *ctx, int index);
+    void (*context_fini)(kiln_context *ctx);
+    kiln_status (*synchronize)(kiln_context *ctx);
+    /* cuda: CUstream; vulkan: VkCommandBuffer; NULL resets. cpu: NULL entry. */
+    kiln_status (*set_queue)(kiln_context *ctx, void *queue);
+
+    /* buf->ctx and buf->size are set; fill the rest. */
+    kiln_status (*buffer_alloc)(kiln_context *ctx, kiln_buffer *buf);
+    /* buf->host or buf->handle(/handle_offset) and size are set by the caller. */
+    kiln_status (*buffer_wrap)(kiln_context *ctx, kiln_buffer *buf);
+    void (*buffer_free)(kiln_buffer *buf); /* only called for owned buffers */
+    kiln_status (*buffer_upload)(kiln_buffer *buf, size_t off, const void *src, size_t n);
+    kiln_status (*buffer_download)(kiln_buffer *buf, size_t off, void *dst, size_t n);
+
+    /* Operation interface; params already validated against spec->op. */
+    kiln_status (*can_implement)(kiln_context *ctx, const kiln_spec *spec);
+    kiln_status (*prepare)(kiln_context *ctx, const kiln_spec *spec);
+    kiln_status (*run)(kiln_context *ctx, const kiln_spec *spec, const void *params);
+    /* Optional: the backend's heuristic spec for params when nothing is tuned.
+     * NULL: core picks the closest manifest instance (kernels/core/choose.c). */
+    kiln_status (*heuristic)(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
+} kiln_backend_vtable;
+
+extern const kiln_backend_vtable *const kiln_backends[KILN_BACKEND_COUNT];
+
+/* Error reporting used everywhere inside kiln: records a printf-style message
+ * for kiln_last_error() and returns the status, so `return kiln_fail(...)`. */
+kiln_status kiln_fail(kiln_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Prefix the current thread's last error with context ("loading x: <old>"). */
+kiln_status kiln_fail_prefix(kiln_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void kiln_clear_error(void);
+
+/* Validation of op parameters, shared by every backend (kernels/core/validate.c). */
+kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params);
+
+#endif

@@ -1,0 +1,160 @@
+/* kernels/core/context.c — devices and contexts: parse "cuda:1", find the
+ * backend, let it set up its device, resolve the cache directory. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/core/backend.h"
+#include "kernels/core/fsutil.h"
+
+static const char *const backend_names[KILN_BACKEND_COUNT] = {
+    [KILN_BACKEND_CPU] = "cpu",
+    [KILN_BACKEND_CUDA] = "cuda",
+    [KILN_BACKEND_VULKAN] = "vulkan",
+};
+
+const char *kiln_backend_name(kiln_backend b)
+{
+    return (unsigned)b < KILN_BACKEND_COUNT ? backend_names[b] : "unknown";
+}
+
+static const kiln_backend_vtable *backend_of(kiln_backend b)
+{
+    if ((unsigned)b >= KILN_BACKEND_COUNT) {
+        kiln_fail(KILN_ERR_INVALID_ARG, "no backend with id %d", (int)b);
+        return NULL;
+    }
+    if (!kiln_backends[b]) {
+        kiln_fail(KILN_ERR_UNAVAILABLE, "the %s backend is not compiled into this build of kiln",
+                  backend_names[b]);
+        return NULL;
+    }
+    return kiln_backends[b];
+}
+
+int kiln_backend_available(kiln_backend b)
+{
+    const kiln_backend_vtable *vt = backend_of(b);
+    return vt && vt->available();
+}
+
+kiln_status kiln_device_count(kiln_backend b, int *count)
+{
+    if (!count) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_device_count: count is NULL");
+    *count = 0;
+    if ((unsigned)b >= KILN_BACKEND_COUNT)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_device_count: no backend with id %d", (int)b);
+    if (!kiln_backend_available(b)) return KILN_OK; /* unavailable: zero devices, reason kept */
+    return kiln_backends[b]->device_count(count);
+}
+
+kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *info)
+{
+    if (!info) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_device_get_info: info is NULL");
+    int count = 0;
+    kiln_status st = kiln_device_count(b, &count);
+    if (st != KILN_OK) return st;
+    if (index < 0 || index >= count)
+        return kiln_fail(KILN_ERR_UNAVAILABLE, "no device %s:%d (%d %s device%s found)",
+                         kiln_backend_name(b), index, count, kiln_backend_name(b), count == 1 ? "" : "s");
+    memset(info, 0, sizeof *info);
+    return kiln_backends[b]->device_info(index, info);
+}
+
+kiln_context_options kiln_context_options_default(void)
+{
+    return (kiln_context_options){.threads = 0, .cache_dir = NULL, .use_tuning = 1, .cpu_isa = NULL};
+}
+
+/* "cpu", "cuda", "cuda:2", "vulkan:0" -> backend and index */
+static kiln_status parse_device(const char *device, kiln_backend *b, int *index)
+{
+    if (!device || !*device) return kiln_fail(KILN_ERR_INVALID_ARG, "device name is empty");
+    for (int i = 0; i < KILN_BACKEND_COUNT; i++) {
+        size_t n = strlen(backend_names[i]);
+        if (strncmp(device, backend_names[i], n) != 0) continue;
+        const char *rest = device + n;
+        *b = (kiln_backend)i;
+        *index = 0;
+        if (*rest == '\0') return KILN_OK;
+        if (*rest == ':' && rest[1]) {
+            char *end;
+            errno = 0;
+            long v = strtol(rest + 1, &end, 10);
+            if (!*end && !errno && v >= 0 && v < 1024) {
+                *index = (int)v;
+                return KILN_OK;
+            }
+        }
+        break;
+    }
+    return kiln_fail(KILN_ERR_INVALID_ARG,
+                     "unknown device '%s' (expected cpu, cuda, cuda:N, vulkan or vulkan:N)", device);
+}
+
+kiln_status kiln_context_create(const char *device, const kiln_context_options *opts,
+                                kiln_context **out)
+{
+    if (!out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_context_create: out is NULL");
+    *out = NULL;
+    kiln_backend b = KILN_BACKEND_CPU;
+    int index = 0;
+    kiln_status st = parse_device(device, &b, &index);
+    if (st != KILN_OK) return st;
+    if (!kiln_backend_available(b))
+        return kiln_fail_prefix(KILN_ERR_UNAVAILABLE, "device '%s' unavailable", device);
+
+    kiln_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of memory");
+    ctx->vt = kiln_backends[b];
+    ctx->opts = opts ? *opts : kiln_context_options_default();
+    st = kiln_cache_dir_resolve(ctx->opts.cache_dir, ctx->cache_dir, sizeof ctx->cache_dir);
+    if (st == KILN_OK) st = kiln_device_get_info(b, index, &ctx->info);
+    if (st == KILN_OK) st = ctx->vt->context_init(ctx, index);
+    if (st != KILN_OK) {
+        free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return KILN_OK;
+}
+
+void kiln_context_destroy(kiln_context *ctx)
+{
+    if (!ctx) return;
+    ctx->vt->context_fini(ctx);
+    free(ctx);
+}
+
+kiln_status kiln_context_get_device(const kiln_context *ctx, kiln_device_info *info)
+{
+    if (!ctx || !info) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_context_get_device: NULL argument");
+    *info = ctx->info;
+    return KILN_OK;
+}
+
+kiln_status kiln_synchronize(kiln_context *ctx)
+{
+    if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_synchronize: ctx is NULL");
+    return ctx->vt->synchronize ? ctx->vt->synchronize(ctx) : KILN_OK;
+}
+
+static kiln_status set_queue(kiln_context *ctx, kiln_backend want, void *queue, const char *what)
+{
+    if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", what);
+    if (ctx->vt->kind != want || !ctx->vt->set_queue)
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: the context is on %s, not %s", what,
+                         kiln_backend_name(ctx->vt->kind), kiln_backend_name(want));
+    return ctx->vt->set_queue(ctx, queue);
+}
+
+kiln_status kiln_context_set_cuda_stream(kiln_context *ctx, void *cu_stream)
+{
+    return set_queue(ctx, KILN_BACKEND_CUDA, cu_stream, "kiln_context_set_cuda_stream");
+}
+
+kiln_status kiln_context_set_vulkan_command_buffer(kiln_context *ctx, void *vk_command_buffer)
+{
+    return set_queue(ctx, KILN_BACKEND_VULKAN, vk_command_buffer, "kiln_context_set_vulkan_command_buffer");
+}

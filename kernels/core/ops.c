@@ -1,0 +1,71 @@
+/* kernels/core/ops.c — the op entry points: validate, choose a spec, run it.
+ * Also the spec-level operation interface of include/kiln/kernel.h. */
+#include "kernels/core/backend.h"
+
+static kiln_status run_chosen(kiln_context *ctx, kiln_op op, const void *params, const char *what)
+{
+    if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", what);
+    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: params is NULL", what);
+    kiln_spec spec;
+    kiln_status st = kiln_kernel_choose(ctx, op, params, &spec); /* validates params */
+    if (st != KILN_OK) return st;
+    return ctx->vt->run(ctx, &spec, params);
+}
+
+kiln_status kiln_matmul(kiln_context *ctx, const kiln_matmul_params *p)
+{
+    return run_chosen(ctx, KILN_OP_MATMUL, p, "kiln_matmul");
+}
+
+kiln_status kiln_flash_attn(kiln_context *ctx, const kiln_flash_attn_params *p)
+{
+    return run_chosen(ctx, KILN_OP_FLASH_ATTN, p, "kiln_flash_attn");
+}
+
+kiln_status kiln_paged_attn(kiln_context *ctx, const kiln_paged_attn_params *p)
+{
+    return run_chosen(ctx, KILN_OP_PAGED_ATTN, p, "kiln_paged_attn");
+}
+
+kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p)
+{
+    return run_chosen(ctx, KILN_OP_NORM, p, "kiln_norm");
+}
+
+static kiln_status check_spec_for(kiln_context *ctx, const kiln_spec *spec, const char *what)
+{
+    if (!ctx || !spec) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: NULL argument", what);
+    kiln_status st = kiln_spec_validate(spec);
+    if (st != KILN_OK) return st;
+    if (spec->backend != ctx->vt->kind) {
+        char text[KILN_SPEC_TEXT_MAX];
+        kiln_spec_to_text(spec, text, sizeof text);
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: spec '%s' is for %s but the context is on %s", what,
+                         text, kiln_backend_name(spec->backend), kiln_backend_name(ctx->vt->kind));
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_kernel_can_implement(kiln_context *ctx, const kiln_spec *spec)
+{
+    kiln_status st = check_spec_for(ctx, spec, "kiln_kernel_can_implement");
+    if (st != KILN_OK) return st;
+    return ctx->vt->can_implement ? ctx->vt->can_implement(ctx, spec) : KILN_OK;
+}
+
+kiln_status kiln_kernel_prepare(kiln_context *ctx, const kiln_spec *spec)
+{
+    kiln_status st = kiln_kernel_can_implement(ctx, spec);
+    if (st != KILN_OK) return st;
+    return ctx->vt->prepare ? ctx->vt->prepare(ctx, spec) : KILN_OK;
+}
+
+kiln_status kiln_kernel_run(kiln_context *ctx, const kiln_spec *spec, const void *params)
+{
+    kiln_status st = kiln_kernel_can_implement(ctx, spec);
+    if (st != KILN_OK) return st;
+    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_run: params is NULL");
+    st = kiln_validate_params(ctx, spec->op, params);
+    if (st != KILN_OK) return st;
+    return ctx->vt->run(ctx, spec, params);
+}

@@ -1,0 +1,22 @@
+# One Criterion binary for the whole suite: tests/test_*.c plus tests/support/*.c.
+find_library(CRITERION_LIB criterion REQUIRED)
+file(GLOB KILN_TEST_SOURCES CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/tests/test_*.c
+  ${CMAKE_SOURCE_DIR}/tests/support/*.c)
+add_executable(kiln_tests ${KILN_TEST_SOURCES})
+target_include_directories(kiln_tests PRIVATE ${KILN_INCLUDE_DIRS} ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(kiln_tests PRIVATE kiln_static ${CRITERION_LIB})
+target_compile_definitions(kiln_tests PRIVATE
+  KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+  KILN_BINARY_DIR="${CMAKE_BINARY_DIR}")
+
+# libFuzzer target for the GGUF reader, when clang is around.
+find_program(KILN_CLANG clang)
+if(KILN_CLANG AND EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_gguf.c)
+  add_custom_target(fuzz_gguf
+    COMMAND ${KILN_CLANG} -g -O1 -fsanitize=fuzzer,address,undefined
+            -I${CMAKE_SOURCE_DIR}/include -I${CMAKE_SOURCE_DIR}
+            ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_gguf.c ${KILN_GGUF_FUZZ_SOURCES}
+            -o ${CMAKE_BINARY_DIR}/bin/fuzz_gguf
+    COMMENT "Building the libFuzzer GGUF target (clang)")
+endif()
