@@ -16,6 +16,15 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/kilnConfigVersion.cmake
 install(FILES ${CMAKE_BINARY_DIR}/kilnConfig.cmake ${CMAKE_BINARY_DIR}/kilnConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kiln)
 
-string(REPLACE ";" " -l" KILN_PC_LIBS_PRIVATE "-lpthread;m;dl")
+# What a static link needs besides libkiln.a: threads, libm, libdl, plus what
+# the backends added (KILN_EXTRA_LIBS: names become -lname, flags stay as they are).
+set(KILN_PC_LIBS_PRIVATE "-lpthread -lm -ldl")
+foreach(l IN LISTS KILN_EXTRA_LIBS)
+  if(l MATCHES "^-" OR IS_ABSOLUTE "${l}")
+    string(APPEND KILN_PC_LIBS_PRIVATE " ${l}")
+  else()
+    string(APPEND KILN_PC_LIBS_PRIVATE " -l${l}")
+  endif()
+endforeach()
 configure_file(${CMAKE_SOURCE_DIR}/cmake/kiln.pc.in ${CMAKE_BINARY_DIR}/kiln.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/kiln.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

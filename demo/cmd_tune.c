@@ -1,12 +1,152 @@
-/* demo/cmd_tune.c — `kiln tune`. */
+/* demo/cmd_tune.c — `kiln tune`: autotune a device, or show its cache. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "demo/commands.h"
+#include "kiln/autotune.h"
+#include "kiln/kiln.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kiln tune [--backend cpu|cuda|vulkan] [--device ID] [--ops LIST] [--budget SECONDS]\n"
+            "                 [-m MODEL.gguf] [--formats LIST] [--small] [--exhaustive] [--force]\n"
+            "       kiln tune --show [--backend B | --device ID]\n\n"
+            "Searches the tile parameters of each op on a device and keeps the fastest correct\n"
+            "candidate per shape class in $XDG_CACHE_HOME/kiln/tune/<device>.json, which every\n"
+            "op call then uses. Classes already tuned are reused without measuring (--force\n"
+            "measures again).\n\n"
+            "  --backend B      cpu (default), cuda or vulkan (device 0)\n"
+            "  --device ID      cpu, cuda:N, vulkan:N\n"
+            "  --ops LIST       matmul,flash_attn,paged_attn,norm (default: all)\n"
+            "  --budget S       wall-clock budget in seconds (default 120)\n"
+            "  -m MODEL         tune the shapes and weight formats of a GGUF model\n"
+            "  --formats LIST   weight formats for matmul (default q4_0,q8_0,q4_k,f16)\n"
+            "  --small          small shapes (quick; for tests and slow devices)\n"
+            "  --exhaustive     search whole spaces, however large\n"
+            "  --show           print the cache and exit\n");
+}
+
+static void progress(void *user, int done, int total, const char *what)
+{
+    (void)user;
+    int width = 30, filled = total ? done * width / total : width;
+    fprintf(stderr, "\r[%.*s%*s] %d/%d %-90.90s", filled, "##############################", width - filled, "",
+            done, total, what);
+    if (done == total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+static void print_table(const kiln_tune_result *r, size_t n)
+{
+    printf("%-60s %-26s %11s %11s %8s  %s\n", "shape class", "shape", "default us", "tuned us", "speedup",
+           "chosen tiles");
+    for (size_t i = 0; i < n; i++) {
+        const char *tiles = strstr(r[i].tuned_spec, " t") ? r[i].tuned_spec : r[i].tuned_spec;
+        double speedup = r[i].default_us > 0 ? r[i].default_us / r[i].tuned_us : NAN;
+        printf("%-60.60s %-26.26s %11.2f %11.2f %7.2fx  %s%s\n", r[i].shape_class, r[i].shape, r[i].default_us,
+               r[i].tuned_us, speedup, tiles, r[i].from_cache ? " (cached)" : "");
+    }
+}
+
+static int parse_ops(const char *list, unsigned *ops)
+{
+    static const char *const names[] = {"matmul", "flash_attn", "paged_attn", "norm"};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    *ops = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int found = 0;
+        for (unsigned i = 0; i < 4; i++)
+            if (!strcmp(tok, names[i]) || (!strcmp(tok, "matvec") && i == 0)) *ops |= 1u << i, found = 1;
+        if (!found) {
+            fprintf(stderr, "kiln tune: unknown op '%s' (matmul, flash_attn, paged_attn, norm)\n", tok);
+            return 0;
+        }
+    }
+    return 1;
+}
 
 int kiln_cmd_tune(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kiln tune: not implemented yet\n");
-    return 1;
+    kiln_tune_options o = kiln_tune_options_default();
+    const char *device = "cpu";
+    int show = 0;
+    kiln_dtype fmts[16];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--show")) show = 1;
+        else if (!strcmp(a, "--small")) o.small = 1;
+        else if (!strcmp(a, "--exhaustive")) o.exhaustive = 1;
+        else if (!strcmp(a, "--force")) o.force = 1;
+        else if (v && (!strcmp(a, "--backend") || !strcmp(a, "--device"))) device = v, i++;
+        else if (v && !strcmp(a, "--budget")) {
+            o.budget_s = atof(v), i++;
+            if (!(o.budget_s > 0)) {
+                fprintf(stderr, "kiln tune: --budget must be a positive number of seconds\n");
+                return 2;
+            }
+        } else if (v && !strcmp(a, "-m")) o.model_path = v, i++;
+        else if (v && !strcmp(a, "--ops")) {
+            if (!parse_ops(v, &o.ops)) return 2;
+            i++;
+        } else if (v && !strcmp(a, "--formats")) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            o.n_formats = 0;
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+                int d = kiln_dtype_from_name(t);
+                const kiln_dtype_info *info = d >= 0 ? kiln_dtype_get((kiln_dtype)d) : NULL;
+                if (!info || !info->is_weight_format || o.n_formats == 16) {
+                    fprintf(stderr, "kiln tune: '%s' is not a weight format\n", t);
+                    return 2;
+                }
+                fmts[o.n_formats++] = (kiln_dtype)d;
+            }
+            o.formats = fmts;
+            i++;
+        } else {
+            fprintf(stderr, "kiln tune: unknown or incomplete option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    kiln_context *ctx;
+    if (kiln_context_create(device, NULL, &ctx) != KILN_OK) {
+        fprintf(stderr, "kiln tune: %s\n", kiln_last_error());
+        return 1;
+    }
+    char path[2048];
+    kiln_tune_cache_path(ctx, path, sizeof path);
+    kiln_tune_result *r = NULL;
+    size_t n = 0;
+    kiln_status st = kiln_tune_cache_read(ctx, &r, &n);
+    if (st != KILN_OK) fprintf(stderr, "kiln tune: not using the cache: %s\n", kiln_last_error());
+    if (show) {
+        printf("%s: %zu tuned class%s\n", path, n, n == 1 ? "" : "es");
+        if (n) print_table(r, n);
+        kiln_tune_results_free(r);
+        kiln_context_destroy(ctx);
+        return st == KILN_OK ? 0 : 1;
+    }
+    kiln_tune_results_free(r);
+    if (isatty(2)) o.progress = progress;
+    else o.progress = NULL;
+    fprintf(stderr, "kiln tune: %s, budget %.0f s, cache %s\n", device, o.budget_s, path);
+    st = kiln_tune(ctx, &o, &r, &n);
+    if (st != KILN_OK) {
+        fprintf(stderr, "kiln tune: %s\n", kiln_last_error());
+        kiln_context_destroy(ctx);
+        return 1;
+    }
+    print_table(r, n);
+    kiln_tune_results_free(r);
+    kiln_context_destroy(ctx);
+    return 0;
 }

@@ -34,7 +34,13 @@ typedef struct kiln_gguf kiln_gguf;
 typedef struct kiln_gguf_str { const char *ptr; uint64_t len; } kiln_gguf_str;
 
 /* A metadata value. For arrays: elem_type, count, and data pointing at the
- * first element inside the file (strings/nested arrays: use kiln_gguf_array_*). */
+ * first element inside the file (strings/nested arrays: use kiln_gguf_array_*).
+ * Precisely: numeric and bool arrays point at the packed little-endian elements
+ * in the file (possibly unaligned: read them with memcpy or kiln_gguf_array_*);
+ * string arrays point at a kiln_gguf_str[count] index and nested arrays at a
+ * kiln_gguf_value[count] index, both built by the reader so that element i is
+ * found in O(1). The writer's kiln_gguf_writer_set_value takes the same shape
+ * (numeric elements in host order), so a value read can be written back. */
 typedef struct kiln_gguf_value {
     kiln_gguf_type type;
     union {
@@ -75,6 +81,7 @@ kiln_status kiln_gguf_get_i64(const kiln_gguf *g, const char *key, int64_t *out)
 kiln_status kiln_gguf_get_f64(const kiln_gguf *g, const char *key, double *out);
 kiln_status kiln_gguf_get_str(const kiln_gguf *g, const char *key, kiln_gguf_str *out);
 kiln_status kiln_gguf_get_arr(const kiln_gguf *g, const char *key, kiln_gguf_value *out);
+kiln_status kiln_gguf_get_bool(const kiln_gguf *g, const char *key, int *out);
 /* Element i of an array value: strings, numbers, and nested arrays. */
 kiln_status kiln_gguf_array_str(const kiln_gguf_value *arr, uint64_t i, kiln_gguf_str *out);
 kiln_status kiln_gguf_array_f64(const kiln_gguf_value *arr, uint64_t i, double *out);
@@ -84,6 +91,10 @@ kiln_status kiln_gguf_array_arr(const kiln_gguf_value *arr, uint64_t i, kiln_ggu
 int64_t kiln_gguf_tensor_count(const kiln_gguf *g);
 const kiln_gguf_tensor *kiln_gguf_tensor_at(const kiln_gguf *g, int64_t i);
 const kiln_gguf_tensor *kiln_gguf_find_tensor(const kiln_gguf *g, const char *name);
+/* Byte offset of the data section in the file (tensor offsets are relative to it). */
+uint64_t kiln_gguf_data_offset(const kiln_gguf *g);
+/* Name of a GGUF tensor type id ("q2_k", "iq4_xs", or kiln's private "nf4"/"int4g"), NULL when unknown. */
+const char *kiln_gguf_ggml_type_name(int ggml_type);
 
 /* ---- writer: collect metadata and tensors, then write the file atomically
  * (to path.tmp, then rename). Data pointers must stay valid until write. */
@@ -104,6 +115,15 @@ kiln_status kiln_gguf_writer_set_str_arr(kiln_gguf_writer *w, const char *key,
 /* ne innermost first, as in GGUF. */
 kiln_status kiln_gguf_writer_add_tensor(kiln_gguf_writer *w, const char *name, kiln_dtype type,
                                         int n_dims, const int64_t *ne, const void *data);
+/* Any value, nested arrays included, in the shape kiln_gguf_value documents;
+ * deep-copied, so v need not outlive the call. */
+kiln_status kiln_gguf_writer_set_value(kiln_gguf_writer *w, const char *key, const kiln_gguf_value *v);
+/* A tensor of any ggml type id the reader knows (kiln_gguf_ggml_type_name != NULL),
+ * including types kiln cannot compute with, e.g. to copy them unchanged. */
+kiln_status kiln_gguf_writer_add_tensor_ggml(kiln_gguf_writer *w, const char *name, int ggml_type,
+                                             int n_dims, const int64_t *ne, const void *data);
+/* version: 3 (or 0 for the default, 3) or 2. Alignment: general.alignment if it
+ * was set (a power of two, as uint32), else 32. */
 kiln_status kiln_gguf_writer_write(kiln_gguf_writer *w, const char *path, uint32_t version);
 
 #ifdef __cplusplus

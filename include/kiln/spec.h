@@ -6,7 +6,7 @@
  * lengths) are never part of a spec.
  *
  * Canonical text form (fields in this order, defaults omitted except op/backend):
- *   matmul backend=cuda fmt=q4_0 act=f32 out=f32 acc=f32 epi=bias+residual tm=4 tn=64 tk=256 threads=128 stages=2 vec=16 split=1
+ *   matmul backend=cuda fmt=q4_0 epi=bias+residual tm=4 tn=64 tk=256 threads=128 stages=2 vec=16 split=1
  *   flash_attn backend=cpu-avx2 fmt=f16 act=f16 hd=128 tm=64 tn=64 threads=4
  * The procedural name (used for cache files, logs, tuning keys, test ids and the
  * emitted kernel's symbol) is derived from the same fields:

@@ -20,7 +20,8 @@ struct kiln_context {
     kiln_context_options opts;
     char cache_dir[1024];          /* resolved: opts.cache_dir or $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     kiln_isa isa;                  /* cpu: the ISA this context runs (set by context_init) */
-    struct kiln_tune_cache *tune;  /* autotune results for this device (NULL = untuned) */
+    struct kiln_tune_cache *tune;  /* autotune results for this device (loaded on first use) */
+    struct kiln_choice_memo *memo; /* op call -> chosen spec, so dispatch is a lookup */
     void *impl;                    /* backend-private state */
 };
 
@@ -79,6 +80,12 @@ kiln_status kiln_fail_prefix(kiln_status s, const char *fmt, ...)
 #endif
     ;
 void kiln_clear_error(void);
+
+/* The spec choice without the autotune cache: backend heuristic, else the
+ * closest manifest instance, else the generator's default (kernels/core/choose.c). */
+kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
+/* Forget memoized choices (after the tuning cache changed). */
+void kiln_choice_memo_reset(kiln_context *ctx);
 
 /* Validation of op parameters, shared by every backend (kernels/core/validate.c). */
 kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params);

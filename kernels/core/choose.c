@@ -1,100 +1,152 @@
 /* kernels/core/choose.c — which spec runs an op call.
  *
- * In order: the autotune cache for this device (autotune/, when it has an
- * entry for the call's shape class), the backend's own heuristic (optional
- * vtable entry), else the closest instance of the manifest, else the
- * generator's default spec for the op. The tuner and heuristics only choose
- * specs; running them is the backend's job. */
+ * In order: the autotune cache for this device (autotune/lookup.c: the call's
+ * shape class, else the nearest tuned class of the same kernel), the backend's
+ * own heuristic (optional vtable entry), else the closest instance of the
+ * manifest, else the generator's default spec. Choices are memoized per
+ * context by the fields that decide them, so the hot path is one lookup.
+ * The tuner and heuristics only choose specs; running them is the backend's job. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen/manifest.h"
 #include "kernels/core/backend.h"
 
-/* The autotuner's lookup, when linked in (autotune/). */
+/* From autotune/ (weak: a build without the tuner still links). */
 kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
     __attribute__((weak));
+int kiln_tune_band(kiln_op op, const void *params) __attribute__((weak));
 
-/* The spec fields an op call pins down. */
+/* The fields of a call that decide its spec. */
 typedef struct call_key {
-    kiln_dtype fmt, act, out;
+    int op, fmt, act, out;
     unsigned epilogue;
     int head_dim;
-    int64_t n; /* matmul: tokens */
+    int band;       /* autotune shape class */
+    int small_n;    /* matmul: n <= 8 (mat-vec) */
 } call_key;
+
+#define MEMO_SLOTS 256
+struct kiln_choice_memo {
+    struct { int used; call_key key; kiln_spec spec; } slot[MEMO_SLOTS];
+};
 
 static call_key key_of(kiln_op op, const void *params)
 {
-    call_key k = {0};
+    call_key k;
+    memset(&k, 0, sizeof k); /* padding too: keys are compared with memcmp */
+    k.op = op;
     switch (op) {
     case KILN_OP_MATMUL: {
         const kiln_matmul_params *p = params;
-        k = (call_key){p->w.dtype, p->x.dtype, p->y.dtype, p->epilogue, 0, p->x.ne[0]};
+        k.fmt = p->w.dtype, k.act = p->x.dtype, k.out = p->y.dtype, k.epilogue = p->epilogue;
+        k.small_n = p->x.ne[0] <= 8;
         break;
     }
     case KILN_OP_FLASH_ATTN: {
         const kiln_flash_attn_params *p = params;
-        k = (call_key){p->k.dtype, p->q.dtype, p->o.dtype, 0, (int)p->q.ne[p->q.ndim - 1], 0};
+        k.fmt = p->k.dtype, k.act = p->q.dtype, k.out = p->o.dtype;
+        k.head_dim = (int)p->q.ne[p->q.ndim - 1];
         break;
     }
     case KILN_OP_PAGED_ATTN: {
         const kiln_paged_attn_params *p = params;
-        k = (call_key){p->k_cache.dtype, p->q.dtype, p->o.dtype, 0, (int)p->q.ne[p->q.ndim - 1], 0};
+        k.fmt = p->k_cache.dtype, k.act = p->q.dtype, k.out = p->o.dtype;
+        k.head_dim = (int)p->q.ne[p->q.ndim - 1];
         break;
     }
     case KILN_OP_NORM: {
         const kiln_norm_params *p = params;
-        unsigned flags = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) |
-                         (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
-        k = (call_key){p->x.dtype, p->x.dtype, p->y.dtype, flags, 0, 0};
+        k.fmt = k.act = p->x.dtype, k.out = p->y.dtype;
+        k.epilogue = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) |
+                     (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
         break;
     }
     default:
         break;
     }
+    if (kiln_tune_band) k.band = kiln_tune_band(op, params);
     return k;
 }
 
 /* Higher is closer; -1 when the instance cannot serve the call. */
-static int score(const kiln_context *ctx, kiln_op op, const call_key *k, const kiln_spec *s)
+static int score(const kiln_context *ctx, const call_key *k, const kiln_spec *s)
 {
-    if (s->op != op || s->backend != ctx->vt->kind || s->fmt != k->fmt) return -1;
+    if ((int)s->op != k->op || s->backend != ctx->vt->kind || (int)s->fmt != k->fmt) return -1;
     if (s->backend == KILN_BACKEND_CPU && ctx->isa != KILN_ISA_NONE && s->isa != ctx->isa) return -1;
     if (s->head_dim != 0 && s->head_dim != k->head_dim) return -1;
     int v = 0;
     if (s->head_dim == k->head_dim) v += 16;
-    if (s->act == k->act) v += 8;
-    if (s->out == k->out) v += 4;
+    if ((int)s->act == k->act) v += 8;
+    if ((int)s->out == k->out) v += 4;
     if (s->epilogue == k->epilogue) v += 2;
-    if (op == KILN_OP_MATMUL && ((k->n <= 8) == (s->tile.tn <= 8))) v += 3;
+    if (k->op == KILN_OP_MATMUL && (k->small_n == (s->tile.tn <= 8))) v += 3;
     return v;
 }
 
-kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
+kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
 {
-    if (!ctx || !params || !out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_choose: NULL argument");
-    kiln_status st = kiln_validate_params(ctx, op, params);
-    if (st != KILN_OK) return st;
-    if (ctx->opts.use_tuning && kiln_tune_lookup && kiln_tune_lookup(ctx, op, params, out) == KILN_OK)
-        return KILN_OK;
     if (ctx->vt->heuristic) return ctx->vt->heuristic(ctx, op, params, out);
-
     call_key k = key_of(op, params);
     int best = -1;
     for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
         const kiln_spec *s = kiln_manifest_get(i);
-        int v = score(ctx, op, &k, s);
+        int v = score(ctx, &k, s);
         if (v > best) {
             best = v;
             *out = *s;
         }
     }
     if (best >= 0) return KILN_OK;
-
     /* Nothing built in: the generator's default (GPU backends compile any spec). */
-    *out = kiln_spec_default(op, ctx->vt->kind, ctx->isa, k.fmt);
-    out->act = k.act;
-    out->out = k.out;
+    *out = kiln_spec_default(op, ctx->vt->kind, ctx->isa, (kiln_dtype)k.fmt);
+    out->act = (kiln_dtype)k.act;
+    out->out = (kiln_dtype)k.out;
     out->epilogue = k.epilogue;
     out->head_dim = 0;
+    return KILN_OK;
+}
+
+void kiln_choice_memo_reset(kiln_context *ctx)
+{
+    if (ctx && ctx->memo) memset(ctx->memo, 0, sizeof *ctx->memo);
+}
+
+kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
+{
+    if (!ctx || !params || !out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_choose: NULL argument");
+    if ((unsigned)op >= KILN_OP_COUNT) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_choose: bad op %d", (int)op);
+    kiln_status st = kiln_validate_params(ctx, op, params);
+    if (st != KILN_OK) return st;
+
+    call_key k = key_of(op, params);
+    if (!ctx->memo) ctx->memo = calloc(1, sizeof *ctx->memo); /* no memo: just slower */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof k; i++) h = (h ^ ((const unsigned char *)&k)[i]) * 1099511628211ull;
+    if (ctx->memo) {
+        for (size_t i = 0; i < MEMO_SLOTS; i++) {
+            size_t j = (h + i) % MEMO_SLOTS;
+            if (!ctx->memo->slot[j].used) break;
+            if (!memcmp(&ctx->memo->slot[j].key, &k, sizeof k)) {
+                *out = ctx->memo->slot[j].spec;
+                return KILN_OK;
+            }
+        }
+    }
+
+    if (!(ctx->opts.use_tuning && kiln_tune_lookup && kiln_tune_lookup(ctx, op, params, out) == KILN_OK)) {
+        st = kiln_choose_heuristic(ctx, op, params, out);
+        if (st != KILN_OK) return st;
+    }
+    if (ctx->memo) {
+        for (size_t i = 0; i < MEMO_SLOTS; i++) {
+            size_t j = (h + i) % MEMO_SLOTS;
+            if (ctx->memo->slot[j].used) continue;
+            ctx->memo->slot[j].used = 1;
+            ctx->memo->slot[j].key = k;
+            ctx->memo->slot[j].spec = *out;
+            break;
+        }
+    }
     return KILN_OK;
 }

@@ -113,7 +113,10 @@ const kiln_nvrtc_api *kiln_nvrtc(void);
 
 /* Turn a failed driver call into a kiln status with "what: CUDA_ERROR_X (text)". */
 kiln_status kiln_cu_fail(CUresult r, const char *what);
-/* `if ((st = KILN_CU_CHECK(api->X(...), "X")) != KILN_OK) return st;` */
-#define KILN_CU_CHECK(call, what) ((call) == CUDA_SUCCESS ? KILN_OK : kiln_cu_fail((call), (what)))
+/* `if ((st = kiln_cu_check(api->X(...), "X")) != KILN_OK) return st;` */
+static inline kiln_status kiln_cu_check(CUresult r, const char *what)
+{
+    return r == CUDA_SUCCESS ? KILN_OK : kiln_cu_fail(r, what);
+}
 
 #endif

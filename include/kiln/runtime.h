@@ -1,0 +1,146 @@
+/* kiln/runtime.h — the demo runtime: tokenizers, Llama-family models, and
+ * generation on top of the public kiln ops.
+ *
+ * Like the rest of kiln, every function returns a kiln_status and explains
+ * failures through kiln_last_error(); nothing prints or exits. */
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/gguf.h"
+#include "kiln/kiln.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- tokenizer */
+
+/* A tokenizer built from the tokenizer.ggml.* metadata of a GGUF file:
+ * "llama" (SentencePiece: scores, byte fallback) or "gpt2" (byte-level BPE:
+ * merges by rank), matching llama.cpp's tokenizers token for token. */
+typedef struct kiln_tokenizer kiln_tokenizer;
+
+/* Token types as GGUF stores them (tokenizer.ggml.token_type). */
+typedef enum kiln_token_type {
+    KILN_TOKEN_UNDEFINED = 0,
+    KILN_TOKEN_NORMAL = 1,
+    KILN_TOKEN_UNKNOWN = 2,
+    KILN_TOKEN_CONTROL = 3,
+    KILN_TOKEN_USER_DEFINED = 4,
+    KILN_TOKEN_UNUSED = 5,
+    KILN_TOKEN_BYTE = 6
+} kiln_token_type;
+
+kiln_status kiln_tokenizer_from_gguf(const kiln_gguf *g, kiln_tokenizer **out);
+void kiln_tokenizer_free(kiln_tokenizer *t);
+
+int32_t kiln_tokenizer_vocab_size(const kiln_tokenizer *t);
+int32_t kiln_tokenizer_bos(const kiln_tokenizer *t); /* -1 if none */
+int32_t kiln_tokenizer_eos(const kiln_tokenizer *t); /* -1 if none */
+/* Whether the vocabulary asks for a BOS token in front of a prompt. */
+int kiln_tokenizer_adds_bos(const kiln_tokenizer *t);
+
+/* Tokenize len bytes of text. add_bos: put the BOS token first (when the
+ * vocabulary has one). parse_special: text like "<s>" that spells a control
+ * token becomes that token (llama-tokenize's default); user-defined tokens
+ * are always matched. *ids is malloc'ed (free() it); *n_ids its length. */
+kiln_status kiln_tokenize(const kiln_tokenizer *t, const char *text, size_t len, int add_bos,
+                          int parse_special, int32_t **ids, size_t *n_ids);
+
+/* The bytes token id stands for in text (SentencePiece's U+2581 as a space,
+ * byte tokens as their byte, GPT-2's byte-to-unicode mapping undone; control
+ * tokens give nothing). Writes at most cap bytes to buf and returns the full
+ * length, or -1 for an id out of range. */
+int kiln_token_to_text(const kiln_tokenizer *t, int32_t id, char *buf, size_t cap);
+
+
+/* ----------------------------------------------------------------- models */
+
+/* The shape of a Llama-family model. */
+typedef struct kiln_model_config {
+    char arch[32];          /* "llama" */
+    int32_t n_vocab;
+    int32_t dim;            /* embedding length */
+    int32_t n_layers;
+    int32_t n_heads, n_kv_heads, head_dim;
+    int32_t hidden_dim;     /* feed-forward length */
+    int32_t ctx_len;        /* context the model was trained for */
+    int32_t rope_dim;       /* rotated dimensions per head (<= head_dim) */
+    float rope_theta;       /* frequency base, 10000 for Llama 2 */
+    float rope_scale;       /* linear scaling: positions are divided by this (1 = none) */
+    float norm_eps;         /* RMSNorm epsilon */
+    int tied_output;        /* the classifier reuses the token embedding */
+} kiln_model_config;
+
+typedef struct kiln_model kiln_model;
+
+/* Loads a model onto the host (weights stay where they are: the GGUF file is
+ * mapped, a llama2.c checkpoint is read into memory):
+ *   *.gguf                 llama.cpp GGUF, general.architecture "llama"
+ *   anything else          a llama2.c checkpoint (header of 7 int32, f32 weights)
+ *   synthetic:PRESET-TYPE  random weights built in memory, e.g. synthetic:7b-q4_0
+ *                          (presets tiny, 1b, 7b, 8b; types as kiln_dtype_from_name)
+ * Unsupported architectures, tensor types and missing tensors fail by name. */
+kiln_status kiln_model_load(const char *path, kiln_model **out);
+void kiln_model_free(kiln_model *m);
+const kiln_model_config *kiln_model_get_config(const kiln_model *m);
+/* The model's vocabulary, or NULL (llama2.c checkpoints, synthetic models). */
+const kiln_tokenizer *kiln_model_tokenizer(const kiln_model *m);
+/* Bytes of weights (for logs). */
+uint64_t kiln_model_weight_bytes(const kiln_model *m);
+
+/* ---------------------------------------------------------------- session */
+
+/* A model placed on a context, with a paged KV cache for one sequence. */
+typedef struct kiln_session kiln_session;
+
+typedef struct kiln_session_options {
+    int32_t ctx_len;        /* tokens the KV cache holds; 0 = the model's context length */
+    kiln_dtype kv_type;     /* KILN_F16 (default), KILN_F32 or KILN_Q8_0 */
+    int32_t kv_block_size;  /* tokens per KV block, a power of two 8..128; 0 = 16 */
+} kiln_session_options;
+
+kiln_session_options kiln_session_options_default(void);
+/* The model must outlive the session. */
+kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const kiln_session_options *opts,
+                                kiln_session **out);
+void kiln_session_free(kiln_session *s);
+/* Runs n tokens at the next positions through the model (one prefill when the
+ * session is empty and n > 1, else token by token) and writes the logits of
+ * the last one to logits[n_vocab] (may be NULL). Ids out of range, or more
+ * tokens than the KV cache has room for, fail without changing the session. */
+kiln_status kiln_session_forward(kiln_session *s, const int32_t *ids, size_t n, float *logits);
+/* Tokens in the KV cache so far, and its capacity. */
+int32_t kiln_session_pos(const kiln_session *s);
+int32_t kiln_session_capacity(const kiln_session *s);
+/* Empties the KV cache (blocks go back to the pool). */
+void kiln_session_reset(kiln_session *s);
+
+/* ---------------------------------------------------------------- sampler */
+
+typedef struct kiln_sampler_params {
+    float temperature;      /* 0 = greedy */
+    int32_t top_k;          /* 0 = off */
+    float top_p;            /* 1 = off */
+    float min_p;            /* 0 = off: drop tokens below min_p * p(best) */
+    float repeat_penalty;   /* 1 = off: logits of recent tokens /penalty (>0) or *penalty (<0) */
+    int32_t repeat_last_n;  /* how many recent tokens the penalty looks at */
+    uint64_t seed;
+} kiln_sampler_params;
+
+typedef struct kiln_sampler kiln_sampler;
+
+kiln_sampler_params kiln_sampler_params_default(void);
+kiln_status kiln_sampler_create(const kiln_sampler_params *p, int32_t n_vocab, kiln_sampler **out);
+void kiln_sampler_free(kiln_sampler *s);
+/* Picks the next token from logits[n_vocab] (which it may modify), given the
+ * tokens so far (for the repetition penalty). Returns the id. */
+int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

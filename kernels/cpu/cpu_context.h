@@ -1,0 +1,25 @@
+/* kernels/cpu/cpu_context.h — the cpu backend's per-context state (ctx->impl). */
+#ifndef KILN_CPU_CONTEXT_H
+#define KILN_CPU_CONTEXT_H
+#include <pthread.h>
+#include <stddef.h>
+
+#include "kernels/core/backend.h"
+#include "kernels/cpu/cpu_pool.h"
+
+typedef struct kiln_cpu_context {
+    kiln_isa isa;              /* the ISA this context runs (chosen at creation) */
+    kiln_cpu_pool *pool;
+    pthread_mutex_t lock;      /* one op at a time per context: scratch is shared */
+    unsigned char *scratch;    /* 64-byte aligned, grown on demand, kept between runs */
+    size_t scratch_cap;
+} kiln_cpu_context;
+
+/* 64-byte aligned scratch of at least bytes (caller holds lock). NULL + error when out of memory. */
+void *kiln_cpu_scratch(kiln_cpu_context *c, size_t bytes);
+
+/* Op dispatch (kernels/cpu/cpu_run.c). */
+kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *params);
+kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec);
+
+#endif

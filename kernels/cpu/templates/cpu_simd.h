@@ -1,0 +1,161 @@
+/* kernels/cpu/templates/cpu_simd.h — ISA setup and helpers shared by the cpu
+ * op templates: the intrinsics, activation quantizers (q8_0-style blocks of 32
+ * for the legacy formats, q8_K-style super-blocks of 256 for K-quants, as GGUF
+ * engines do) and small reductions.
+ *
+ * This file depends only on the ISA macros (KILN_ISA_*), never on the format,
+ * op or tile macros, so a bundle of instances of one ISA shares a single copy
+ * (gen/bundle_cpu.c); that is also why the block types live here and not in a
+ * template. The ISA is switched on with #pragma GCC target so an emitted
+ * source compiles with any flags; the bundle is built with the same flags too. */
+#ifndef KILN_CPU_SIMD_H
+#define KILN_CPU_SIMD_H
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(KILN_ISA_AVX512)
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")
+#define KILN_SIMD_AVX2 1
+#define KILN_SIMD_AVX512 1
+#elif defined(KILN_ISA_AVX2)
+#pragma GCC target("avx2,fma,f16c")
+#define KILN_SIMD_AVX2 1
+#endif
+#endif
+#ifndef KILN_SIMD_AVX2
+#define KILN_SIMD_AVX2 0
+#endif
+#ifndef KILN_SIMD_AVX512
+#define KILN_SIMD_AVX512 0
+#endif
+#if KILN_SIMD_AVX2
+#include <immintrin.h>
+#endif
+
+/* Activations quantized for integer dot products. */
+typedef struct kiln_cpu_q8_0 {
+    float d;          /* scale: x ≈ d * qs */
+    int8_t qs[32];
+} kiln_cpu_q8_0;
+
+typedef struct kiln_cpu_q8_k {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16]; /* sums of qs in groups of 16: the K-quant mins need them */
+} kiln_cpu_q8_k;
+
+static inline float kiln_cpu_round(float v) { return v >= 0.0f ? (float)(int)(v + 0.5f) : -(float)(int)(-v + 0.5f); }
+
+/* x[32] -> one q8_0 block (symmetric, round to nearest). */
+static inline void kiln_cpu_quantize_q8_0(const float *x, kiln_cpu_q8_0 *out)
+{
+#if KILN_SIMD_AVX2
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+           v3 = _mm256_loadu_ps(x + 24);
+    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                              _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out->d = d;
+    __m256 mul = _mm256_set1_ps(id);
+    /* round to nearest (ties to even: within 1 ulp of the scalar path's ties away) */
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul)),
+            i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
+    __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    /* the packs interleave 128-bit lanes: put the dwords back in order */
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out->qs, p);
+#else
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out->d = d;
+    for (int i = 0; i < 32; i++) out->qs[i] = (int8_t)kiln_cpu_round(x[i] * id);
+#endif
+}
+
+/* x[256] -> one q8_K block. */
+static inline void kiln_cpu_quantize_q8_k(const float *x, kiln_cpu_q8_k *out)
+{
+    float amax = 0.0f;
+    for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out->d = amax / 127.0f;
+    for (int g = 0; g < 16; g++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) {
+            int q = (int)kiln_cpu_round(x[16 * g + i] * id);
+            out->qs[16 * g + i] = (int8_t)q;
+            sum += q;
+        }
+        out->bsums[g] = (int16_t)sum;
+    }
+}
+
+#if KILN_SIMD_AVX2
+static inline float kiln_cpu_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Sum of the products of 32 signed bytes as 8 int32 lanes (signed x signed via
+ * maddubs, which wants its first operand unsigned: |a| times b with a's sign). */
+static inline __m256i kiln_cpu_dot_i8(__m256i a, __m256i b)
+{
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+#endif
+
+static inline float kiln_cpu_f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+#if KILN_SIMD_AVX2
+    return _cvtsh_ss(h);
+#else
+    return kiln_h2f_(h);
+#endif
+}
+
+/* Dot of two f32 vectors of length k. */
+static inline float kiln_cpu_dot_f32(const float *a, const float *b, int64_t k)
+{
+    int64_t i = 0;
+#if KILN_SIMD_AVX2
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (; i + 16 <= k; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float s = kiln_cpu_hsum256(_mm256_add_ps(s0, s1));
+#else
+    float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i + 8 <= k; i += 8)
+        for (int j = 0; j < 8; j++) p[j] += a[i + j] * b[i + j];
+    float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+#endif
+    for (; i < k; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* y[i] = y[i] * c + p * v[i] (the online-softmax update of an output row). */
+static inline void kiln_cpu_scale_add(float *y, float c, float p, const float *v, int64_t n)
+{
+    int64_t i = 0;
+#if KILN_SIMD_AVX2
+    __m256 cv = _mm256_set1_ps(c), pv = _mm256_set1_ps(p);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_mul_ps(cv, _mm256_loadu_ps(y + i))));
+#endif
+    for (; i < n; i++) y[i] = y[i] * c + p * v[i];
+}
+
+#endif

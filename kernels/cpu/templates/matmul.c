@@ -1,0 +1,143 @@
+/* kernels/cpu/templates/matmul.c — dequant-matmul y[n][m] = x[n][k] · W[m][k]ᵀ
+ * (+ epilogue) for the cpu, one instance per ISA and weight format.
+ *
+ * Two paths, chosen at generation time by the format and ISA:
+ * - integer: formats whose dot product GGUF engines do in int8 (q4_0, q8_0
+ *   with q8_0 activations; q4_K with q8_K activations) on AVX2/AVX-512. The
+ *   PREPARE phase quantizes x into args->scratch; RUN multiplies int8 blocks
+ *   with maddubs/madd and applies the per-block scales in f32
+ *   (kernels/cpu/templates/matmul_int8.c).
+ * - generic: every other format (and every format on the generic ISA):
+ *   dequantize a tile of W rows to f32 with the shared element-wise
+ *   kiln_dequant (gen/math/dequant.h; F16C for f16), then f32 dots.
+ * Both paths share the driver below: rows of W are split over the tasks in
+ * tiles of MM_RM rows, columns (tokens) are walked in blocks that keep their
+ * activations in L2, and the epilogue (flags chosen at run time, see
+ * docs/CPU.md) is applied per output element. */
+#pragma kiln include "kernels/cpu/templates/cpu_abi.h"
+#pragma kiln include "kernels/cpu/templates/cpu_simd.h"
+
+#if KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0))
+#define MM_PATH_Q8_0 1
+#elif KILN_SIMD_AVX2 && defined(KILN_FMT_Q4_K)
+#define MM_PATH_Q8_K 1
+#endif
+#ifndef MM_PATH_Q8_0
+#define MM_PATH_Q8_0 0
+#endif
+#ifndef MM_PATH_Q8_K
+#define MM_PATH_Q8_K 0
+#endif
+#define MM_PATH_INT8 (MM_PATH_Q8_0 || MM_PATH_Q8_K)
+
+/* Rows of W per tile (MM_RM) and columns per micro-tile (MM_RN); columns per
+ * L2 block (MM_NB). */
+#if MM_PATH_INT8
+#define MM_RM 4
+#define MM_RN 1
+#define MM_RM_WIDE 2 /* n > 1: 2 rows x 4 columns reuse both operands */
+#define MM_RN_WIDE 4
+#else
+#define MM_RM 4
+#define MM_RN 4
+#endif
+#define MM_NB 16
+
+/* Bytes of one activation row as the integer path stores it. */
+#if MM_PATH_Q8_0
+#define MM_XQ_BLOCK 32
+#define MM_XQ_BYTES ((int64_t)sizeof(kiln_cpu_q8_0))
+#elif MM_PATH_Q8_K
+#define MM_XQ_BLOCK 256
+#define MM_XQ_BYTES ((int64_t)sizeof(kiln_cpu_q8_k))
+#endif
+
+#pragma kiln include "kernels/cpu/templates/matmul_int8.c"
+#pragma kiln include "kernels/cpu/templates/matmul_generic.c"
+
+/* One output element through the epilogue (flags at run time; common.h's
+ * kiln_silu). acc_up is only read with swiglu. */
+static inline float mm_epilogue(const kiln_cpu_matmul_args *a, int64_t row, int64_t col, float acc, float acc_up)
+{
+    unsigned e = a->epilogue;
+    if (e & 1u) { /* bias: on both products before the gate */
+        acc += a->bias[row];
+        acc_up += a->bias[row];
+    }
+    if (e & 4u) acc = kiln_silu(acc) * acc_up;
+    if (e & 2u) acc += a->residual[col * a->res_stride + row];
+    return acc;
+}
+
+/* Share [0, count) out as contiguous ranges; the remainder goes to the first tasks. */
+static inline void mm_split(int64_t count, int task, int ntasks, int64_t *begin, int64_t *end)
+{
+    int64_t base = count / ntasks, rest = count % ntasks;
+    *begin = task * base + (task < rest ? task : rest);
+    *end = *begin + base + (task < rest ? 1 : 0);
+}
+
+static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
+{
+#if MM_PATH_INT8
+    int64_t r0, r1;
+    mm_split(a->n, task, ntasks, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) mm_quantize_row(a, r);
+#else
+    (void)a;
+    (void)task;
+    (void)ntasks;
+#endif
+}
+
+static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
+{
+    int swiglu = (a->epilogue & 4u) != 0;
+#if MM_PATH_INT8
+    int wide = a->n > 1;
+    int rm = wide ? MM_RM_WIDE : MM_RM, rn = wide ? MM_RN_WIDE : MM_RN;
+#else
+    int rm = MM_RM, rn = MM_RN;
+    float *rows = (float *)(a->thread_scratch + (size_t)task * a->thread_scratch_bytes); /* MM_RM rows of w, then of w_up */
+    float *rows_up = rows + (size_t)MM_RM * (size_t)a->k;
+#endif
+    int64_t tiles = (a->m + rm - 1) / rm, t0, t1;
+    mm_split(tiles, task, ntasks, &t0, &t1);
+    float dots[MM_RM * MM_RN > 8 ? MM_RM * MM_RN : 8], ups[MM_RM * MM_RN > 8 ? MM_RM * MM_RN : 8];
+    for (int64_t nb = 0; nb < a->n; nb += MM_NB) {
+        int64_t nb_end = nb + MM_NB < a->n ? nb + MM_NB : a->n;
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t row0 = t * rm;
+            int nrows = (int)(a->m - row0 < rm ? a->m - row0 : rm);
+#if !MM_PATH_INT8
+            mm_dequant_rows(a, a->w, row0, nrows, rows);
+            if (swiglu) mm_dequant_rows(a, a->w_up, row0, nrows, rows_up);
+#endif
+            for (int64_t col0 = nb; col0 < nb_end; col0 += rn) {
+                int ncols = (int)(nb_end - col0 < rn ? nb_end - col0 : rn);
+#if MM_PATH_INT8
+                mm_int8_tile(a, a->w, row0, nrows, col0, ncols, wide, dots);
+                if (swiglu) mm_int8_tile(a, a->w_up, row0, nrows, col0, ncols, wide, ups);
+#else
+                mm_f32_tile(a, rows, nrows, col0, ncols, dots);
+                if (swiglu) mm_f32_tile(a, rows_up, nrows, col0, ncols, ups);
+#endif
+                for (int c = 0; c < ncols; c++)
+                    for (int r = 0; r < nrows; r++) {
+                        int64_t row = row0 + r, col = col0 + c;
+                        float up = swiglu ? ups[r * rn + c] : 0.0f;
+                        a->y[col * a->y_stride + row] = mm_epilogue(a, row, col, dots[r * rn + c], up);
+                    }
+            }
+        }
+    }
+}
+
+void KILN_ENTRY(const void *args, int phase, int task, int ntasks)
+{
+    const kiln_cpu_matmul_args *a = (const kiln_cpu_matmul_args *)args;
+    if (phase == KILN_CPU_PHASE_PREPARE)
+        mm_prepare(a, task, ntasks);
+    else
+        mm_run(a, task, ntasks);
+}

@@ -1,0 +1,242 @@
+/* kernels/cuda/cuda_compile.c — NVRTC compile and the on-disk cubin cache. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels/core/backend.h"
+#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/cuda_compile.h"
+
+/* Bump when the file layout or the compile options change meaning. */
+#define CACHE_FORMAT 1
+static const char cache_magic[8] = {'K', 'I', 'L', 'N', 'C', 'U', 'B', '1'};
+
+typedef struct cache_header {
+    char magic[8];
+    uint64_t key_lo, key_hi;
+    uint64_t payload_size;
+    uint64_t payload_hash;
+} cache_header;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void kiln_cuda_arch_name(int cc_major, int cc_minor, int arch_specific, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "sm_%d%d%s", cc_major, cc_minor, arch_specific ? "a" : "");
+}
+
+/* The options every kiln kernel is compiled with, after --gpu-architecture.
+ * -default-device: helpers need no __device__; c++17 for constexpr if in
+ * templates; fast math stays off (expf/rsqrtf are chosen explicitly). */
+static const char *const base_options[] = {"-default-device", "--std=c++17", "-DNDEBUG"};
+#define N_BASE_OPTIONS (sizeof base_options / sizeof base_options[0])
+
+kiln_status kiln_cuda_compile(const char *source, const char *entry, const char *arch,
+                              void **cubin, size_t *cubin_size, char **ptx)
+{
+    const kiln_nvrtc_api *rtc = kiln_nvrtc();
+    if (!rtc) return KILN_ERR_UNAVAILABLE;
+    if (!source || !arch || !cubin || !cubin_size)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "cuda compile: null argument");
+    *cubin = NULL;
+    *cubin_size = 0;
+    if (ptx) *ptx = NULL;
+
+    char name[300], arch_opt[64];
+    snprintf(name, sizeof name, "%s.cu", entry && entry[0] ? entry : "kiln_kernel");
+    snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
+    const char *opts[N_BASE_OPTIONS + 1];
+    opts[0] = arch_opt;
+    for (size_t i = 0; i < N_BASE_OPTIONS; i++) opts[i + 1] = base_options[i];
+
+    nvrtcProgram prog = NULL;
+    nvrtcResult r = rtc->CreateProgram(&prog, source, name, 0, NULL, NULL);
+    if (r != 0)
+        return kiln_fail(KILN_ERR_COMPILE, "cuda: nvrtcCreateProgram(%s) failed: %s", name, rtc->GetErrorString(r));
+    r = rtc->CompileProgram(prog, (int)(N_BASE_OPTIONS + 1), opts);
+    if (r != 0) {
+        size_t log_size = 0;
+        char *log = NULL;
+        if (rtc->GetProgramLogSize(prog, &log_size) == 0 && log_size > 1 && (log = malloc(log_size)))
+            if (rtc->GetProgramLog(prog, log) != 0) log[0] = '\0';
+        /* The log's first errors are what matter; kiln_fail truncates the tail. */
+        kiln_fail(KILN_ERR_COMPILE, "cuda: NVRTC could not compile %s for %s (%s):\n%s", name, arch,
+                  rtc->GetErrorString(r), log ? log : "(no log)");
+        free(log);
+        rtc->DestroyProgram(&prog);
+        return KILN_ERR_COMPILE;
+    }
+    kiln_status st = KILN_OK;
+    size_t n = 0;
+    if (rtc->GetCUBINSize(prog, &n) != 0 || n == 0 || !(*cubin = malloc(n)) ||
+        rtc->GetCUBIN(prog, *cubin) != 0) {
+        st = kiln_fail(KILN_ERR_COMPILE, "cuda: NVRTC produced no cubin for %s (%s)", name, arch);
+    } else {
+        *cubin_size = n;
+    }
+    if (st == KILN_OK && ptx) {
+        size_t pn = 0;
+        if (rtc->GetPTXSize(prog, &pn) != 0 || !(*ptx = malloc(pn + 1)) || rtc->GetPTX(prog, *ptx) != 0) {
+            st = kiln_fail(KILN_ERR_COMPILE, "cuda: NVRTC produced no PTX for %s (%s)", name, arch);
+        } else {
+            (*ptx)[pn] = '\0';
+        }
+    }
+    rtc->DestroyProgram(&prog);
+    if (st != KILN_OK) {
+        free(*cubin);
+        *cubin = NULL;
+        *cubin_size = 0;
+        if (ptx) {
+            free(*ptx);
+            *ptx = NULL;
+        }
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------- disk cache */
+
+kiln_status kiln_cuda_cache_key_of(const char *source, const char *arch, kiln_cuda_cache_key *key)
+{
+    const kiln_nvrtc_api *rtc = kiln_nvrtc();
+    if (!rtc) return KILN_ERR_UNAVAILABLE;
+    /* Two FNV-1a streams with different offsets make a 128-bit key: a collision
+     * would load the wrong kernel, so 64 bits over many specs is too thin. */
+    uint64_t h[2] = {1469598103934665603ull, 0x9e3779b97f4a7c15ull};
+    int meta[3] = {rtc->version_major, rtc->version_minor, CACHE_FORMAT};
+    for (int s = 0; s < 2; s++) {
+        h[s] = fnv1a(h[s], meta, sizeof meta);
+        h[s] = fnv1a(h[s], arch, strlen(arch) + 1);
+        for (size_t i = 0; i < N_BASE_OPTIONS; i++) h[s] = fnv1a(h[s], base_options[i], strlen(base_options[i]) + 1);
+        h[s] = fnv1a(h[s], source, strlen(source));
+    }
+    key->lo = h[0];
+    key->hi = h[1];
+    return KILN_OK;
+}
+
+int kiln_cuda_cache_path(const char *cache_dir, const char *entry, const char *arch,
+                         kiln_cuda_cache_key key, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/cuda/%s-%s-%016llx%016llx.cubin", cache_dir, entry, arch,
+                     (unsigned long long)key.hi, (unsigned long long)key.lo);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+/* mkdir -p of dir (existing components are fine). */
+static int make_dirs(const char *dir)
+{
+    char tmp[1200];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp) return -1;
+    memcpy(tmp, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == '\0') {
+            char c = tmp[i];
+            tmp[i] = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* Read and check an entry: magic, key, size, payload hash. NULL if any fails. */
+static void *read_entry(const char *path, kiln_cuda_cache_key key, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    cache_header h;
+    void *data = NULL;
+    struct stat stt;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, cache_magic, sizeof cache_magic) ||
+        h.key_lo != key.lo || h.key_hi != key.hi || fstat(fileno(f), &stt) != 0 ||
+        (uint64_t)stt.st_size != sizeof h + h.payload_size || h.payload_size == 0)
+        goto bad;
+    data = malloc(h.payload_size);
+    if (!data || fread(data, 1, h.payload_size, f) != h.payload_size ||
+        fnv1a(1469598103934665603ull, data, h.payload_size) != h.payload_hash)
+        goto bad;
+    fclose(f);
+    *size = h.payload_size;
+    return data;
+bad:
+    free(data);
+    fclose(f);
+    return NULL;
+}
+
+/* Write an entry atomically: a private temporary file, then rename over the
+ * final name, so a reader never sees half a file and racing writers are fine. */
+static void write_entry(const char *path, kiln_cuda_cache_key key, const void *data, size_t size)
+{
+    static unsigned long long counter; /* uniqueness within the process */
+    unsigned long long c = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    char tmp[1300];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%llu", path, (long)getpid(), c) >= (int)sizeof tmp) return;
+    cache_header h;
+    memcpy(h.magic, cache_magic, sizeof h.magic);
+    h.key_lo = key.lo;
+    h.key_hi = key.hi;
+    h.payload_size = size;
+    h.payload_hash = fnv1a(1469598103934665603ull, data, size);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return;
+    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(data, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
+kiln_status kiln_cuda_cubin(const char *cache_dir, const char *source, const char *entry,
+                            const char *arch, void **cubin, size_t *cubin_size, int *from_cache)
+{
+    int dummy;
+    if (!from_cache) from_cache = &dummy;
+    *from_cache = 0;
+    char path[1200] = "";
+    kiln_cuda_cache_key key = {0, 0};
+    int use_disk = cache_dir && cache_dir[0];
+    if (use_disk) {
+        kiln_status st = kiln_cuda_cache_key_of(source, arch, &key);
+        if (st != KILN_OK) return st;
+        use_disk = kiln_cuda_cache_path(cache_dir, entry, arch, key, path, sizeof path) > 0;
+    }
+    if (use_disk) {
+        void *data = read_entry(path, key, cubin_size);
+        if (data) {
+            *cubin = data;
+            *from_cache = 1;
+            return KILN_OK;
+        }
+        unlink(path); /* corrupt or stale: rebuild below */
+    }
+    kiln_status st = kiln_cuda_compile(source, entry, arch, cubin, cubin_size, NULL);
+    if (st != KILN_OK || !use_disk) return st;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/cuda", cache_dir);
+    if (make_dirs(dir) == 0) write_entry(path, key, *cubin, *cubin_size);
+    return KILN_OK;
+}
+
+void kiln_cuda_cache_discard(const char *cache_dir, const char *source, const char *entry,
+                             const char *arch)
+{
+    kiln_cuda_cache_key key;
+    char path[1200];
+    if (!cache_dir || !cache_dir[0] || kiln_cuda_cache_key_of(source, arch, &key) != KILN_OK) return;
+    if (kiln_cuda_cache_path(cache_dir, entry, arch, key, path, sizeof path) > 0) unlink(path);
+}

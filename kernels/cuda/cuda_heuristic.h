@@ -1,0 +1,78 @@
+/* kernels/cuda/cuda_heuristic.h — the CUDA backend's default tiles per op.
+ *
+ * Header-only so that the manifest (gen/manifest_cuda.c, part of the generator
+ * that kiln-gen links without libkiln) and the backend's run-time heuristic
+ * (kernels/cuda/cuda_backend_ops.c) build specs the same way. */
+#ifndef KILN_CUDA_HEURISTIC_H
+#define KILN_CUDA_HEURISTIC_H
+
+#include <string.h>
+
+#include "kiln/formats.h"
+#include "kiln/spec.h"
+
+static inline kiln_spec kiln_cuda_base_spec(kiln_op op, kiln_dtype fmt, kiln_dtype act, kiln_dtype out)
+{
+    kiln_spec s;
+    memset(&s, 0, sizeof s);
+    s.op = op;
+    s.backend = KILN_BACKEND_CUDA;
+    s.isa = KILN_ISA_NONE;
+    s.fmt = fmt;
+    s.act = act;
+    s.out = out;
+    s.acc = KILN_F32;
+    return s;
+}
+
+/* Mat-vec for n <= 8 (tn = n rounded up to a power of two: one pass over W
+ * serves every token); tensor-core tiles beyond. */
+static inline kiln_spec kiln_cuda_matmul_spec(kiln_dtype fmt, kiln_dtype act, kiln_dtype out, unsigned epilogue,
+                                              long long n)
+{
+    kiln_spec s = kiln_cuda_base_spec(KILN_OP_MATMUL, fmt, act, out);
+    s.epilogue = epilogue;
+    int block = kiln_dtype_get(fmt)->block_elems;
+    int tk = block > 32 ? block : 32;
+    if (n <= 8) {
+        int tn = 1;
+        while (tn < n) tn *= 2;
+        /* 4 warps x 2 rows: each activation load serves two rows of W. */
+        s.tile = (kiln_tile){.tm = 8, .tn = tn, .tk = tk, .threads = 128, .stages = 1, .vec = 16, .split = 1};
+    } else {
+        s.tile = (kiln_tile){.tm = 64, .tn = 64, .tk = tk, .threads = 128, .stages = 1, .vec = 16, .split = 1};
+    }
+    return s;
+}
+
+/* head_dim: the call's head size when it is a valid compile-time constant
+ * (a multiple of 8 up to 256), else 0 (generic). */
+static inline int kiln_cuda_head_dim_of(long long hd) { return hd > 0 && hd <= 256 && hd % 8 == 0 ? (int)hd : 0; }
+
+static inline kiln_spec kiln_cuda_flash_spec(kiln_dtype kv, int head_dim)
+{
+    kiln_spec s = kiln_cuda_base_spec(KILN_OP_FLASH_ATTN, kv, kv, kv);
+    s.head_dim = head_dim;
+    s.tile = (kiln_tile){.tm = 8, .tn = 32, .threads = 128, .stages = 1};
+    return s;
+}
+
+static inline kiln_spec kiln_cuda_paged_spec(kiln_dtype kv, kiln_dtype act, int head_dim)
+{
+    kiln_spec s = kiln_cuda_base_spec(KILN_OP_PAGED_ATTN, kv, act, act);
+    s.head_dim = head_dim;
+    s.tile = (kiln_tile){.tn = 32, .threads = 128, .split = 0};
+    return s;
+}
+
+/* flags: KILN_SPEC_NORM_*. Rows up to threads x 8..16 elements stay in registers. */
+static inline kiln_spec kiln_cuda_norm_spec(kiln_dtype t, unsigned flags, long long dim)
+{
+    kiln_spec s = kiln_cuda_base_spec(KILN_OP_NORM, t, t, t);
+    s.epilogue = flags;
+    int threads = dim <= 1024 ? 128 : dim <= 4096 ? 256 : 1024;
+    s.tile = (kiln_tile){.threads = threads, .vec = 16};
+    return s;
+}
+
+#endif

@@ -1,0 +1,421 @@
+/* kernels/cuda/templates/matmul.cu — dequant-matmul y[n][m] = x[n][k] · W[m][k]ᵀ (+ epilogue).
+ *
+ * Two kernels, chosen by the spec's tn:
+ *   tn <= 8  mat-vec: each warp owns MV_RPW rows of W at a time. The rows' bytes
+ *            stream through a warp-private shared-memory window filled with
+ *            16-byte loads (block formats such as q4_0's 18-byte blocks are not
+ *            16-byte aligned, so the window decouples the load width from the
+ *            format); each lane then decodes one unit (a format block, or 16
+ *            bytes of a plain type) and multiplies it with the tn activation
+ *            columns, reusing each activation load across the warp's rows.
+ *            Grid: (ceil(m / MV_ROWS), ceil(n / tn)).
+ *   tn > 8   mat-mat: a tm x tn output tile per block over k-steps of tk. The W
+ *            tile is dequantized into shared memory (f16, or bf16 with bf16
+ *            activations) and multiplied on the tensor cores with mma.sync
+ *            m16n8k16; plain f32/f16/bf16 weights take an f32 FMA path instead,
+ *            which keeps their full precision. Grid: (ceil(m / tm), ceil(n / tn)).
+ * Decoding goes through gen/math/dequant.h (kiln_dequant) for every format;
+ * q4_0 and q8_0 have register fast paths in the mat-vec kernel. */
+#pragma kiln include "kernels/cuda/templates/cuda_common.cuh"
+
+#define MM_WARPS (KILN_THREADS / 32)
+
+/* ------------------------------------------------------------------ epilogue */
+
+/* g = x·Wᵀ, u = x·W_upᵀ (SWIGLU), for output element y[col][row]. */
+KILN_FN void kiln_mm_store(const kiln_cu_matmul_args &a, int row, int col, float g, float u)
+{
+    float v = g;
+#if KILN_EPI_BIAS
+    const float b = ((const float *)a.bias)[row];
+    v += b;
+    u += b;
+#endif
+#if KILN_EPI_SWIGLU
+    v = kiln_cu_silu(v) * u;
+#else
+    (void)u;
+#endif
+#if KILN_EPI_RESIDUAL
+    v += kiln_cu_load<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
+#endif
+    kiln_cu_store<KILN_OUT_T>(kiln_cu_wptr(a.y, (kiln_i64)col * a.y_stride), row, v);
+}
+
+/* G activations x[e .. e+G) of one row as floats; zeros past k. */
+template <int G>
+KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, float (&out)[G])
+{
+    if (KILN_ACT_T == KILN_T_F32 && G % 4 == 0 && vec_ok && e + G <= k) {
+#pragma unroll
+        for (int j = 0; j < G; j += 4) {
+            const float4 v = *(const float4 *)(xrow + (e + j) * 4);
+            out[j] = v.x, out[j + 1] = v.y, out[j + 2] = v.z, out[j + 3] = v.w;
+        }
+    } else if (KILN_ACT_T != KILN_T_F32 && G % 8 == 0 && vec_ok && e + G <= k) {
+#pragma unroll
+        for (int j = 0; j < G; j += 8) {
+            const uint4 v = *(const uint4 *)(xrow + (e + j) * 2);
+            const unsigned int wv[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int h = 0; h < 4; h++) {
+                const kiln_u16 lo = (kiln_u16)(wv[h] & 0xffffu), hi = (kiln_u16)(wv[h] >> 16);
+                out[j + 2 * h] = KILN_ACT_T == KILN_T_F16 ? kiln_cu_h2f(lo) : kiln_cu_bf2f(lo);
+                out[j + 2 * h + 1] = KILN_ACT_T == KILN_T_F16 ? kiln_cu_h2f(hi) : kiln_cu_bf2f(hi);
+            }
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < G; j++) out[j] = e + j < k ? kiln_cu_load<KILN_ACT_T>(xrow, e + j) : 0.0f;
+    }
+}
+
+#if KILN_TN <= 8
+/* ================================================================== mat-vec */
+
+#if KILN_FMT_BLOCK > 1
+#define MV_UNIT_ELEMS KILN_FMT_BLOCK
+#define MV_UNIT_BYTES KILN_FMT_BYTES
+#define MV_G 8 /* elements decoded per step (every block size is a multiple of 32) */
+#else
+#define MV_UNIT_ELEMS (16 / KILN_FMT_BYTES)
+#define MV_UNIT_BYTES 16
+#define MV_G MV_UNIT_ELEMS
+#endif
+#define MV_RPW (KILN_TM > MM_WARPS ? KILN_TM / MM_WARPS : 1) /* rows per warp */
+#define MV_ROWS (MM_WARPS * MV_RPW)                         /* rows per block */
+#define MV_CHUNK (32 * MV_UNIT_BYTES)                         /* one unit per lane */
+#define MV_U_RAW (2048 / (MV_RPW * MV_CHUNK))
+#define MV_U (MV_U_RAW > 1 ? MV_U_RAW : 1)                    /* chunks per window: ~2 KB per warp in flight */
+#define MV_WIN (MV_U * MV_CHUNK + 32)                         /* + alignment slack at both ends */
+
+/* Elements [i, i+MV_G) of the unit at window offset off; zeros past k
+ * (only plain types have partial units). */
+KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int k, float (&w)[MV_G])
+{
+#if defined(KILN_FMT_Q4_0)
+    /* d (f16), then 16 bytes: element j is the low nibble of byte j, j+16 the high one. */
+    const float d = KILN_LD_F16(win, off);
+    const int byte0 = off + 2 + (i & 15);
+    const int shift = i >= 16 ? 4 : 0;
+#pragma unroll
+    for (int j = 0; j < MV_G; j += 2) {
+        const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
+        w[j] = d * (float)((int)((two >> shift) & 15u) - 8);
+        w[j + 1] = d * (float)((int)((two >> (8 + shift)) & 15u) - 8);
+    }
+    (void)e0, (void)k;
+#elif defined(KILN_FMT_Q8_0)
+    const float d = KILN_LD_F16(win, off);
+#pragma unroll
+    for (int j = 0; j < MV_G; j += 2) {
+        const kiln_u32 two = KILN_LD_U16(win, off + 2 + i + j);
+        w[j] = d * (float)(signed char)(two & 0xffu);
+        w[j + 1] = d * (float)(signed char)(two >> 8);
+    }
+    (void)e0, (void)k;
+#elif KILN_FMT_BLOCK > 1
+#pragma unroll
+    for (int j = 0; j < MV_G; j++) w[j] = kiln_dequant(win, (kiln_u32)off, i + j);
+    (void)e0, (void)k;
+#else
+#pragma unroll
+    for (int j = 0; j < MV_G; j++)
+        w[j] = e0 + i + j < k ? kiln_dequant(win, (kiln_u32)(off + (i + j) * KILN_FMT_BYTES), 0) : 0.0f;
+#endif
+}
+
+/* Global 16-byte load that bypasses L1 allocation: weights are read once. */
+KILN_FN uint4 kiln_mv_ld_stream(const void *p)
+{
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+/* acc[r][c] += W[row0 + r] · x[col0 + c] over all of k, for one warp. */
+KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride,
+                          kiln_u8 (*win)[MV_WIN], int row0, int col0, int ncol,
+                          float (&acc)[MV_RPW][KILN_TN])
+{
+    const int lane = threadIdx.x & 31;
+    const kiln_i64 units = ((kiln_i64)a.k + MV_UNIT_ELEMS - 1) / MV_UNIT_ELEMS;
+    const kiln_i64 row_bytes = KILN_FMT_BLOCK > 1 ? (kiln_i64)(a.k / KILN_FMT_BLOCK) * KILN_FMT_BYTES
+                                                  : (kiln_i64)a.k * KILN_FMT_BYTES;
+    for (kiln_i64 u0 = 0; u0 < units; u0 += 32 * MV_U) {
+        const kiln_i64 u1 = u0 + 32 * MV_U < units ? u0 + 32 * MV_U : units;
+        int start[MV_RPW];
+        /* Stage: the byte range of units [u0, u1) of each row, widened to 16-byte
+         * granules (a granule holding a valid byte never crosses a page). */
+#pragma unroll
+        for (int r = 0; r < MV_RPW; r++) {
+            const int row = row0 + r < a.m ? row0 + r : a.m - 1; /* clamped rows are computed, never stored */
+            const unsigned long long rb = wbase + (unsigned long long)((kiln_i64)row * wstride);
+            const unsigned long long lo = rb + (unsigned long long)(u0 * MV_UNIT_BYTES);
+            kiln_i64 hi_off = u1 * MV_UNIT_BYTES;
+            if (hi_off > row_bytes) hi_off = row_bytes;
+            const unsigned long long hi = rb + (unsigned long long)hi_off;
+            const unsigned long long g0 = lo & ~15ull, g1 = (hi + 15ull) & ~15ull;
+            const int nvec = (int)((g1 - g0) >> 4);
+            start[r] = (int)(lo - g0);
+            for (int v = lane; v < nvec; v += 32)
+                ((uint4 *)win[r])[v] = kiln_mv_ld_stream((const void *)(g0 + 16ull * (unsigned)v));
+        }
+        __syncwarp();
+#pragma unroll
+        for (int j = 0; j < MV_U; j++) {
+            const kiln_i64 u = u0 + j * 32 + lane;
+            if (u < u1) {
+                const kiln_i64 e0 = u * MV_UNIT_ELEMS;
+                const int rel = (j * 32 + lane) * MV_UNIT_BYTES;
+#pragma unroll 1
+                for (int i = 0; i < MV_UNIT_ELEMS; i += MV_G) {
+                    float w[MV_RPW][MV_G];
+#pragma unroll
+                    for (int r = 0; r < MV_RPW; r++) kiln_mv_decode(win[r], start[r] + rel, i, e0, a.k, w[r]);
+#pragma unroll
+                    for (int c = 0; c < KILN_TN; c++) {
+                        if (c < ncol) {
+                            float xv[MV_G];
+                            kiln_mm_load_x<MV_G>(kiln_cu_ptr(a.x, (kiln_i64)(col0 + c) * a.x_stride), e0 + i, a.k,
+                                                 a.x_vec_ok, xv);
+#pragma unroll
+                            for (int r = 0; r < MV_RPW; r++)
+#pragma unroll
+                                for (int q = 0; q < MV_G; q++) acc[r][c] = fmaf(w[r][q], xv[q], acc[r][c]);
+                        }
+                    }
+                }
+            }
+        }
+        __syncwarp();
+    }
+}
+
+KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+{
+    __shared__ __align__(16) kiln_u8 windows[MM_WARPS][MV_RPW][MV_WIN];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int row0 = blockIdx.x * MV_ROWS + warp * MV_RPW;
+    const int col0 = blockIdx.y * KILN_TN;
+    const int ncol = a.n - col0 < KILN_TN ? a.n - col0 : KILN_TN;
+    if (row0 >= a.m) return; /* warps work alone: no block-wide barrier follows */
+
+    float acc[MV_RPW][KILN_TN];
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++)
+#pragma unroll
+        for (int c = 0; c < KILN_TN; c++) acc[r][c] = 0.0f;
+    kiln_mv_rows(a, a.w, a.w_stride, windows[warp], row0, col0, ncol, acc);
+#if KILN_EPI_SWIGLU
+    float up[MV_RPW][KILN_TN];
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++)
+#pragma unroll
+        for (int c = 0; c < KILN_TN; c++) up[r][c] = 0.0f;
+    kiln_mv_rows(a, a.w_up, a.w_up_stride, windows[warp], row0, col0, ncol, up);
+#endif
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++) {
+#pragma unroll
+        for (int c = 0; c < KILN_TN; c++) {
+            const float g = kiln_cu_warp_sum(acc[r][c]);
+#if KILN_EPI_SWIGLU
+            const float u = kiln_cu_warp_sum(up[r][c]);
+#else
+            const float u = 0.0f;
+#endif
+            if (lane == c && c < ncol && row0 + r < a.m) kiln_mm_store(a, row0 + r, col0 + c, g, u);
+        }
+    }
+}
+
+#else
+/* ================================================================== mat-mat */
+
+#define BM KILN_TM
+#define BN KILN_TN
+#define BK KILN_TK
+
+#if KILN_FMT_BLOCK > 1
+/* ---- tensor cores: W dequantized to 16-bit in shared memory, mma.sync m16n8k16 */
+#define MMA_PAD 8 /* halves per smem row: rows 16 bytes apart in bank space, conflict-free fragments */
+#define SROW (BK + MMA_PAD)
+
+constexpr int kiln_mm_warps_m()
+{
+    int wm = BM / 16 < MM_WARPS ? BM / 16 : MM_WARPS;
+    while (wm > 1 && (MM_WARPS % wm != 0 || (BM / 16) % wm != 0)) wm--;
+    return wm;
+}
+#define WARPS_M kiln_mm_warps_m()
+#define WARPS_N (MM_WARPS / WARPS_M)
+#define FM (BM / 16 / WARPS_M)
+#define FN (BN / 8 / WARPS_N)
+static_assert(BM % 16 == 0 && BK % 16 == 0, "mma tiles: tm and tk multiples of 16");
+static_assert(BN % (8 * WARPS_N) == 0 && FN >= 1, "mma tiles: tn must split over the warps in 8-column fragments");
+
+#if KILN_ACT_T == KILN_T_BF16
+#define KILN_MMA_TYPE "bf16"
+KILN_FN kiln_u16 kiln_mm_pack(float v) { return kiln_cu_f2bf(v); }
+#else
+#define KILN_MMA_TYPE "f16"
+KILN_FN kiln_u16 kiln_mm_pack(float v) { return kiln_cu_f2h(v); }
+#endif
+
+KILN_FN void kiln_mma_16816(float (&c)[4], const kiln_u32 (&a)[4], const kiln_u32 (&b)[2])
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." KILN_MMA_TYPE "." KILN_MMA_TYPE ".f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride,
+                              kiln_u16 *sw, kiln_u16 *sx, int m0, int n0, float (&acc)[FM][FN][4])
+{
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    const int g = lane >> 2, t = lane & 3;
+    for (int k0 = 0; k0 < a.k; k0 += BK) {
+        __syncthreads(); /* the previous step's fragments are read */
+        /* W tile [BM][BK]: consecutive threads take consecutive k, so a block's
+         * scale is fetched by neighbouring lanes (L1 broadcast). */
+        for (int e = tid; e < BM * BK; e += KILN_THREADS) {
+            const int r = e / BK, c = e % BK, row = m0 + r, kk = k0 + c;
+            float v = 0.0f;
+            if (row < a.m && kk < a.k)
+                v = kiln_dequant(kiln_cu_ptr(wbase, (kiln_i64)row * wstride),
+                                 (kiln_u32)((kk / KILN_FMT_BLOCK) * KILN_FMT_BYTES), kk % KILN_FMT_BLOCK);
+            sw[r * SROW + c] = kiln_mm_pack(v);
+        }
+        for (int e = tid; e < BN * BK; e += KILN_THREADS) {
+            const int r = e / BK, c = e % BK, col = n0 + r, kk = k0 + c;
+            float v = 0.0f;
+            if (col < a.n && kk < a.k) v = kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.x, (kiln_i64)col * a.x_stride), kk);
+            sx[r * SROW + c] = kiln_mm_pack(v);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            kiln_u32 af[FM][4], bf[FN][2];
+#pragma unroll
+            for (int fm = 0; fm < FM; fm++) {
+                const kiln_u16 *p = sw + (wm * FM * 16 + fm * 16 + g) * SROW + kk + 2 * t;
+                af[fm][0] = *(const kiln_u32 *)p;
+                af[fm][1] = *(const kiln_u32 *)(p + 8 * SROW);
+                af[fm][2] = *(const kiln_u32 *)(p + 8);
+                af[fm][3] = *(const kiln_u32 *)(p + 8 * SROW + 8);
+            }
+#pragma unroll
+            for (int fn = 0; fn < FN; fn++) {
+                const kiln_u16 *p = sx + (wn * FN * 8 + fn * 8 + g) * SROW + kk + 2 * t;
+                bf[fn][0] = *(const kiln_u32 *)p;
+                bf[fn][1] = *(const kiln_u32 *)(p + 8);
+            }
+#pragma unroll
+            for (int fm = 0; fm < FM; fm++)
+#pragma unroll
+                for (int fn = 0; fn < FN; fn++) kiln_mma_16816(acc[fm][fn], af[fm], bf[fn]);
+        }
+    }
+}
+
+extern __shared__ __align__(16) kiln_u8 kiln_mm_smem[];
+
+KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+{
+    kiln_u16 *sw = (kiln_u16 *)kiln_mm_smem; /* [BM][SROW] */
+    kiln_u16 *sx = sw + BM * SROW;           /* [BN][SROW] */
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    const int g = lane >> 2, t = lane & 3;
+
+    float acc[FM][FN][4] = {};
+    kiln_mm_mainloop(a, a.w, a.w_stride, sw, sx, m0, n0, acc);
+#if KILN_EPI_SWIGLU
+    float up[FM][FN][4] = {};
+    kiln_mm_mainloop(a, a.w_up, a.w_up_stride, sw, sx, m0, n0, up);
+#endif
+#pragma unroll
+    for (int fm = 0; fm < FM; fm++)
+#pragma unroll
+        for (int fn = 0; fn < FN; fn++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int row = m0 + wm * FM * 16 + fm * 16 + g + (q >= 2 ? 8 : 0);
+                const int col = n0 + wn * FN * 8 + fn * 8 + 2 * t + (q & 1);
+#if KILN_EPI_SWIGLU
+                const float u = up[fm][fn][q];
+#else
+                const float u = 0.0f;
+#endif
+                if (row < a.m && col < a.n) kiln_mm_store(a, row, col, acc[fm][fn][q], u);
+            }
+}
+
+#else
+/* ---- plain f32/f16/bf16 weights: f32 tiles in shared memory, FMA per output */
+#define SROW (BK + 1) /* odd stride: a warp's rows fall in distinct banks */
+#define PER_THREAD (BM * BN / KILN_THREADS)
+static_assert((BM * BN) % KILN_THREADS == 0, "simt tiles: tm*tn must be a multiple of threads");
+
+KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride, float *sw,
+                              float *sx, int m0, int n0, float (&acc)[PER_THREAD])
+{
+    const int tid = threadIdx.x;
+    for (int k0 = 0; k0 < a.k; k0 += BK) {
+        __syncthreads();
+        for (int e = tid; e < BM * BK; e += KILN_THREADS) {
+            const int r = e / BK, c = e % BK, row = m0 + r, kk = k0 + c;
+            sw[r * SROW + c] = row < a.m && kk < a.k
+                                   ? kiln_cu_load<KILN_FMT_T>(kiln_cu_ptr(wbase, (kiln_i64)row * wstride), kk)
+                                   : 0.0f;
+        }
+        for (int e = tid; e < BN * BK; e += KILN_THREADS) {
+            const int r = e / BK, c = e % BK, col = n0 + r, kk = k0 + c;
+            sx[r * SROW + c] = col < a.n && kk < a.k
+                                   ? kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.x, (kiln_i64)col * a.x_stride), kk)
+                                   : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < PER_THREAD; j++) {
+            const int o = tid + j * KILN_THREADS, r = o % BM, c = o / BM;
+            float s = acc[j];
+#pragma unroll 8
+            for (int kk = 0; kk < BK; kk++) s = fmaf(sw[r * SROW + kk], sx[c * SROW + kk], s);
+            acc[j] = s;
+        }
+    }
+}
+
+extern __shared__ __align__(16) kiln_u8 kiln_mm_smem[];
+
+KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+{
+    float *sw = (float *)kiln_mm_smem; /* [BM][SROW] */
+    float *sx = sw + BM * SROW;        /* [BN][SROW] */
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    float acc[PER_THREAD] = {};
+    kiln_mm_mainloop(a, a.w, a.w_stride, sw, sx, m0, n0, acc);
+#if KILN_EPI_SWIGLU
+    float up[PER_THREAD] = {};
+    kiln_mm_mainloop(a, a.w_up, a.w_up_stride, sw, sx, m0, n0, up);
+#endif
+#pragma unroll
+    for (int j = 0; j < PER_THREAD; j++) {
+        const int o = threadIdx.x + j * KILN_THREADS, row = m0 + o % BM, col = n0 + o / BM;
+#if KILN_EPI_SWIGLU
+        const float u = up[j];
+#else
+        const float u = 0.0f;
+#endif
+        if (row < a.m && col < a.n) kiln_mm_store(a, row, col, acc[j], u);
+    }
+}
+#endif /* KILN_FMT_BLOCK > 1 */
+#endif /* KILN_TN <= 8 */

@@ -1,0 +1,156 @@
+/* kernels/vulkan/templates/matmul.comp — dequant-matmul y[n][m] = x[n][k] . W[m][k]^T (+ epilogue).
+ *
+ * Generic for every weight format: W is read element by element through
+ * kiln_dequant() (gen/math/dequant.h, the one description of each format).
+ * Two shapes of work, picked by the spec's tn:
+ *   tn <= 8  (mat-vec, decode): a workgroup owns tm rows of W and all tn tokens;
+ *            its threads split K, each dequantizes W straight from memory and
+ *            multiplies with the x chunk staged in shared memory; a shared-memory
+ *            reduction sums the threads' partial dot products. Every W element is
+ *            read once per tn tokens.
+ *   tn > 8   (mat-mat, prefill): a workgroup owns a tm x tn output tile; W and x
+ *            K-chunks of 32 are dequantized / converted into shared memory and
+ *            each thread accumulates its outputs from there.
+ * SwiGLU needs x . W_up^T too, but kiln_dequant() reads the buffer named `w`,
+ * so the host runs this kernel twice: mode 1 with W_up bound as w writes the raw
+ * up products to the f32 scratch `aux`; mode 2 with W bound reads them back and
+ * applies kiln_epilogue(). Without SwiGLU one dispatch (mode 0) does all. */
+#pragma kiln include "kernels/vulkan/templates/io.glsl"
+
+KILN_VK_RO_BUFFER(x, 0)
+KILN_VK_RO_BUFFER(w, 1)
+KILN_VK_RW_BUFFER(aux, 2)
+KILN_VK_RO_BUFFER(bias, 3)
+KILN_VK_RO_BUFFER(res, 4)
+KILN_VK_RW_BUFFER(y, 5)
+
+layout(push_constant) uniform kiln_vk_matmul_push {
+    uint m, n, k;          /* rows of W, tokens, reduction length */
+    uint x_off, x_stride;  /* byte offset in its binding, bytes per token row */
+    uint w_off, w_stride;  /* bytes per W row (whole blocks) */
+    uint aux_off;          /* f32 [n][m] scratch of the SwiGLU up products */
+    uint bias_off;         /* f32 [m] */
+    uint res_off, res_stride;
+    uint y_off, y_stride;
+    uint mode;             /* 0 one pass; 1 SwiGLU up pass; 2 SwiGLU gate pass */
+    uint groups_m;         /* workgroups along m (the rest index tokens) */
+} pc;
+
+#define TM KILN_TM
+#define TN KILN_TN
+#define NT KILN_THREADS
+
+void kiln_vk_store(uint row, uint col, float acc)
+{
+    if (pc.mode == 1u) {
+        aux_u32[(pc.aux_off >> 2) + col * pc.m + row] = floatBitsToUint(acc);
+        return;
+    }
+    float up = 0.0, b = 0.0, r = 0.0;
+#if KILN_EPI_SWIGLU
+    up = uintBitsToFloat(aux_u32[(pc.aux_off >> 2) + col * pc.m + row]);
+#endif
+#if KILN_EPI_BIAS
+    b = KILN_LD_F32(bias, pc.bias_off + row * 4u);
+#endif
+#if KILN_EPI_RESIDUAL
+    r = KILN_VK_LD_OUT(res, pc.res_off + col * pc.res_stride + row * KILN_VK_OUT_BYTES);
+#endif
+    float v = kiln_epilogue(acc, up, b, r);
+    KILN_VK_ST_OUT(y, pc.y_off + col * pc.y_stride + row * KILN_VK_OUT_BYTES, v);
+}
+
+float kiln_vk_w(uint row, uint kg)
+{
+    uint blk = kg / uint(KILN_FMT_BLOCK);
+    return kiln_dequant(pc.w_off + row * pc.w_stride + blk * uint(KILN_FMT_BYTES), int(kg - blk * uint(KILN_FMT_BLOCK)));
+}
+
+float kiln_vk_x(uint col, uint kg) { return KILN_VK_LD_ACT(x, pc.x_off + col * pc.x_stride + kg * KILN_VK_ACT_BYTES); }
+
+#if KILN_TN <= 8
+/* ---------------------------------------------------------------- mat-vec */
+#define KC KILN_TK
+shared float xs[TN * KC];
+shared float red[TM * TN * NT];
+
+void main()
+{
+    uint gid = kiln_vk_group_id();
+    uint r0 = (gid % pc.groups_m) * TM, c0 = (gid / pc.groups_m) * TN;
+    if (c0 >= pc.n) return; /* uniform over the workgroup */
+    uint t = gl_LocalInvocationID.x;
+    float acc[TM * TN];
+    [[unroll]] for (uint o = 0u; o < TM * TN; o++) acc[o] = 0.0;
+
+    for (uint k0 = 0u; k0 < pc.k; k0 += KC) {
+        barrier();
+        for (uint e = t; e < TN * KC; e += NT) {
+            uint c = e / KC, kg = k0 + e % KC;
+            xs[e] = (c0 + c < pc.n && kg < pc.k) ? kiln_vk_x(c0 + c, kg) : 0.0;
+        }
+        barrier();
+        for (uint kk = t; kk < KC && k0 + kk < pc.k; kk += NT) {
+            [[unroll]] for (uint r = 0u; r < TM; r++) {
+                if (r0 + r >= pc.m) break;
+                float wv = kiln_vk_w(r0 + r, k0 + kk);
+                [[unroll]] for (uint c = 0u; c < TN; c++) acc[r * TN + c] += wv * xs[c * KC + kk];
+            }
+        }
+    }
+    [[unroll]] for (uint o = 0u; o < TM * TN; o++) red[o * NT + t] = acc[o];
+    barrier();
+    for (uint o = t; o < TM * TN; o += NT) {
+        uint r = o / TN, c = o % TN;
+        if (r0 + r >= pc.m || c0 + c >= pc.n) continue;
+        float s = 0.0;
+        for (uint j = 0u; j < NT; j++) s += red[o * NT + j];
+        kiln_vk_store(r0 + r, c0 + c, s);
+    }
+}
+
+#else
+/* ---------------------------------------------------------------- mat-mat */
+#define KC 32u
+#define KP (KC + 1u) /* padded rows: no shared-memory bank conflicts on column reads */
+#define OPT ((TM * TN + NT - 1) / NT)
+shared float ws[TM * KP];
+shared float xs[TN * KP];
+
+void main()
+{
+    uint gid = kiln_vk_group_id();
+    uint r0 = (gid % pc.groups_m) * TM, c0 = (gid / pc.groups_m) * TN;
+    if (c0 >= pc.n) return;
+    uint t = gl_LocalInvocationID.x;
+    float acc[OPT];
+    [[unroll]] for (uint j = 0u; j < OPT; j++) acc[j] = 0.0;
+
+    for (uint k0 = 0u; k0 < pc.k; k0 += KC) {
+        barrier();
+        for (uint e = t; e < TM * KC; e += NT) {
+            uint r = e / KC, kg = k0 + e % KC;
+            ws[r * KP + e % KC] = (r0 + r < pc.m && kg < pc.k) ? kiln_vk_w(r0 + r, kg) : 0.0;
+        }
+        for (uint e = t; e < TN * KC; e += NT) {
+            uint c = e / KC, kg = k0 + e % KC;
+            xs[c * KP + e % KC] = (c0 + c < pc.n && kg < pc.k) ? kiln_vk_x(c0 + c, kg) : 0.0;
+        }
+        barrier();
+        [[unroll]] for (uint j = 0u; j < OPT; j++) {
+            uint o = t + j * NT;
+            if (o >= TM * TN) break;
+            uint r = o % TM, c = o / TM;
+            float s = 0.0;
+            [[unroll]] for (uint kk = 0u; kk < KC; kk++) s += ws[r * KP + kk] * xs[c * KP + kk];
+            acc[j] += s;
+        }
+    }
+    [[unroll]] for (uint j = 0u; j < OPT; j++) {
+        uint o = t + j * NT;
+        if (o >= TM * TN) break;
+        uint r = o % TM, c = o / TM;
+        if (r0 + r < pc.m && c0 + c < pc.n) kiln_vk_store(r0 + r, c0 + c, acc[j]);
+    }
+}
+#endif

@@ -1,0 +1,41 @@
+/* tests/test_install.c — `cmake --install` yields a package another project can
+ * use: examples/consumer builds with find_package(kiln) and with pkg-config,
+ * links, and runs. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int sh(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+Test(install, consumer_builds_against_installed_package, .timeout = 600)
+{
+    char dir[] = "/tmp/kiln-install-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cmake --install '%s' --prefix '%s/prefix' > '%s/install.log' 2>&1",
+             KILN_BINARY_DIR, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "cmake --install failed (log in %s/install.log)", dir);
+
+    snprintf(cmd, sizeof cmd,
+             "cmake -S '%s/examples/consumer' -B '%s/consumer' -DCMAKE_PREFIX_PATH='%s/prefix' "
+             "> '%s/consumer.log' 2>&1 && cmake --build '%s/consumer' >> '%s/consumer.log' 2>&1 && "
+             "LD_LIBRARY_PATH='%s/prefix/lib' '%s/consumer/kiln_consumer' >> '%s/consumer.log' 2>&1",
+             KILN_SOURCE_DIR, dir, dir, dir, dir, dir, dir, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "find_package(kiln) consumer failed (log in %s/consumer.log)", dir);
+
+    snprintf(cmd, sizeof cmd,
+             "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' && export PKG_CONFIG_PATH && "
+             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_consumer' "
+             "$(pkg-config --cflags kiln) -Wl,-Bstatic $(pkg-config --libs --static kiln) -Wl,-Bdynamic -lm "
+             "> '%s/pkgconfig.log' 2>&1 && '%s/pc_consumer' >> '%s/pkgconfig.log' 2>&1",
+             dir, KILN_SOURCE_DIR, dir, dir, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "pkg-config consumer (static) failed (log in %s/pkgconfig.log)", dir);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    sh(cmd);
+}

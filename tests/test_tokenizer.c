@@ -1,0 +1,194 @@
+/* tests/test_tokenizer.c — the tokenizers against llama.cpp's own test vectors
+ * (/work/shared/vocab/NAME.inp -> NAME.out, ids without BOS), plus BOS,
+ * special tokens, round trips and malformed vocabularies. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/runtime.h"
+
+#define VOCAB_DIR KILN_SOURCE_DIR "/../shared/vocab/"
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = 0;
+    *len = (size_t)n;
+    return buf;
+}
+
+static kiln_tokenizer *load_vocab(const char *name, kiln_gguf **g)
+{
+    char path[512];
+    snprintf(path, sizeof path, VOCAB_DIR "%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) cr_skip_test("%s is absent", path);
+    fclose(f);
+    cr_assert_eq(kiln_gguf_open(path, g), KILN_OK, "%s", kiln_last_error());
+    kiln_tokenizer *t = NULL;
+    cr_assert_eq(kiln_tokenizer_from_gguf(*g, &t), KILN_OK, "%s", kiln_last_error());
+    return t;
+}
+
+/* Every input of NAME.inp must give exactly the ids on its line of NAME.out. */
+static void run_vectors(const char *name)
+{
+    kiln_gguf *g = NULL;
+    kiln_tokenizer *t = load_vocab(name, &g);
+    char path[512];
+    size_t in_len, out_len;
+    snprintf(path, sizeof path, VOCAB_DIR "%s.inp", name);
+    char *in = read_all(path, &in_len);
+    snprintf(path, sizeof path, VOCAB_DIR "%s.out", name);
+    char *out = read_all(path, &out_len);
+    cr_assert(in && out, "test vectors of %s are missing", name);
+
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *case_start = in, *line = out;
+    int n_cases = 0, n_failed = 0;
+    for (;;) {
+        char *case_end = strstr(case_start, sep);
+        if (!case_end) break;
+        char *line_end = strchr(line, '\n');
+        cr_assert_not_null(line_end, "%s.out has fewer lines than the inputs", name);
+        *line_end = 0;
+
+        int32_t *ids = NULL;
+        size_t n = 0;
+        cr_assert_eq(kiln_tokenize(t, case_start, (size_t)(case_end - case_start), 0, 1, &ids, &n), KILN_OK,
+                     "%s", kiln_last_error());
+        char got[8192] = "";
+        size_t w = 0;
+        for (size_t i = 0; i < n && w < sizeof got - 16; i++) w += (size_t)snprintf(got + w, sizeof got - w, " %d", ids[i]);
+        if (strcmp(got, line) != 0) {
+            n_failed++;
+            cr_log_error("%s case %d (%.*s):\n  expected%s\n  got     %s", name, n_cases,
+                         (int)(case_end - case_start), case_start, line, got);
+        }
+        free(ids);
+        n_cases++;
+        case_start = case_end + strlen(sep);
+        line = line_end + 1;
+    }
+    cr_assert_gt(n_cases, 40, "only %d cases found in %s.inp", n_cases, name);
+    cr_expect_eq(n_failed, 0, "%d of %d cases of %s differ from llama.cpp", n_failed, n_cases, name);
+    free(in);
+    free(out);
+    kiln_tokenizer_free(t);
+    kiln_gguf_close(g);
+}
+
+Test(tokenizer, llama_spm_vectors, .timeout = 60) { run_vectors("ggml-vocab-llama-spm.gguf"); }
+
+Test(tokenizer, gpt2_bpe_vectors, .timeout = 60) { run_vectors("ggml-vocab-gpt-2.gguf"); }
+
+Test(tokenizer, spm_bos_and_special_tokens)
+{
+    kiln_gguf *g = NULL;
+    kiln_tokenizer *t = load_vocab("ggml-vocab-llama-spm.gguf", &g);
+    cr_assert_eq(kiln_tokenizer_vocab_size(t), 32000);
+    cr_assert_eq(kiln_tokenizer_bos(t), 1);
+    cr_assert_eq(kiln_tokenizer_eos(t), 2);
+    cr_assert(kiln_tokenizer_adds_bos(t));
+
+    int32_t *ids = NULL;
+    size_t n = 0;
+    cr_assert_eq(kiln_tokenize(t, "Hello world", 11, 1, 1, &ids, &n), KILN_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(ids[0], 1);
+    cr_assert_eq(ids[1], 15043);
+    cr_assert_eq(ids[2], 3186);
+    free(ids);
+
+    /* "<s>" spells the BOS control token only when parsing special tokens. */
+    const char *text = "Hello</s><s>world";
+    cr_assert_eq(kiln_tokenize(t, text, strlen(text), 0, 1, &ids, &n), KILN_OK);
+    cr_assert_geq(n, 4);
+    int saw_eos = 0, saw_bos = 0;
+    for (size_t i = 0; i < n; i++) saw_eos |= ids[i] == 2, saw_bos |= ids[i] == 1;
+    cr_assert(saw_eos && saw_bos, "control tokens were not recognized");
+    free(ids);
+    cr_assert_eq(kiln_tokenize(t, text, strlen(text), 0, 0, &ids, &n), KILN_OK);
+    for (size_t i = 0; i < n; i++) cr_assert(ids[i] != 1 && ids[i] != 2, "control token parsed with parse_special=0");
+    free(ids);
+
+    /* Empty text: nothing, not even the space prefix. */
+    cr_assert_eq(kiln_tokenize(t, "", 0, 0, 1, &ids, &n), KILN_OK);
+    cr_assert_eq(n, 0);
+    free(ids);
+    kiln_tokenizer_free(t);
+    kiln_gguf_close(g);
+}
+
+/* Decoding the ids gives the text back (SPM: with the prefixed space). */
+static void check_round_trip(const char *vocab, const char *text, const char *expect)
+{
+    kiln_gguf *g = NULL;
+    kiln_tokenizer *t = load_vocab(vocab, &g);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    cr_assert_eq(kiln_tokenize(t, text, strlen(text), 0, 0, &ids, &n), KILN_OK);
+    char buf[1024];
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = kiln_token_to_text(t, ids[i], buf + w, sizeof buf - w);
+        cr_assert_geq(k, 0);
+        w += (size_t)k;
+        cr_assert_lt(w, sizeof buf);
+    }
+    buf[w] = 0;
+    cr_assert_str_eq(buf, expect);
+    cr_assert_eq(kiln_token_to_text(t, -1, buf, sizeof buf), -1);
+    cr_assert_eq(kiln_token_to_text(t, kiln_tokenizer_vocab_size(t), buf, sizeof buf), -1);
+    free(ids);
+    kiln_tokenizer_free(t);
+    kiln_gguf_close(g);
+}
+
+Test(tokenizer, spm_round_trip)
+{
+    check_round_trip("ggml-vocab-llama-spm.gguf", "Hello, y'all! 🦙 нещо\n\ttabs  ",
+                     " Hello, y'all! 🦙 нещо\n\ttabs  ");
+}
+
+Test(tokenizer, bpe_round_trip)
+{
+    check_round_trip("ggml-vocab-gpt-2.gguf", "Hello, y'all! 🦙 нещо\n\ttabs  \xc2\xa0x",
+                     "Hello, y'all! 🦙 нещо\n\ttabs  \xc2\xa0x");
+}
+
+/* A GGUF with no vocabulary, or an unknown tokenizer model, is refused by name. */
+Test(tokenizer, refuses_missing_or_unknown_vocab)
+{
+    const char *path = "/tmp/kiln_test_tokenizer_bad.gguf";
+    kiln_gguf_writer *w = NULL;
+    cr_assert_eq(kiln_gguf_writer_create(&w), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_set_str(w, "general.architecture", "llama"), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_write(w, path, 3), KILN_OK, "%s", kiln_last_error());
+    kiln_gguf_writer_free(w);
+    kiln_gguf *g = NULL;
+    kiln_tokenizer *t = NULL;
+    cr_assert_eq(kiln_gguf_open(path, &g), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(kiln_tokenizer_from_gguf(g, &t), KILN_ERR_FORMAT);
+    cr_assert_not_null(strstr(kiln_last_error(), "tokenizer.ggml.model"), "%s", kiln_last_error());
+    kiln_gguf_close(g);
+
+    cr_assert_eq(kiln_gguf_writer_create(&w), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_set_str(w, "tokenizer.ggml.model", "wordpiece"), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_write(w, path, 3), KILN_OK);
+    kiln_gguf_writer_free(w);
+    cr_assert_eq(kiln_gguf_open(path, &g), KILN_OK);
+    cr_assert_eq(kiln_tokenizer_from_gguf(g, &t), KILN_ERR_UNSUPPORTED);
+    cr_assert_not_null(strstr(kiln_last_error(), "wordpiece"), "%s", kiln_last_error());
+    kiln_gguf_close(g);
+    remove(path);
+}
