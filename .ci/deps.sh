@@ -3,7 +3,8 @@
 # Non-interactive; does nothing when everything is there.
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config libcriterion-dev
-      libvulkan-dev mesa-vulkan-drivers glslc glslang-dev spirv-tools)
+      libvulkan-dev mesa-vulkan-drivers glslc glslang-dev spirv-tools
+      vulkan-validationlayers)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,12 +1,218 @@
-/* demo/cmd_bench.c — `kiln bench`. */
+/* demo/cmd_bench.c — `kiln bench`: time one op on any backend (bench/bench.h)
+ * and put the figures beside the machine's ceilings (a streaming read measured
+ * in the same run, and the f32 FMA peak) — the roofline of each case. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bench/bench.h"
 #include "demo/commands.h"
+#include "kiln/kiln.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kiln bench --op OP [options]\n"
+            "  --op OP            matvec | matmul | flash_attn | paged_attn | norm\n"
+            "  --backend B        cpu (default), cuda, vulkan; --device D overrides (\"cuda:1\")\n"
+            "  --format F[,F..]   weight format (matmul) or K/V dtype (attention); one case per format\n"
+            "                     (default q4_0; attention f16)\n"
+            "  --dtype T          activations / q / o / norm data: f32 | f16 | bf16\n"
+            "  --threads T        cpu worker threads (default: KILN_THREADS or all cores)\n"
+            "  --isa I            cpu ISA: generic | avx2 | avx512 (default: the best)\n"
+            "  matmul:    --m M --k K --n N (defaults 4096 14336, n=1 for matvec, 512 for matmul)\n"
+            "             --epilogue bias,residual,swiglu\n"
+            "  attention: --heads H --kv-heads H --head-dim D --q-len N --kv-len N [--no-causal]\n"
+            "             --seqs S --block-size B (paged)\n"
+            "  norm:      --rows R --dim D [--layer] [--no-residual]\n"
+            "  timing:    --runs N (at most), --min-runs N, --warmup N, --seconds S (time per case)\n"
+            "  --no-roofline      skip measuring the host read bandwidth\n"
+            "  --json             one JSON object per case on stdout\n"
+            "Weights (or K/V, or norm input) are rotated over copies totalling > 2x the last-level\n"
+            "cache, so every run reads them from memory. time_us is the median wall-clock time of\n"
+            "the runs; cpu_us the median CPU time of the process per run, all threads together\n"
+            "(on a busy machine, cpu_us / threads is what the op cost while it ran).\n");
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_dtype(const char *s, kiln_dtype *out)
+{
+    int t = kiln_dtype_from_name(s);
+    if (t < 0) return -1;
+    *out = (kiln_dtype)t;
+    return 0;
+}
+
+static int parse_epilogue(const char *s, unsigned *out)
+{
+    *out = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ",+"); tok; tok = strtok(NULL, ",+")) {
+        if (!strcmp(tok, "bias")) *out |= KILN_EPI_BIAS;
+        else if (!strcmp(tok, "residual")) *out |= KILN_EPI_RESIDUAL;
+        else if (!strcmp(tok, "swiglu")) *out |= KILN_EPI_SWIGLU;
+        else if (strcmp(tok, "none")) return -1;
+    }
+    return 0;
+}
+
+/* The dtype a case is about: the weights / K/V, or the data for norm. */
+static const char *case_format(const kiln_bench_case *c)
+{
+    return kiln_dtype_get(c->op == KILN_BENCH_NORM ? c->dtype : c->format)->name;
+}
+
+static void print_json(const kiln_bench_case *c, const kiln_device_info *info, int threads, const kiln_bench_result *r,
+                       double read_gbps, double peak_gflops)
+{
+    char shape[160];
+    kiln_bench_shape(c, shape, sizeof shape);
+    printf("{\"op\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"format\":\"%s\",\"dtype\":\"%s\",\"shape\":\"%s\","
+           "\"threads\":%d,\"time_us\":%.2f,\"min_us\":%.2f,\"cpu_us\":%.2f,\"runs\":%d,\"bytes\":%.0f,\"flops\":%.0f,"
+           "\"gbps\":%.3f,\"gflops\":%.3f,\"read_gbps\":%.3f,\"peak_gflops\":%.1f,\"roofline_bw\":%.3f,"
+           "\"roofline_flops\":%.3f,\"copies\":%d}\n",
+           kiln_bench_op_name(c->op), kiln_backend_name(info->backend), info->name, case_format(c),
+           kiln_dtype_get(c->dtype)->name, shape, threads, r->median_us, r->min_us, r->cpu_us, r->runs, r->bytes, r->flops,
+           r->gbps, r->gflops, read_gbps, peak_gflops, read_gbps > 0 ? r->gbps / read_gbps : 0.0,
+           peak_gflops > 0 ? r->gflops / peak_gflops : 0.0, r->weight_copies);
+    fflush(stdout);
+}
+
+static void print_row(const kiln_bench_case *c, const kiln_bench_result *r, double read_gbps, double peak_gflops)
+{
+    char shape[160];
+    kiln_bench_shape(c, shape, sizeof shape);
+    printf("%-10s %-6s %-34s %11.1f %11.1f %9.2f %9.1f %8.1f%% %8.1f%% %4d\n", kiln_bench_op_name(c->op),
+           case_format(c), shape, r->median_us, r->cpu_us, r->gbps, r->gflops,
+           read_gbps > 0 ? 100.0 * r->gbps / read_gbps : 0.0, peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : 0.0,
+           r->runs);
+    fflush(stdout);
+}
 
 int kiln_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kiln bench: not implemented yet\n");
-    return 1;
+    const char *backend = "cpu", *device = NULL, *formats = NULL, *isa = NULL;
+    int json = 0, threads = 0, roofline = 1, op = -1;
+    kiln_bench_case c = kiln_bench_default(KILN_BENCH_MATVEC);
+    /* first pass: the op, whose defaults the other options then override */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--op") && i + 1 < argc) op = kiln_bench_op_from_name(argv[i + 1]);
+        if (!strcmp(argv[i], "-m")) {
+            fprintf(stderr, "kiln bench: model benchmarks are `kiln run -m MODEL` (it reports tokens/s); "
+                            "kiln bench times single ops (--op)\n");
+            return 2;
+        }
+    }
+    if (op < 0) {
+        fprintf(stderr, "kiln bench: --op matvec|matmul|flash_attn|paged_attn|norm is required\n\n");
+        usage(stderr);
+        return 2;
+    }
+    c = kiln_bench_default((kiln_bench_op)op);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0, takes = 1;
+        if (!strcmp(a, "--json")) json = 1, takes = 0;
+        else if (!strcmp(a, "--no-causal")) c.causal = 0, takes = 0;
+        else if (!strcmp(a, "--causal")) c.causal = 1, takes = 0;
+        else if (!strcmp(a, "--layer")) c.layer = 1, takes = 0;
+        else if (!strcmp(a, "--no-residual")) c.residual = 0, takes = 0;
+        else if (!strcmp(a, "--no-roofline")) roofline = 0, takes = 0;
+        else if (!v) bad = 1;
+        else if (!strcmp(a, "--op")) {}
+        else if (!strcmp(a, "--backend")) backend = v;
+        else if (!strcmp(a, "--device")) device = v;
+        else if (!strcmp(a, "--format")) formats = v;
+        else if (!strcmp(a, "--isa")) isa = v;
+        else if (!strcmp(a, "--dtype")) bad = parse_dtype(v, &c.dtype);
+        else if (!strcmp(a, "--epilogue")) bad = parse_epilogue(v, &c.epilogue);
+        else if (!strcmp(a, "--threads")) threads = atoi(v), bad = threads <= 0;
+        else if (!strcmp(a, "--m")) bad = parse_i64(v, &c.m);
+        else if (!strcmp(a, "--k")) bad = parse_i64(v, &c.k);
+        else if (!strcmp(a, "--n")) bad = parse_i64(v, &c.n);
+        else if (!strcmp(a, "--heads")) bad = parse_i64(v, &c.heads);
+        else if (!strcmp(a, "--kv-heads")) bad = parse_i64(v, &c.kv_heads);
+        else if (!strcmp(a, "--head-dim")) bad = parse_i64(v, &c.head_dim);
+        else if (!strcmp(a, "--q-len")) bad = parse_i64(v, &c.q_len);
+        else if (!strcmp(a, "--kv-len")) bad = parse_i64(v, &c.kv_len);
+        else if (!strcmp(a, "--seqs")) bad = parse_i64(v, &c.seqs);
+        else if (!strcmp(a, "--block-size")) bad = parse_i64(v, &c.block_size);
+        else if (!strcmp(a, "--rows")) bad = parse_i64(v, &c.rows);
+        else if (!strcmp(a, "--dim")) bad = parse_i64(v, &c.dim);
+        else if (!strcmp(a, "--runs")) c.max_runs = atoi(v), bad = c.max_runs <= 0;
+        else if (!strcmp(a, "--min-runs")) c.min_runs = atoi(v), bad = c.min_runs <= 0;
+        else if (!strcmp(a, "--warmup")) c.warmup = atoi(v), bad = c.warmup < 0;
+        else if (!strcmp(a, "--seconds")) c.min_seconds = atof(v), bad = c.min_seconds < 0;
+        else {
+            fprintf(stderr, "kiln bench: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "kiln bench: bad or missing value for %s\n", a);
+            return 2;
+        }
+        i += takes;
+    }
+    if (c.min_runs > c.max_runs) c.min_runs = c.max_runs;
+
+    kiln_context_options o = kiln_context_options_default();
+    o.threads = threads;
+    o.cpu_isa = isa;
+    kiln_context *ctx = NULL;
+    if (kiln_context_create(device ? device : backend, &o, &ctx)) {
+        fprintf(stderr, "kiln bench: cannot open %s: %s\n", device ? device : backend, kiln_last_error());
+        return 1;
+    }
+    kiln_device_info info;
+    kiln_context_get_device(ctx, &info);
+    int nthreads = info.backend == KILN_BACKEND_CPU ? info.multiprocessors : 0;
+    double read_gbps = roofline && info.backend == KILN_BACKEND_CPU ? kiln_bench_host_read_gbps(nthreads) : 0.0;
+    double peak = kiln_bench_cpu_peak_gflops(&info, nthreads);
+    if (!json) {
+        printf("kiln bench on %s (%s%s%d threads)\n", info.name, kiln_backend_name(info.backend),
+               nthreads ? ", " : "", nthreads);
+        if (read_gbps > 0) printf("host read bandwidth (streaming, same run): %.1f GB/s", read_gbps);
+        if (peak > 0) printf("%sf32 FMA peak %.0f GFLOP/s", read_gbps > 0 ? "; " : "", peak);
+        if (read_gbps > 0 || peak > 0) printf("\n");
+        printf("%-10s %-6s %-34s %11s %11s %9s %9s %9s %9s %4s\n", "op", "format", "shape", "time_us", "cpu_us",
+               "GB/s", "GFLOP/s", "of_bw", "of_peak", "runs");
+    }
+    char list[256];
+    snprintf(list, sizeof list, "%s", formats ? formats : kiln_dtype_get(c.format)->name);
+    int status = 0;
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (parse_dtype(tok, &c.format)) {
+            fprintf(stderr, "kiln bench: unknown format '%s'\n", tok);
+            status = 2;
+            continue;
+        }
+        kiln_bench_result r;
+        kiln_status s = kiln_bench_run(ctx, &c, &r);
+        if (s) {
+            fprintf(stderr, "kiln bench: %s %s failed: %s: %s\n", kiln_bench_op_name(c.op), tok, kiln_status_name(s),
+                    kiln_last_error());
+            status = 1;
+            continue;
+        }
+        if (json)
+            print_json(&c, &info, nthreads, &r, read_gbps, peak);
+        else
+            print_row(&c, &r, read_gbps, peak);
+    }
+    kiln_context_destroy(ctx);
+    return status;
 }

@@ -120,7 +120,7 @@ int kiln_cmd_tokenize(int argc, char **argv)
     } else {
         for (size_t i = 0; i < n; i++) {
             char piece[256];
-            int k = kiln_token_to_text(t, ids[i], piece, sizeof piece);
+            int k = kiln_token_to_text(t, ids[i], 1, piece, sizeof piece);
             if (k < 0) k = 0;
             if (k > (int)sizeof piece) k = (int)sizeof piece;
             printf("%6d -> '%.*s'\n", ids[i], k, piece);

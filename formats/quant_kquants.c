@@ -7,7 +7,8 @@
  * make_qx_quants for the symmetric q6_K), then the sub-block scales are
  * themselves quantized to 6 or 8 bits against one f16 super-block scale, and
  * the weights are re-quantized against the scales actually stored. The same
- * float operations in the same order give the same bytes as llama.cpp. */
+ * float operations in the same order give the same bytes as llama.cpp
+ * (checked against ggml-quants.c itself; see docs/FORMATS.md). */
 #include <math.h>
 
 #include "formats/quant_internal.h"

@@ -31,12 +31,12 @@ const float kiln_nf4_values[16] = {
     1.0f,
 };
 
-/* Nearest NF4 code of v in [-1, 1]: count the midpoints below v. */
+/* Nearest NF4 code of v in [-1, 1]: the number of midpoints between
+ * neighbouring values that v lies above (on a midpoint: the lower code). */
 static int nf4_code(float v)
 {
     int code = 0;
-    for (int c = 0; c < 15; c++)
-        if (v > 0.5f * (kiln_nf4_values[c] + kiln_nf4_values[c + 1])) code = c + 1;
+    for (int c = 0; c < 15; c++) code += v > 0.5f * (kiln_nf4_values[c] + kiln_nf4_values[c + 1]);
     return code;
 }
 

@@ -34,7 +34,8 @@ static const backend_lang langs[KILN_BACKEND_COUNT] = {
     [KILN_BACKEND_VULKAN] = {"glsl", "comp", "gen/math/dialect_glsl.h", 0, kiln_gen_launch_vulkan},
 };
 
-/* Shared math every source gets after the dialect, in this order. */
+/* Shared math every source gets after the dialect, in this order (unless the
+ * template includes it itself, see kiln_gen_emit_from). */
 static const char *const shared_math[] = {"gen/math/dequant.h", "gen/math/common.h"};
 
 const char *kiln_gen_source_ext(kiln_backend b)
@@ -212,6 +213,24 @@ static int already_inlined(emitter *e, const char *path)
     return 0;
 }
 
+/* Whether the file at path, or a file it includes, includes target. */
+static int includes_file(emitter *e, const char *path, const char *target, int depth)
+{
+    size_t n = 0;
+    const char *text = e->lookup(e->user, path, &n);
+    if (!text || depth >= MAX_DEPTH) return 0;
+    for (const char *p = text, *end = text + n; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char inc[MAX_PATH];
+        if (include_directive(p, len, inc, sizeof inc) > 0 &&
+            (!strcmp(inc, target) || includes_file(e, inc, target, depth + 1)))
+            return 1;
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
 /* Inline the file at path (once per source), resolving its includes. from and
  * from_line name the directive that asked for it, for error messages. */
 static kiln_status inline_file(emitter *e, const char *path, const char *from, int from_line, int depth)
@@ -281,8 +300,11 @@ kiln_status kiln_gen_emit_from(const kiln_spec *spec, kiln_gen_lookup_fn lookup,
 
     emit_header(e, spec, text, name);
     st = inline_file(e, e->lang->dialect, NULL, 0, 0);
+    /* Shared math goes before the template, unless the template includes it
+     * itself: GLSL templates must declare the buffer `w` that dequant.h reads
+     * before the functions that read it. */
     for (size_t i = 0; !st && i < sizeof shared_math / sizeof shared_math[0]; i++)
-        st = inline_file(e, shared_math[i], NULL, 0, 0);
+        if (!includes_file(e, tmpl, shared_math[i], 0)) st = inline_file(e, shared_math[i], NULL, 0, 0);
     if (!st) st = inline_file(e, tmpl, NULL, 0, 0);
     if (!st && e->oom) st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_gen_emit: out of memory for %s", name);
     if (st) {

@@ -29,7 +29,7 @@ void kiln_gen_launch_vulkan(const kiln_spec *spec, kiln_source *src)
         floats = 2u * tm * hd + tm * tn + 3u * tm; /* Q tile, O tile, scores, m/l/alpha */
         break;
     case KILN_OP_PAGED_ATTN:
-        floats = 2u * hd + tn + nt + 4u;            /* q, o, scores, reduction, softmax state */
+        floats = 2u * hd + 3u * tn + 4u;            /* q, o, scores, blocks/slots, softmax state */
         break;
     case KILN_OP_NORM:
         floats = nt;                                /* reduction */

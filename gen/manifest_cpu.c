@@ -1,9 +1,65 @@
-/* gen/manifest_cpu.c — the cpu instances of the manifest (owned by the cpu backend). */
+/* gen/manifest_cpu.c — the cpu instances of the manifest (owned by the cpu backend).
+ *
+ * Every cpu instance is compiled into libkiln at build time (kiln-gen
+ * --cpu-bundle, kernels/cpu/cpu.cmake), so this list is exactly what the cpu
+ * backend can run. Per ISA (generic, avx2, avx512):
+ *   matmul     every weight format, act=f32 out=f32, epi=bias+residual+swiglu
+ *   flash_attn K/V f32, f16, bf16 (act=out=f32), generic head size
+ *   paged_attn K/V f32, f16, q8_0 (act=out=f32), generic head size
+ *   norm       rms and layer, each with the residual flag (act=out=f32)
+ * Two conventions keep the build short (63 instances) and are documented in
+ * docs/CPU.md:
+ * - act/out name the kernel's own interface: kernels see f32; the host
+ *   converts f16/bf16 tensors before and after (kernels/cpu/cpu_run.c), so one
+ *   instance serves every activation dtype.
+ * - the epilogue flags in a cpu spec say which epilogues the kernel *can*
+ *   apply; which ones it does is chosen per call (kiln_matmul_params.epilogue,
+ *   norm's residual pointer). A spec asking for a subset is served by it. */
 #include "gen/manifest.h"
+
+static const kiln_isa isas[] = {KILN_ISA_GENERIC, KILN_ISA_AVX2, KILN_ISA_AVX512};
+static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
+                                            KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,
+                                            KILN_Q6_K, KILN_NF4,  KILN_INT4G};
+static const kiln_dtype flash_kv[] = {KILN_F32, KILN_F16, KILN_BF16};
+static const kiln_dtype paged_kv[] = {KILN_F32, KILN_F16, KILN_Q8_0};
+static const unsigned norm_kinds[] = {KILN_SPEC_NORM_RESIDUAL, KILN_SPEC_NORM_LAYER | KILN_SPEC_NORM_RESIDUAL};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Appends s when there is room; counts it either way. */
+static void put(kiln_spec *out, size_t cap, size_t *n, kiln_spec s)
+{
+    if (*n < cap) out[*n] = s;
+    (*n)++;
+}
+
+/* The default spec of op/isa/fmt with the kernel's f32 interface. */
+static kiln_spec cpu_spec(kiln_op op, kiln_isa isa, kiln_dtype fmt)
+{
+    kiln_spec s = kiln_spec_default(op, KILN_BACKEND_CPU, isa, fmt);
+    s.act = KILN_F32;
+    s.out = KILN_F32;
+    if (op == KILN_OP_NORM) s.fmt = KILN_F32;
+    return s;
+}
 
 size_t kiln_manifest_cpu(kiln_spec *out, size_t cap)
 {
-    (void)out;
-    (void)cap;
-    return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < COUNT(isas); i++) {
+        for (size_t f = 0; f < COUNT(weight_formats); f++) {
+            kiln_spec s = cpu_spec(KILN_OP_MATMUL, isas[i], weight_formats[f]);
+            s.epilogue = KILN_EPI_BIAS | KILN_EPI_RESIDUAL | KILN_EPI_SWIGLU;
+            put(out, cap, &n, s);
+        }
+        for (size_t f = 0; f < COUNT(flash_kv); f++) put(out, cap, &n, cpu_spec(KILN_OP_FLASH_ATTN, isas[i], flash_kv[f]));
+        for (size_t f = 0; f < COUNT(paged_kv); f++) put(out, cap, &n, cpu_spec(KILN_OP_PAGED_ATTN, isas[i], paged_kv[f]));
+        for (size_t k = 0; k < COUNT(norm_kinds); k++) {
+            kiln_spec s = cpu_spec(KILN_OP_NORM, isas[i], KILN_F32);
+            s.epilogue = norm_kinds[k];
+            put(out, cap, &n, s);
+        }
+    }
+    return n;
 }

@@ -1,9 +1,44 @@
-/* gen/manifest_vulkan.c — the vulkan instances of the manifest (owned by the vulkan backend). */
+/* gen/manifest_vulkan.c — the vulkan instances of the manifest (owned by the vulkan backend).
+ *
+ * Vulkan kernels are compiled at run time for any spec (the backend's heuristic
+ * builds the exact spec of each call, kernels/vulkan/vk_specs.h), so this list
+ * is what `kiln-gen --emit-dir` vendors and what tests/test_vulkan_compile.c
+ * compiles to SPIR-V: a mat-vec and a mat-mat instance per weight format, the
+ * fused epilogues and 16-bit activations on q4_0, attention per K/V dtype at
+ * head sizes 64 and 128 plus the generic kernel, and every norm variant. */
 #include "gen/manifest.h"
+#include "kernels/vulkan/vk_specs.h"
+
+static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
+                                            KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,
+                                            KILN_Q6_K, KILN_NF4,  KILN_INT4G};
+static const kiln_dtype float_types[] = {KILN_F32, KILN_F16, KILN_BF16};
+static const int head_dims[] = {64, 128, 0};
+
+static void put(kiln_spec *out, size_t cap, size_t *n, kiln_spec s)
+{
+    if (*n < cap) out[*n] = s;
+    (*n)++;
+}
 
 size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap)
 {
-    (void)out;
-    (void)cap;
-    return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof weight_formats / sizeof weight_formats[0]; i++) {
+        put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 1));
+        put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 512));
+    }
+    put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, KILN_EPI_BIAS | KILN_EPI_RESIDUAL, 1));
+    put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, KILN_EPI_SWIGLU, 1));
+    put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F16, KILN_F16, KILN_EPI_RESIDUAL, 512));
+    put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_BF16, KILN_BF16, KILN_EPI_SWIGLU, 512));
+    for (size_t t = 0; t < 3; t++)
+        for (size_t h = 0; h < 3; h++) put(out, cap, &n, kiln_vk_flash_spec(float_types[t], float_types[t], head_dims[h], 32768));
+    static const kiln_dtype kv_types[] = {KILN_F32, KILN_F16, KILN_Q8_0};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t h = 1; h < 3; h++)
+            put(out, cap, &n, kiln_vk_paged_spec(kv_types[t], t == 2 ? KILN_F16 : kv_types[t], head_dims[h]));
+    for (size_t t = 0; t < 3; t++)
+        for (unsigned flags = 0; flags < 4; flags++) put(out, cap, &n, kiln_vk_norm_spec(float_types[t], flags, 4096));
+    return n;
 }

@@ -96,9 +96,10 @@ static kiln_status check_types(const kiln_spec *s)
         break;
     default: break;
     }
-    if (s->op != KILN_OP_MATMUL && s->out != s->act)
-        return kiln_fail(KILN_ERR_INVALID_ARG, "out=%s with act=%s: %s writes its output in the input's dtype",
-                         dtype_name(s->out), dtype_name(s->act), op);
+    /* kiln.h: norm's x, residual, sum_out and y share one dtype; attention's O may differ from Q. */
+    if (s->op == KILN_OP_NORM && s->out != s->act)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "out=%s with act=%s: norm writes its output in the input's dtype",
+                         dtype_name(s->out), dtype_name(s->act));
     return KILN_OK;
 }
 

@@ -184,6 +184,7 @@ typedef struct cursor {
     const char *what;   /* "key", "tensor" or "header" */
     int64_t index;      /* which key / tensor */
     kiln_gguf_str name; /* its name once known */
+    int dry;            /* validating only: store nothing, allocate nothing */
 } cursor;
 
 /* A name made safe to print: at most 64 bytes, non-printables as '?'. */
@@ -227,11 +228,21 @@ static kiln_status need(cursor *c, uint64_t n, const char *field)
     return KILN_OK;
 }
 
+/* n (1, 2, 4 or 8) little-endian bytes; fixed-size memcpy compiles to one load. */
 static uint64_t load_le(const uint8_t *p, int n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    switch (n) {
+    case 1: return p[0];
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+#else
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
     return v;
+#endif
 }
 
 static kiln_status read_u32(cursor *c, const char *field, uint32_t *out)
@@ -270,7 +281,7 @@ static kiln_status read_str(cursor *c, const char *field, kiln_gguf_str *out)
 
 static kiln_status read_value(cursor *c, kiln_gguf_type type, kiln_gguf_value *out, int depth);
 
-/* Array body after its element type: u64 count, then the elements. */
+/* An array value: u32 element type, u64 count, then the elements. */
 static kiln_status read_array(cursor *c, kiln_gguf_value *out, int depth)
 {
     uint64_t at = c->pos;
@@ -312,6 +323,21 @@ static kiln_status read_array(cursor *c, kiln_gguf_value *out, int depth)
                    (unsigned long long)count, kiln_gguf_type_name((kiln_gguf_type)et),
                    (unsigned long long)left);
     if (count == 0) return KILN_OK;
+    /* Walk the elements once storing nothing, so that the index below is only
+     * allocated for elements that really are in the file (a lying count would
+     * otherwise reserve up to twice the file size before failing). */
+    uint64_t start = c->pos;
+    int was_dry = c->dry;
+    c->dry = 1;
+    for (uint64_t i = 0; i < count && !s; i++) {
+        kiln_gguf_str str;
+        kiln_gguf_value val;
+        if (et == KILN_GGUF_STRING) s = read_str(c, "array string", &str);
+        else s = read_value(c, KILN_GGUF_ARRAY, &val, depth + 1);
+    }
+    c->dry = was_dry;
+    if (s || c->dry) return s;
+    c->pos = start;
     size_t item = et == KILN_GGUF_STRING ? sizeof(kiln_gguf_str) : sizeof(kiln_gguf_value);
     if (count > SIZE_MAX / item) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: array index too large");
     void *index = arena_alloc(c->g, (size_t)count * item);
@@ -371,13 +397,14 @@ static kiln_status index_names(kiln_gguf *g, name_entry *idx, int64_t n, const c
     qsort(idx, (size_t)n, sizeof *idx, name_cmp);
     for (int64_t i = 1; i < n; i++) {
         if (name_cmp(&idx[i - 1], &idx[i]) == 0) {
+            /* report at the later of the two entries, where the file went wrong */
+            const name_entry *first = idx[i - 1].index < idx[i].index ? &idx[i - 1] : &idx[i];
+            const name_entry *second = first == &idx[i] ? &idx[i - 1] : &idx[i];
+            uint64_t at = (uint64_t)((const uint8_t *)second->name.ptr - g->base) - 8; /* its length field */
             char nb[80];
-            int64_t a = idx[i - 1].index < idx[i].index ? idx[i - 1].index : idx[i].index;
-            int64_t b = idx[i - 1].index < idx[i].index ? idx[i].index : idx[i - 1].index;
-            uint64_t at = (uint64_t)((const uint8_t *)idx[i].name.ptr - g->base) - 8;
-            if (idx[i - 1].index > idx[i].index) at = (uint64_t)((const uint8_t *)idx[i - 1].name.ptr - g->base) - 8;
             return kiln_fail(KILN_ERR_FORMAT, "GGUF byte %llu: duplicate %s '%s' (entries #%lld and #%lld)",
-                             (unsigned long long)at, what, printable(idx[i].name, nb), (long long)a, (long long)b);
+                             (unsigned long long)at, what, printable(second->name, nb), (long long)first->index,
+                             (long long)second->index);
         }
     }
     return KILN_OK;
@@ -420,17 +447,30 @@ static kiln_status read_header(cursor *c)
     return KILN_OK;
 }
 
+/* Makes room for entry i of a table that will hold at most n entries. The
+ * tables grow as entries are actually read rather than being sized from the
+ * header's counts, which a damaged file can inflate. */
+static int room_for(void **table, int64_t *cap, int64_t i, int64_t n, size_t item)
+{
+    if (i < *cap) return 1;
+    int64_t c = *cap ? *cap * 2 : 64;
+    if (c > n) c = n;
+    void *p = realloc(*table, (size_t)c * item);
+    if (!p) return 0;
+    *table = p;
+    *cap = c;
+    return 1;
+}
+
 static kiln_status read_metadata(cursor *c)
 {
     kiln_gguf *g = c->g;
-    size_t n = (size_t)g->n_kv;
-    g->keys = calloc(n ? n : 1, sizeof *g->keys);
-    g->values = calloc(n ? n : 1, sizeof *g->values);
-    g->key_index = calloc(n ? n : 1, sizeof *g->key_index);
-    if (!g->keys || !g->values || !g->key_index)
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for %zu metadata entries", n);
+    int64_t cap_keys = 0, cap_values = 0;
     c->what = "key";
     for (int64_t i = 0; i < g->n_kv; i++) {
+        if (!room_for((void **)&g->keys, &cap_keys, i, g->n_kv, sizeof *g->keys) ||
+            !room_for((void **)&g->values, &cap_values, i, g->n_kv, sizeof *g->values))
+            return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for metadata entry #%lld", (long long)i);
         c->index = i;
         c->name.ptr = NULL;
         kiln_status s = read_str(c, "key", &g->keys[i]);
@@ -441,11 +481,12 @@ static kiln_status read_metadata(cursor *c)
         if ((s = read_u32(c, "value type", &type))) return s;
         if (type > KILN_GGUF_FLOAT64) return bad(c, at, "value type %u is not a GGUF type (0..12)", type);
         if ((s = read_value(c, (kiln_gguf_type)type, &g->values[i], 0))) return s;
-        g->key_index[i].name = g->keys[i];
-        g->key_index[i].index = i;
     }
     c->name.ptr = NULL;
     c->index = -1;
+    g->key_index = malloc((size_t)(g->n_kv ? g->n_kv : 1) * sizeof *g->key_index);
+    if (!g->key_index) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for the key index");
+    for (int64_t i = 0; i < g->n_kv; i++) g->key_index[i] = (name_entry){g->keys[i], i};
     return index_names(g, g->key_index, g->n_kv, "key");
 }
 
@@ -568,26 +609,32 @@ static kiln_status check_tensor_data(kiln_gguf *g, const uint64_t *info_at)
 static kiln_status read_tensors(cursor *c)
 {
     kiln_gguf *g = c->g;
-    size_t n = (size_t)g->n_tensors;
-    g->tensors = calloc(n ? n : 1, sizeof *g->tensors);
-    g->tensor_index = calloc(n ? n : 1, sizeof *g->tensor_index);
-    uint64_t *info_at = malloc((n ? n : 1) * sizeof *info_at);
-    if (!g->tensors || !g->tensor_index || !info_at) {
-        free(info_at);
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for %zu tensor infos", n);
-    }
+    uint64_t *info_at = NULL; /* where each tensor info starts, for messages */
+    int64_t cap_tensors = 0, cap_at = 0;
     kiln_status s = KILN_OK;
     c->what = "tensor";
     for (int64_t i = 0; i < g->n_tensors && !s; i++) {
+        if (!room_for((void **)&g->tensors, &cap_tensors, i, g->n_tensors, sizeof *g->tensors) ||
+            !room_for((void **)&info_at, &cap_at, i, g->n_tensors, sizeof *info_at)) {
+            s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for tensor info #%lld", (long long)i);
+            break;
+        }
+        memset(&g->tensors[i], 0, sizeof g->tensors[i]);
         c->index = i;
         c->name.ptr = NULL;
         info_at[i] = c->pos;
         s = read_tensor_info(c, &g->tensors[i]);
-        g->tensor_index[i] = (name_entry){g->tensors[i].name, i};
     }
     c->name.ptr = NULL;
     c->index = -1;
-    if (!s) s = index_names(g, g->tensor_index, g->n_tensors, "tensor name");
+    if (!s) {
+        g->tensor_index = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *g->tensor_index);
+        if (!g->tensor_index) s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "GGUF: no memory for the tensor index");
+    }
+    if (!s) {
+        for (int64_t i = 0; i < g->n_tensors; i++) g->tensor_index[i] = (name_entry){g->tensors[i].name, i};
+        s = index_names(g, g->tensor_index, g->n_tensors, "tensor name");
+    }
     if (!s) {
         uint64_t pad = (g->alignment - c->pos % g->alignment) % g->alignment;
         g->data_offset = c->pos + pad; /* c->pos <= size, so no overflow */

@@ -299,14 +299,18 @@ static int put(char *buf, size_t cap, size_t at, char c)
     return 1;
 }
 
-int kiln_token_to_text(const kiln_tokenizer *t, int32_t id, char *buf, size_t cap)
+int kiln_token_to_text(const kiln_tokenizer *t, int32_t id, int special, char *buf, size_t cap)
 {
     if (!t || id < 0 || id >= t->n_vocab) return -1;
     int ty = t->types[id];
-    if (ty == KILN_TOKEN_CONTROL || ty == KILN_TOKEN_UNKNOWN || ty == KILN_TOKEN_UNUSED) return 0;
     size_t n;
     const char *s = kiln_tok_text(t, id, &n);
     size_t w = 0;
+    if (ty == KILN_TOKEN_CONTROL || ty == KILN_TOKEN_UNKNOWN || ty == KILN_TOKEN_UNUSED) {
+        if (special)
+            for (size_t i = 0; i < n; i++) w += put(buf, cap, w, s[i]);
+        return (int)w;
+    }
     if (t->kind == KILN_VOCAB_SPM) {
         if (ty == KILN_TOKEN_BYTE && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>') {
             char hex[3] = {s[3], s[4], 0};

@@ -190,26 +190,52 @@ Test(autotune, wrong_candidate_is_never_chosen, .timeout = 240)
     cleanup(ctx);
 }
 
+/* A q4_0 matmul call of n tokens with its buffers on ctx. */
+typedef struct call { kiln_buffer *bx, *bw, *by; kiln_matmul_params p; } call;
+
+static call make_call(kiln_context *ctx, int64_t n)
+{
+    int64_t m = 8, k = 64;
+    call c;
+    cr_assert_eq(kiln_buffer_alloc(ctx, (size_t)(n * k * 4), &c.bx), KILN_OK);
+    cr_assert_eq(kiln_buffer_alloc(ctx, kiln_row_bytes(KILN_Q4_0, k) * (size_t)m, &c.bw), KILN_OK);
+    cr_assert_eq(kiln_buffer_alloc(ctx, (size_t)(n * m * 4), &c.by), KILN_OK);
+    memset(&c.p, 0, sizeof c.p);
+    c.p.x = kiln_tensor_make(c.bx, 0, KILN_F32, 2, (int64_t[]){n, k});
+    c.p.w = kiln_tensor_make(c.bw, 0, KILN_Q4_0, 2, (int64_t[]){m, k});
+    c.p.y = kiln_tensor_make(c.by, 0, KILN_F32, 2, (int64_t[]){n, m});
+    return c;
+}
+
+static void free_call(call *c)
+{
+    kiln_buffer_free(c->bx);
+    kiln_buffer_free(c->bw);
+    kiln_buffer_free(c->by);
+}
+
+static kiln_spec choose(kiln_context *ctx, int64_t n)
+{
+    call c = make_call(ctx, n);
+    kiln_spec s;
+    cr_assert_eq(kiln_kernel_choose(ctx, KILN_OP_MATMUL, &c.p, &s), KILN_OK, "%s", kiln_last_error());
+    free_call(&c);
+    return s;
+}
+
 Test(autotune, entry_points_use_the_cache_and_nearest_class, .timeout = 120)
 {
     kiln_context *ctx = make_ctx("cpu");
     cr_assert_not_null(ctx, "cpu context: %s", kiln_last_error());
-    /* a matmul call: q4_0, n = 4 (band n=2-8) */
-    int64_t n = 4, m = 8, k = 64;
-    kiln_buffer *bx, *bw, *by;
-    cr_assert_eq(kiln_buffer_alloc(ctx, (size_t)(n * k * 4), &bx), KILN_OK);
-    cr_assert_eq(kiln_buffer_alloc(ctx, kiln_row_bytes(KILN_Q4_0, k) * (size_t)m, &bw), KILN_OK);
-    cr_assert_eq(kiln_buffer_alloc(ctx, (size_t)(n * m * 4), &by), KILN_OK);
-    kiln_matmul_params p = {
-        .x = kiln_tensor_make(bx, 0, KILN_F32, 2, (int64_t[]){n, k}),
-        .w = kiln_tensor_make(bw, 0, KILN_Q4_0, 2, (int64_t[]){m, k}),
-        .y = kiln_tensor_make(by, 0, KILN_F32, 2, (int64_t[]){n, m}),
-    };
-    /* what the heuristics pick, without a cache */
-    kiln_spec dflt;
-    cr_assert_eq(kiln_kernel_choose(ctx, KILN_OP_MATMUL, &p, &dflt), KILN_OK, "%s", kiln_last_error());
+    kiln_context_options o = kiln_context_options_default();
+    o.cache_dir = cache_dir;
+    o.use_tuning = 0;
+    kiln_context *plain;
+    cr_assert_eq(kiln_context_create("cpu", &o, &plain), KILN_OK);
+    /* what the heuristics pick for n = 4 (band n=2-8) and n = 1 (band n=1) */
+    kiln_spec dflt = choose(plain, 4), dflt1 = choose(plain, 1);
 
-    /* write a cache whose entry for this class names other tiles */
+    /* a cache whose entry for the n=2-8 class names other tiles */
     kiln_spec tuned = dflt;
     tuned.tile.tm = dflt.tile.tm ? dflt.tile.tm * 2 : 2;
     char text[KILN_SPEC_TEXT_MAX], base_text[KILN_SPEC_TEXT_MAX], path[2048], key[256];
@@ -229,40 +255,19 @@ Test(autotune, entry_points_use_the_cache_and_nearest_class, .timeout = 120)
             kiln_version(), key, base_text, text);
     fclose(f);
 
-    kiln_context_options o = kiln_context_options_default();
-    o.cache_dir = cache_dir;
-    kiln_context *ctx2;
-    cr_assert_eq(kiln_context_create("cpu", &o, &ctx2), KILN_OK);
-    kiln_spec got;
-    kiln_matmul_params p2 = p; /* same shapes; buffers are only described */
-    cr_assert_eq(kiln_kernel_choose(ctx2, KILN_OP_MATMUL, &p2, &got), KILN_OK, "%s", kiln_last_error());
+    /* ctx reads the file on its first choice: the tuned spec is used */
+    kiln_spec got = choose(ctx, 4);
     cr_assert(kiln_spec_equal(&got, &tuned), "the tuned spec was not used");
-    /* n = 1 is band n=1: untuned, so the nearest tuned band of the same kernel serves it */
-    kiln_matmul_params p1 = p;
-    p1.x = kiln_tensor_make(bx, 0, KILN_F32, 2, (int64_t[]){1, k});
-    p1.y = kiln_tensor_make(by, 0, KILN_F32, 2, (int64_t[]){1, m});
-    kiln_spec base1;
-    kiln_context_options o_plain = o;
-    o_plain.use_tuning = 0;
-    kiln_context *ctx3;
-    cr_assert_eq(kiln_context_create("cpu", &o_plain, &ctx3), KILN_OK);
-    cr_assert_eq(kiln_kernel_choose(ctx3, KILN_OP_MATMUL, &p1, &base1), KILN_OK);
-    kiln_context_destroy(ctx3);
+    /* n = 1 is untuned: the nearest tuned band of the same kernel serves it */
+    kiln_spec base1 = dflt1;
     memset(&base1.tile, 0, sizeof base1.tile);
-    if (kiln_spec_equal(&base1, &base)) { /* same kernel family for n=1 */
-        cr_assert_eq(kiln_kernel_choose(ctx2, KILN_OP_MATMUL, &p1, &got), KILN_OK, "%s", kiln_last_error());
+    if (kiln_spec_equal(&base1, &base)) {
+        got = choose(ctx, 1);
         cr_assert(kiln_spec_equal(&got, &tuned), "the nearest tuned class was not used");
     }
-    kiln_context_destroy(ctx2);
-
-    /* use_tuning = 0: heuristics only */
-    o.use_tuning = 0;
-    cr_assert_eq(kiln_context_create("cpu", &o, &ctx2), KILN_OK);
-    cr_assert_eq(kiln_kernel_choose(ctx2, KILN_OP_MATMUL, &p2, &got), KILN_OK);
+    /* use_tuning = 0 ignores the file */
+    got = choose(plain, 4);
     cr_assert(kiln_spec_equal(&got, &dflt));
-    kiln_context_destroy(ctx2);
-    kiln_buffer_free(bx);
-    kiln_buffer_free(bw);
-    kiln_buffer_free(by);
+    kiln_context_destroy(plain);
     cleanup(ctx);
 }

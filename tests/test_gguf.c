@@ -526,12 +526,12 @@ Test(gguf, roundtrip_every_type, .timeout = 60)
 
     /* tensors of several types; ne[0] an awkward size where the type allows */
     roundtrip_tensor ts[] = {
-        {"f32.odd", 0, 2, {7, 3, 1, 1}}, {"f16.vec", 1, 1, {5, 1, 1, 1}},
-        {"bf16.3d", 30, 3, {3, 2, 2, 1}}, {"q4_0.w", 2, 2, {64, 3, 1, 1}},
-        {"q8_0.4d", 8, 4, {32, 1, 2, 3}}, {"q4_k.w", 12, 2, {256, 2, 1, 1}},
-        {"q5_0.w", 6, 2, {96, 1, 1, 1}}, {"q6_k.w", 14, 1, {512, 1, 1, 1}},
-        {"i32.ids", 26, 1, {9, 1, 1, 1}}, {"q2_k.foreign", 10, 2, {256, 2, 1, 1}}, /* kiln lacks q2_k */
-        {"empty", 0, 2, {0, 4, 1, 1}},
+        {"f32.odd", 0, 2, {7, 3, 1, 1}, NULL, 0}, {"f16.vec", 1, 1, {5, 1, 1, 1}, NULL, 0},
+        {"bf16.3d", 30, 3, {3, 2, 2, 1}, NULL, 0}, {"q4_0.w", 2, 2, {64, 3, 1, 1}, NULL, 0},
+        {"q8_0.4d", 8, 4, {32, 1, 2, 3}, NULL, 0}, {"q4_k.w", 12, 2, {256, 2, 1, 1}, NULL, 0},
+        {"q5_0.w", 6, 2, {96, 1, 1, 1}, NULL, 0}, {"q6_k.w", 14, 1, {512, 1, 1, 1}, NULL, 0},
+        {"i32.ids", 26, 1, {9, 1, 1, 1}, NULL, 0}, {"q2_k.foreign", 10, 2, {256, 2, 1, 1}, NULL, 0}, /* kiln lacks q2_k */
+        {"empty", 0, 2, {0, 4, 1, 1}, NULL, 0},
     };
     const int n_ts = (int)(sizeof ts / sizeof ts[0]);
     for (int i = 0; i < n_ts; i++) {
@@ -565,7 +565,7 @@ Test(gguf, roundtrip_every_type, .timeout = 60)
         int b;
         kiln_gguf_str s;
         kiln_gguf_value v;
-        cr_assert_eq(kiln_gguf_kv_count(g), 7 + 7 + 33 + 4 + 2 + 1);
+        cr_assert_eq(kiln_gguf_kv_count(g), 7 + 7 + 33 + 6);
         cr_assert(str_is(kiln_gguf_kv_key(g, 0), "t.u32"));
         cr_assert_eq(kiln_gguf_get_u64(g, "t.u32", &u), KILN_OK);
         cr_assert_eq(u, r32);
@@ -667,7 +667,7 @@ Test(gguf, roundtrip_every_type, .timeout = 60)
         cr_assert_eq(x, -2);
         cr_assert_eq(kiln_gguf_get_str(g, "t.replaced", &s), KILN_OK);
         cr_assert(str_is(s, "second"));
-        cr_assert_eq(kiln_gguf_find_key(g, "t.replaced"), 7 + 7 + 33 + 4 + 2); /* kept its first place */
+        cr_assert_eq(kiln_gguf_find_key(g, "t.replaced"), 7 + 7 + 33 + 5); /* kept its first place */
 
         cr_assert_eq(kiln_gguf_tensor_count(g), n_ts);
         uint64_t end = 0;
@@ -703,6 +703,53 @@ Test(gguf, roundtrip_every_type, .timeout = 60)
     for (int t = 0; t < 11; t++)
         for (int l = 0; l < 3; l++) free(arr_data[t][l]);
     for (int i = 0; i < n_ts; i++) free(ts[i].data);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* kiln's own formats (nf4, int4g) travel through GGUF under kiln's private
+ * type ids, or are refused as unsupported if formats/ gives them none. */
+Test(gguf, kiln_private_types)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/private.gguf", dir);
+    unsigned seed = fresh_seed();
+    const kiln_dtype types[] = {KILN_NF4, KILN_INT4G};
+    uint8_t *data[2];
+    int written = 0;
+    kiln_gguf_writer *w = NULL;
+    cr_assert_eq(kiln_gguf_writer_create(&w), KILN_OK);
+    for (int i = 0; i < 2; i++) {
+        const kiln_dtype_info *info = kiln_dtype_get(types[i]);
+        int64_t ne[2] = {info->block_elems * 3, 2};
+        data[i] = random_bytes(kiln_row_bytes(types[i], ne[0]) * 2, &seed);
+        kiln_status s = kiln_gguf_writer_add_tensor(w, info->name, types[i], 2, ne, data[i]);
+        if (info->ggml_type < 0) {
+            cr_assert_eq(s, KILN_ERR_UNSUPPORTED);
+            continue;
+        }
+        cr_assert_eq(s, KILN_OK, "%s: %s", info->name, kiln_last_error());
+        written++;
+    }
+    cr_assert_eq(kiln_gguf_writer_write(w, path, 3), KILN_OK, "%s", kiln_last_error());
+    kiln_gguf_writer_free(w);
+    kiln_gguf *g = NULL;
+    cr_assert_eq(kiln_gguf_open(path, &g), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(kiln_gguf_tensor_count(g), written);
+    for (int i = 0; i < 2; i++) {
+        const kiln_dtype_info *info = kiln_dtype_get(types[i]);
+        const kiln_gguf_tensor *t = kiln_gguf_find_tensor(g, info->name);
+        if (info->ggml_type < 0) continue;
+        cr_assert_not_null(t, "%s", info->name);
+        cr_assert_eq(t->dtype, (int)types[i]);
+        cr_assert_str_eq(kiln_gguf_ggml_type_name(t->ggml_type), info->name);
+        cr_assert_eq(t->size, kiln_row_bytes(types[i], t->ne[0]) * 2);
+        cr_assert_eq(memcmp(t->data, data[i], (size_t)t->size), 0);
+    }
+    kiln_gguf_close(g);
+    free(data[0]);
+    free(data[1]);
     unlink(path);
     rmdir(dir);
 }
@@ -842,7 +889,7 @@ Test(gguf, rejects_bad_metadata)
     /* key length past the end: names the byte and the entry */
     bb_header(&b, 3, 0, 1);
     bb_u64(&b, 1000);
-    bb_raw(&b, "abc", 3);
+    bb_raw(&b, "abcdefghijklmnop", 16);
     expect_reject(&b, "byte 24 (key #0)", "runs past the end");
     /* unknown value type */
     b.n = 0;
@@ -882,6 +929,7 @@ Test(gguf, rejects_bad_metadata)
     bb_u64(&b, 3);
     bb_str(&b, "one");
     bb_u64(&b, 99); /* second string longer than what is left */
+    bb_raw(&b, "only thirty bytes follow here.", 30);
     expect_reject(&b, "array string of 99 bytes", "'arr'");
     /* arrays nested one level too deep */
     for (int levels = KILN_GGUF_MAX_ARRAY_DEPTH; levels <= KILN_GGUF_MAX_ARRAY_DEPTH + 1; levels++) {

@@ -30,8 +30,9 @@ Test(install, consumer_builds_against_installed_package, .timeout = 600)
 
     snprintf(cmd, sizeof cmd,
              "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' && export PKG_CONFIG_PATH && "
-             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_consumer' "
-             "$(pkg-config --cflags kiln) -Wl,-Bstatic $(pkg-config --libs --static kiln) -Wl,-Bdynamic -lm "
+             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_consumer' $(pkg-config --cflags kiln) "
+             "\"$(pkg-config --variable=libdir kiln)/libkiln.a\" "
+             "$(pkg-config --libs --static kiln | sed 's/-lkiln//') -lm "
              "> '%s/pkgconfig.log' 2>&1 && '%s/pc_consumer' >> '%s/pkgconfig.log' 2>&1",
              dir, KILN_SOURCE_DIR, dir, dir, dir, dir);
     cr_assert_eq(sh(cmd), 0, "pkg-config consumer (static) failed (log in %s/pkgconfig.log)", dir);

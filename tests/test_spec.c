@@ -5,6 +5,7 @@
  * not (every op, backend, isa and format, random tiles and flags). */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,7 +99,8 @@ static kiln_spec random_spec(void)
     if (op == KILN_OP_NORM) s.epilogue = (unsigned)(rand() % 4);
     if (op == KILN_OP_FLASH_ATTN || op == KILN_OP_PAGED_ATTN) {
         s.head_dim = 8 * (rand() % 33);
-        s.act = s.out = (kiln_dtype)(rand() % 3);
+        s.act = (kiln_dtype)(rand() % 3);
+        s.out = rand() % 2 ? s.act : (kiln_dtype)(rand() % 3); /* O may differ from Q */
         if (be != KILN_BACKEND_CPU && rand() % 2) s.acc = KILN_F16;
     }
     return s;
@@ -190,6 +192,10 @@ Test(spec, canonical_text_and_name_of_known_specs)
         {"norm backend=vulkan fmt=bf16 act=bf16 out=bf16 acc=f32 epi=residual+layer threads=256 vec=16 hd=0 tm=0",
          "norm backend=vulkan fmt=bf16 act=bf16 epi=layer+residual threads=256 vec=16",
          "norm_vulkan_bf16_bf16_bf16_layer_residual_t256_v16"},
+        /* attention output in another dtype than the queries */
+        {"flash_attn backend=vulkan fmt=f16 act=bf16 out=f32 tm=32 tn=32 threads=64 stages=1",
+         "flash_attn backend=vulkan fmt=f16 act=bf16 out=f32 tm=32 tn=32 threads=64 stages=1",
+         "flash_attn_vulkan_f16_bf16_f32_tm32_tn32_t64_s1"},
         {"op=paged_attn backend=cuda fmt=q8_0 act=f16 acc=f16 hd=128 tn=32 threads=128 epi=none",
          "paged_attn backend=cuda fmt=q8_0 act=f16 acc=f16 hd=128 tn=32 threads=128",
          "paged_attn_cuda_q8_0_f16_f16_accf16_hd128_tn32_t128"},
@@ -288,7 +294,7 @@ Test(spec, rejects_bad_text_and_invalid_combinations_with_a_reason)
         {"matmul backend=cuda fmt=q4_0 acc=f16 tm=4 tn=8 tk=256 threads=128 stages=1 vec=16 split=1", "acc=f16"},
         {"matmul backend=cuda fmt=q4_0 tm=5000 tn=8 tk=256 threads=128 stages=1 vec=16 split=1", "tm=5000"},
         {"flash_attn backend=cuda fmt=q4_0 tm=64 tn=64 threads=128 stages=1", "flash_attn K/V are f32, f16 or bf16"},
-        {"flash_attn backend=cuda fmt=f16 act=f16 out=f32 tm=64 tn=64 threads=128 stages=1", "out=f32 with act=f16"},
+        {"norm backend=cuda fmt=f16 act=f16 out=f32 threads=256 vec=16", "out=f32 with act=f16"},
         {"flash_attn backend=cuda fmt=f16 hd=100 tm=64 tn=64 threads=128 stages=1", "hd=100"},
         {"flash_attn backend=cuda fmt=f16 hd=264 tm=64 tn=64 threads=128 stages=1", "hd=264"},
         {"flash_attn backend=cuda fmt=f16 tm=64 tn=64 tk=64 threads=128 stages=1", "does not use tk"},
@@ -336,4 +342,54 @@ Test(spec, validate_rejects_out_of_range_enums_and_isa_mismatch)
     cr_assert_eq(kiln_spec_to_text(&bad, text, sizeof text), -1, "flags with no name have no text");
     cr_assert_eq(kiln_spec_validate(NULL), KILN_ERR_INVALID_ARG);
     cr_assert_eq(kiln_spec_parse(NULL, &s), KILN_ERR_INVALID_ARG);
+}
+
+/* Mangled texts never crash the parser: each is either a valid spec (which then
+ * round-trips) or rejected with a reason. */
+Test(spec, mangled_texts_are_parsed_or_rejected_with_a_reason)
+{
+    unsigned seed = (unsigned)time(NULL) ^ 0x9e3779b9u;
+    srand(seed);
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz_0123456789=+- \t";
+    for (int i = 0; i < 3000; i++) {
+        kiln_spec s = random_spec();
+        char text[KILN_SPEC_TEXT_MAX + 8];
+        if (kiln_spec_to_text(&s, text, KILN_SPEC_TEXT_MAX) < 0) continue;
+        size_t len = strlen(text);
+        int edits = 1 + rand() % 3;
+        for (int k = 0; k < edits && len > 0; k++) {
+            size_t at = (size_t)rand() % len;
+            switch (rand() % 3) {
+            case 0: text[at] = alphabet[rand() % (int)(sizeof alphabet - 1)]; break; /* replace */
+            case 1: text[at] = '\0'; len = at; break;                                 /* truncate */
+            default: memmove(text + at, text + at + 1, len - at); len--; break;      /* delete */
+            }
+        }
+        kiln_spec out;
+        kiln_status st = kiln_spec_parse(text, &out);
+        if (st == KILN_OK) {
+            check_round_trip(&out);
+        } else {
+            cr_assert_eq(st, KILN_ERR_INVALID_ARG, "\"%s\" (seed %u)", text, seed);
+            cr_assert(strlen(kiln_last_error()) > 0, "\"%s\" rejected without a reason", text);
+        }
+    }
+}
+
+static void *read_manifest(void *arg)
+{
+    (void)arg;
+    size_t n = kiln_manifest_count();
+    return n ? (void *)kiln_manifest_get(n - 1) : NULL;
+}
+
+/* The manifest is joined once, whichever thread asks first. */
+Test(spec, manifest_is_joined_once_across_threads)
+{
+    pthread_t th[4];
+    void *got[4];
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, read_manifest, NULL), 0);
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_join(th[i], &got[i]), 0);
+    for (int i = 1; i < 4; i++) cr_assert_eq(got[i], got[0]);
+    cr_assert_eq(got[0], read_manifest(NULL));
 }

@@ -140,15 +140,15 @@ static void check_round_trip(const char *vocab, const char *text, const char *ex
     char buf[1024];
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
-        int k = kiln_token_to_text(t, ids[i], buf + w, sizeof buf - w);
+        int k = kiln_token_to_text(t, ids[i], 0, buf + w, sizeof buf - w);
         cr_assert_geq(k, 0);
         w += (size_t)k;
         cr_assert_lt(w, sizeof buf);
     }
     buf[w] = 0;
     cr_assert_str_eq(buf, expect);
-    cr_assert_eq(kiln_token_to_text(t, -1, buf, sizeof buf), -1);
-    cr_assert_eq(kiln_token_to_text(t, kiln_tokenizer_vocab_size(t), buf, sizeof buf), -1);
+    cr_assert_eq(kiln_token_to_text(t, -1, 0, buf, sizeof buf), -1);
+    cr_assert_eq(kiln_token_to_text(t, kiln_tokenizer_vocab_size(t), 0, buf, sizeof buf), -1);
     free(ids);
     kiln_tokenizer_free(t);
     kiln_gguf_close(g);
@@ -191,4 +191,32 @@ Test(tokenizer, refuses_missing_or_unknown_vocab)
     cr_assert_not_null(strstr(kiln_last_error(), "wordpiece"), "%s", kiln_last_error());
     kiln_gguf_close(g);
     remove(path);
+}
+
+/* The pre-tokenizers alone: words as the GPT-2 and Llama 3 regexes cut them. */
+#include "runtime/pretok.h"
+
+static void check_split(kiln_pretok_kind kind, const char *text, const char *const *want, size_t n_want)
+{
+    kiln_pretok_words w = {0};
+    cr_assert_eq(kiln_pretokenize(kind, text, strlen(text), &w), KILN_OK);
+    cr_expect_eq(w.n, n_want, "'%s': %zu words, expected %zu", text, w.n, n_want);
+    for (size_t i = 0; i < w.n && i < n_want; i++) {
+        size_t len = w.start[i + 1] - w.start[i];
+        cr_expect(len == strlen(want[i]) && !memcmp(text + w.start[i], want[i], len), "'%s' word %zu: '%.*s', expected '%s'",
+                  text, i, (int)len, text + w.start[i], want[i]);
+    }
+    free(w.start);
+}
+
+Test(tokenizer, gpt2_and_llama3_pre_tokenizers)
+{
+    const char *g1[] = {"Hello", " world", " 12345", "!!", " I", "'ve", "  ", " x"};
+    check_split(KILN_PRETOK_GPT2, "Hello world 12345!! I've   x", g1, 8);
+    const char *g2[] = {"a", "\n\n", " b", "  "};
+    check_split(KILN_PRETOK_GPT2, "a\n\n b  ", g2, 4);
+    const char *l1[] = {"Hello", " world", " ", "123", "45", "!!", " I", "'VE", "  ", " x"};
+    check_split(KILN_PRETOK_LLAMA3, "Hello world 12345!! I'VE   x", l1, 10);
+    const char *l2[] = {"a", "\n\n", " b", ".\n", "\u4f60\u597d"};
+    check_split(KILN_PRETOK_LLAMA3, "a\n\n b.\n\u4f60\u597d", l2, 5);
 }

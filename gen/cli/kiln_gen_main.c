@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "gen/bundle.h"
+#include "gen/embedded.h"
 #include "gen/emit.h"
 #include "gen/spec_fields.h"
 #include "kiln/kernel.h"
@@ -169,7 +170,9 @@ static void header_open(FILE *h, const char *backend)
             " * to this header, for engines that vendor kernels without linking kiln.\n"
             " * Each entry names the file, its entry point (the kernel symbol / function)\n"
             " * and how to launch it: threads per block (workgroup size) and dynamic shared\n"
-            " * memory. The spec text says what the kernel computes (docs/GENERATOR.md). */\n"
+            " * memory. The spec text says what the kernel computes (docs/GENERATOR.md).\n"
+            " * Below: the parameter structs the kernels take (cpu, cuda) and the\n"
+            " * prototypes of the cpu entry points. */\n"
             "#ifndef KILN_VENDORED_KERNEL_DEFINED\n"
             "#define KILN_VENDORED_KERNEL_DEFINED\n"
             "typedef struct kiln_vendored_kernel {\n"
@@ -184,6 +187,27 @@ static void header_open(FILE *h, const char *backend)
             "} kiln_vendored_kernel;\n"
             "#endif\n\n",
             KILN_VERSION_STRING, backend);
+}
+
+/* What a host needs besides the table: the backend's parameter structs (the
+ * file its templates share with kiln's host code), and for cpu the entry
+ * points' prototypes (the signature kernels/cpu/templates/cpu_abi.h fixes). */
+static const struct {
+    const char *abi_file;
+    const char *params; /* parameter list of the entry points; NULL: none (GPU kernels are loaded, not linked) */
+} host_side[KILN_BACKEND_COUNT] = {
+    [KILN_BACKEND_CPU] = {"kernels/cpu/templates/cpu_abi.h", "(const void *args, int phase, int task, int ntasks)"},
+    [KILN_BACKEND_CUDA] = {"kernels/cuda/templates/cuda_args.h", NULL},
+    [KILN_BACKEND_VULKAN] = {NULL, NULL},
+};
+
+static void header_host_side(FILE *h, kiln_backend b)
+{
+    const kiln_embedded_file *abi = host_side[b].abi_file ? kiln_embedded_find(host_side[b].abi_file) : NULL;
+    if (!abi) return;
+    fprintf(h, "/* ---- %s: the kernels' parameter structs ---- */\n", abi->path);
+    fwrite(abi->text, 1, abi->len, h);
+    fprintf(h, "\n");
 }
 
 static int cmd_emit_dir(const options *o)
@@ -201,6 +225,10 @@ static int cmd_emit_dir(const options *o)
         return 1;
     }
     header_open(h, backend);
+    char guard[16] = ""; /* "CPU": include guard and count macro */
+    for (size_t i = 0; backend[i] && i + 1 < sizeof guard; i++) guard[i] = (char)toupper((unsigned char)backend[i]);
+    fprintf(h, "#ifndef KILN_%s_KERNELS_H\n#define KILN_%s_KERNELS_H\n", guard, guard);
+    header_host_side(h, (kiln_backend)o->backend);
     fprintf(h, "static const kiln_vendored_kernel kiln_%s_kernels[] = {\n", backend);
     int rc = 0, count = 0;
     for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
@@ -224,9 +252,17 @@ static int cmd_emit_dir(const options *o)
         count++;
     }
     fprintf(h, "    {0, 0, 0, 0, 0, {0, 0, 0}, 0, 0} /* end */\n};\n");
-    char upper[16] = "";
-    for (size_t i = 0; backend[i] && i + 1 < sizeof upper; i++) upper[i] = (char)toupper((unsigned char)backend[i]);
-    fprintf(h, "#define KILN_%s_KERNEL_COUNT %d\n", upper, count);
+    if (host_side[o->backend].params) {
+        fprintf(h, "\n/* entry points */\n");
+        for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
+            const kiln_spec *s = kiln_manifest_get(i);
+            char name[KILN_SPEC_NAME_MAX], entry[KILN_SPEC_NAME_MAX + 8];
+            if ((int)s->backend != o->backend || kiln_spec_name(s, name, sizeof name) < 0) continue;
+            snprintf(entry, sizeof entry, "kiln_%s", name);
+            fprintf(h, "void %s%s;\n", entry, host_side[o->backend].params);
+        }
+    }
+    fprintf(h, "#define KILN_%s_KERNEL_COUNT %d\n#endif\n", guard, count);
     if (fclose(h)) rc = 1;
     return rc;
 }

@@ -21,17 +21,12 @@ KILN_FN kiln_f32 kiln_silu(kiln_f32 x)
  * are ignored without their flags, so callers may pass 0 for absent operands. */
 KILN_FN kiln_f32 kiln_epilogue(kiln_f32 acc, kiln_f32 acc_up, kiln_f32 bias, kiln_f32 residual)
 {
-    kiln_f32 y = acc;
-#if KILN_EPI_BIAS
-    y = y + bias;
-    acc_up = acc_up + bias;
-#endif
-#if KILN_EPI_SWIGLU
-    y = kiln_silu(y) * acc_up;
-#endif
-#if KILN_EPI_RESIDUAL
-    y = y + residual;
-#endif
+    /* Constant conditions rather than #if, so every parameter is used in every
+     * variant (no unused-parameter warnings; GLSL has no (void) casts). */
+    kiln_f32 b = KILN_EPI_BIAS != 0 ? bias : 0.0f;
+    kiln_f32 y = acc + b;
+    if (KILN_EPI_SWIGLU != 0) y = kiln_silu(y) * (acc_up + b);
+    if (KILN_EPI_RESIDUAL != 0) y = y + residual;
     return y;
 }
 

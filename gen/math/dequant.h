@@ -28,7 +28,11 @@
  *   q4_0 and q5_0, are only 2-aligned, so their bit fields are read bytewise).
  * - Signed bytes are (b ^ 0x80u) - 128 instead of a cast, which GLSL lacks.
  * - The float expressions are the ones formats/ (and ggml) evaluate, in the
- *   same order, so the C build matches kiln_dequantize_row exactly. */
+ *   same order, so the C build matches kiln_dequantize_row exactly. Every
+ *   product that is followed by an add (d*q + m, (d*sc)*q - dmin*m) is exact
+ *   in f32 (an f16 scale times a 6-bit scale times a code of at most 5 bits
+ *   needs no more than 22 mantissa bits), so FMA contraction (CUDA's default)
+ *   cannot change a result: CUDA agrees bit for bit too. */
 #ifndef KILN_MATH_DEQUANT_H
 #define KILN_MATH_DEQUANT_H
 

@@ -31,3 +31,9 @@
 #define KILN_MAXF(a, b) max(a, b)
 #define KILN_MINF(a, b) min(a, b)
 #define KILN_ABSF(x) abs(x)
+
+/* GLSL needs a buffer declared before the first function that reads it, and
+ * gen/math/dequant.h (inlined right after this file) reads `w`: the Vulkan
+ * templates' shared header declares `w` (at the binding each op gives it) and
+ * the other common declarations here, ahead of the shared math. */
+#pragma kiln include "kernels/vulkan/templates/io.glsl"

@@ -75,7 +75,8 @@ const kiln_gguf_value *kiln_gguf_kv_value(const kiln_gguf *g, int64_t i);
 /* Index of key (exact match), or -1. */
 int64_t kiln_gguf_find_key(const kiln_gguf *g, const char *key);
 /* Typed getters: KILN_OK, or KILN_ERR_FORMAT if missing or of another type
- * (integers convert between widths when the value fits). */
+ * (integers convert between widths when the value fits; get_f64 also takes
+ * integers, which some writers use for float hyperparameters). */
 kiln_status kiln_gguf_get_u64(const kiln_gguf *g, const char *key, uint64_t *out);
 kiln_status kiln_gguf_get_i64(const kiln_gguf *g, const char *key, int64_t *out);
 kiln_status kiln_gguf_get_f64(const kiln_gguf *g, const char *key, double *out);

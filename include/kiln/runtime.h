@@ -51,10 +51,11 @@ kiln_status kiln_tokenize(const kiln_tokenizer *t, const char *text, size_t len,
                           int parse_special, int32_t **ids, size_t *n_ids);
 
 /* The bytes token id stands for in text (SentencePiece's U+2581 as a space,
- * byte tokens as their byte, GPT-2's byte-to-unicode mapping undone; control
- * tokens give nothing). Writes at most cap bytes to buf and returns the full
- * length, or -1 for an id out of range. */
-int kiln_token_to_text(const kiln_tokenizer *t, int32_t id, char *buf, size_t cap);
+ * byte tokens as their byte, GPT-2's byte-to-unicode mapping undone). Control
+ * tokens give nothing unless special is set, then their text ("<s>").
+ * Writes at most cap bytes to buf and returns the full length, or -1 for an
+ * id out of range. */
+int kiln_token_to_text(const kiln_tokenizer *t, int32_t id, int special, char *buf, size_t cap);
 
 
 /* ----------------------------------------------------------------- models */
@@ -139,6 +140,19 @@ void kiln_sampler_free(kiln_sampler *s);
 /* Picks the next token from logits[n_vocab] (which it may modify), given the
  * tokens so far (for the repetition penalty). Returns the id. */
 int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history);
+
+/* --------------------------------------------------------- writing models */
+
+/* Receives remarks a long operation wants the user to see (fallbacks taken). */
+typedef void (*kiln_note_fn)(void *user, const char *message);
+
+/* Writes a model as a llama.cpp-style GGUF (general.architecture "llama",
+ * llama.* metadata, the vocabulary when the model has one, tensors by their
+ * GGUF names). type < 0 keeps every tensor's type; otherwise matrices are
+ * converted to that kiln_dtype (norms stay f32), and a matrix whose rows do
+ * not fit the type's blocks falls back to a type that fits (K-quants -> q5_0
+ * or q8_0 -> f16), reported through note (may be NULL). */
+kiln_status kiln_model_save_gguf(const kiln_model *m, const char *path, int type, kiln_note_fn note, void *user);
 
 #ifdef __cplusplus
 }

@@ -12,10 +12,9 @@
 #include "gen/manifest.h"
 #include "kernels/core/backend.h"
 
-/* From autotune/ (weak: a build without the tuner still links). */
-kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
-    __attribute__((weak));
-int kiln_tune_band(kiln_op op, const void *params) __attribute__((weak));
+/* From autotune/lookup.c and autotune/classes.c. */
+kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
+int kiln_tune_band(kiln_op op, const void *params);
 
 /* The fields of a call that decide its spec. */
 typedef struct call_key {
@@ -65,7 +64,7 @@ static call_key key_of(kiln_op op, const void *params)
     default:
         break;
     }
-    if (kiln_tune_band) k.band = kiln_tune_band(op, params);
+    k.band = kiln_tune_band(op, params);
     return k;
 }
 
@@ -134,7 +133,7 @@ kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params
         }
     }
 
-    if (!(ctx->opts.use_tuning && kiln_tune_lookup && kiln_tune_lookup(ctx, op, params, out) == KILN_OK)) {
+    if (!(ctx->opts.use_tuning && kiln_tune_lookup(ctx, op, params, out) == KILN_OK)) {
         st = kiln_choose_heuristic(ctx, op, params, out);
         if (st != KILN_OK) return st;
     }

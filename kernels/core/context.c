@@ -120,14 +120,14 @@ kiln_status kiln_context_create(const char *device, const kiln_context_options *
     return KILN_OK;
 }
 
-/* From autotune/ (weak: a build without the tuner still links). */
-void kiln_tune_cache_release(kiln_context *ctx) __attribute__((weak));
+/* From autotune/lookup.c. */
+void kiln_tune_cache_release(kiln_context *ctx);
 
 void kiln_context_destroy(kiln_context *ctx)
 {
     if (!ctx) return;
     ctx->vt->context_fini(ctx);
-    if (kiln_tune_cache_release) kiln_tune_cache_release(ctx);
+    kiln_tune_cache_release(ctx);
     free(ctx->memo);
     free(ctx);
 }

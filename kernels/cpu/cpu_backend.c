@@ -144,6 +144,7 @@ static kiln_status cpu_context_init(kiln_context *ctx, int index)
     pthread_mutex_init(&c->lock, NULL);
     ctx->impl = c;
     /* Record the choice where the rest of kiln (spec choice, tests) can see it. */
+    ctx->isa = isa;
     ctx->opts.cpu_isa = kiln_isa_name(isa);
     ctx->opts.threads = threads;
     fill_info(&ctx->info, isa, threads);
@@ -257,4 +258,5 @@ const kiln_backend_vtable kiln_cpu_backend = {
     .can_implement = kiln_cpu_can_implement,
     .prepare = cpu_prepare,
     .run = kiln_cpu_run,
+    .heuristic = kiln_cpu_heuristic,
 };

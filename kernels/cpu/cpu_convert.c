@@ -3,6 +3,49 @@
 
 #include "kernels/core/backend.h"
 #include "kernels/cpu/cpu_convert.h"
+#include "kernels/cpu/cpu_features.h"
+
+/* f16 <-> f32 rows with F16C when the CPU has it (this file is built for the
+ * baseline ISA, so the fast versions carry their own target attribute and are
+ * only called after the cpuid check). Both round to nearest even, as the
+ * scalar kiln_f32_to_f16 does. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define HAVE_F16C_PATH 1
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = kiln_f16_to_f32(h);
+    }
+}
+
+__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint8_t *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + 2 * i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) {
+        uint16_t h = kiln_f32_to_f16(src[i]);
+        memcpy(dst + 2 * i, &h, 2);
+    }
+}
+#else
+#define HAVE_F16C_PATH 0
+#endif
+
+static int use_f16c(void)
+{
+#if HAVE_F16C_PATH
+    const kiln_cpu_features *f = kiln_cpu_features_get();
+    return f->f16c && f->os_avx;
+#else
+    return 0;
+#endif
+}
 
 kiln_cpu_rows kiln_cpu_rows_of(const kiln_tensor *t)
 {
@@ -46,6 +89,12 @@ void kiln_cpu_to_f32(const kiln_tensor *t, float *dst)
         if (t->dtype == KILN_F32) {
             memcpy(out, src, (size_t)rows.cols * 4);
         } else if (t->dtype == KILN_F16) {
+#if HAVE_F16C_PATH
+            if (use_f16c()) {
+                f16_to_f32_f16c(src, out, rows.cols);
+                continue;
+            }
+#endif
             for (int64_t i = 0; i < rows.cols; i++) {
                 uint16_t h;
                 memcpy(&h, src + 2 * i, 2);
@@ -72,6 +121,12 @@ void kiln_cpu_from_f32(const float *src, const kiln_tensor *t)
         if (t->dtype == KILN_F32) {
             memmove(dst, in, (size_t)rows.cols * 4);
         } else if (t->dtype == KILN_F16 || t->dtype == KILN_BF16) {
+#if HAVE_F16C_PATH
+            if (t->dtype == KILN_F16 && use_f16c()) {
+                f32_to_f16_f16c(in, dst, rows.cols);
+                continue;
+            }
+#endif
             for (int64_t i = 0; i < rows.cols; i++) {
                 uint16_t h = t->dtype == KILN_F16 ? kiln_f32_to_f16(in[i]) : kiln_f32_to_bf16(in[i]);
                 memcpy(dst + 2 * i, &h, 2);

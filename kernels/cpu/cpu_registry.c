@@ -15,8 +15,8 @@ static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
 
 static void parse_registry(void)
 {
-    size_t n = &kiln_cpu_registry_count ? kiln_cpu_registry_count : 0;
-    if (!n || !kiln_cpu_registry) return;
+    size_t n = kiln_cpu_registry_count;
+    if (!n) return;
     specs = calloc(n, sizeof *specs);
     parsed_ok = calloc(n, 1);
     if (!specs || !parsed_ok) {

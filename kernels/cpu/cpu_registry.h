@@ -3,8 +3,8 @@
  * kiln-gen --cpu-bundle (gen/bundle_cpu.c) writes the table into
  * build/gen/cpu/kiln_cpu_registry.c: one entry per cpu instance of the
  * manifest, mapping its canonical spec text and procedural name to the
- * function compiled from kiln_cpu_<isa>.c. The symbols are weak so the library
- * still links (with an empty registry) when the bundle is not built. */
+ * function compiled from kiln_cpu_<isa>.c. (Strong references: a weak one
+ * would not pull the table out of libkiln.a when linking statically.) */
 #ifndef KILN_CPU_REGISTRY_H
 #define KILN_CPU_REGISTRY_H
 #include <stddef.h>
@@ -18,8 +18,8 @@ typedef struct kiln_cpu_registry_entry {
     kiln_cpu_kernel_fn fn;
 } kiln_cpu_registry_entry;
 
-extern const kiln_cpu_registry_entry kiln_cpu_registry[] __attribute__((weak));
-extern const size_t kiln_cpu_registry_count __attribute__((weak));
+extern const kiln_cpu_registry_entry kiln_cpu_registry[];
+extern const size_t kiln_cpu_registry_count;
 
 /* The parsed registry (parsed once, thread-safe). */
 size_t kiln_cpu_kernel_count(void);

@@ -10,8 +10,9 @@
 #include "kernels/cpu/cpu_convert.h"
 #include "kernels/cpu/cpu_registry.h"
 
-/* Per-thread scratch the kernels may assume (documented in cpu_abi.h users:
- * the generic matmul dequantizes up to 8 rows of w and w_up as f32). */
+/* Per-thread scratch the kernels may assume: the generic matmul dequantizes
+ * 4 rows of w and 4 of w_up as f32 (8 k floats); attention keeps an output
+ * accumulator and a converted K and V row (3 head_dim floats). */
 #define MATMUL_THREAD_SCRATCH(k) ((size_t)(k) * 64 + 4096)
 #define ATTN_THREAD_SCRATCH(hd) ((size_t)(hd) * 64 + 4096)
 /* Shared scratch for prepared (quantized) activations: 2 bytes per element + 512 per row. */
@@ -207,15 +208,13 @@ static kiln_status paged_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
         .k_blk = p->k_cache.nb[0], .k_tok = p->k_cache.nb[1], .k_head = p->k_cache.nb[2],
         .v_blk = p->v_cache.nb[0], .v_tok = p->v_cache.nb[1], .v_head = p->v_cache.nb[2],
         .block_table = (const int32_t *)kiln_cpu_row_ptr(&p->block_table, 0),
+        /* int32 entries between sequences; a 1-d table means one sequence */
         .bt_stride = p->block_table.ndim >= 2 ? p->block_table.nb[p->block_table.ndim - 2] / 4 : 0,
         .seq_lens = (const int32_t *)kiln_cpu_row_ptr(&p->seq_lens, 0),
         .n_seq = n_seq, .n_head = n_head, .n_kv_head = n_kv_head, .head_dim = hd,
         .block_size = block_size, .n_blocks = n_blocks, .scale = p->scale,
         .thread_scratch = a.base + thr_at, .thread_scratch_bytes = ATTN_THREAD_SCRATCH(hd),
     };
-    /* bt_stride counts int32 entries; a 1-d table means one sequence */
-    int64_t max_blocks = p->block_table.ne[p->block_table.ndim - 1];
-    (void)max_blocks;
     if (q_in) {
         args.q = (const float *)kiln_cpu_row_ptr(&p->q, 0);
         args.q_seq = p->q.nb[0] / 4;
@@ -312,4 +311,63 @@ kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *p
     }
     pthread_mutex_unlock(&c->lock);
     return s;
+}
+
+/* The built-in kernel for an op call: the instance that serves the call's
+ * op/format/epilogue on this context's ISA (the manifest's closest-match
+ * scoring cannot know that one cpu instance serves several epilogue sets). */
+kiln_status kiln_cpu_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
+{
+    kiln_cpu_context *c = ctx->impl;
+    kiln_dtype fmt = KILN_F32, act = KILN_F32, outt = KILN_F32;
+    unsigned epi = 0;
+    int head_dim = 0;
+    switch (op) {
+    case KILN_OP_MATMUL: {
+        const kiln_matmul_params *p = params;
+        fmt = p->w.dtype, act = p->x.dtype, outt = p->y.dtype, epi = p->epilogue;
+        break;
+    }
+    case KILN_OP_FLASH_ATTN: {
+        const kiln_flash_attn_params *p = params;
+        fmt = p->k.dtype, act = p->q.dtype, outt = p->o.dtype;
+        head_dim = p->q.ndim ? (int)p->q.ne[p->q.ndim - 1] : 0;
+        break;
+    }
+    case KILN_OP_PAGED_ATTN: {
+        const kiln_paged_attn_params *p = params;
+        fmt = p->k_cache.dtype, act = p->q.dtype, outt = p->o.dtype;
+        head_dim = p->q.ndim ? (int)p->q.ne[p->q.ndim - 1] : 0;
+        break;
+    }
+    case KILN_OP_NORM: {
+        const kiln_norm_params *p = params;
+        fmt = act = p->x.dtype, outt = p->y.dtype;
+        epi = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) | (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
+        break;
+    }
+    default: return kiln_fail(KILN_ERR_INVALID_ARG, "cpu: unknown op %d", (int)op);
+    }
+    kiln_spec want = kiln_spec_default(op, KILN_BACKEND_CPU, c->isa, fmt);
+    want.act = act;
+    want.out = outt;
+    want.epilogue = epi;
+    if (op == KILN_OP_FLASH_ATTN || op == KILN_OP_PAGED_ATTN) want.head_dim = 0; /* generic kernels serve any */
+    (void)head_dim;
+    for (size_t i = 0, n = kiln_cpu_kernel_count(); i < n; i++) {
+        const kiln_spec *k = kiln_cpu_kernel_spec(i);
+        if (k && k->op == op && k->isa == c->isa && (op == KILN_OP_NORM || k->fmt == fmt)) {
+            kiln_spec probe = *k;
+            /* the instance serves the call if it serves the call's own dtypes and flags */
+            probe.act = act, probe.out = outt, probe.epilogue = epi;
+            if (op == KILN_OP_NORM) probe.fmt = fmt;
+            if (kiln_cpu_kernel_find(&probe) == kiln_cpu_kernel_entry(i)) {
+                *out = *k;
+                return KILN_OK;
+            }
+        }
+    }
+    *out = want; /* nothing built in: run() will say so */
+    kiln_clear_error();
+    return KILN_OK;
 }

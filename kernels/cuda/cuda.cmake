@@ -1,4 +1,15 @@
 # CUDA backend: libcuda and NVRTC are opened with dlopen at run time, so this
 # builds (and the library runs, reporting CUDA unavailable) without the toolkit.
+# The kernel templates (kernels/cuda/templates/) are embedded by gen/gen.cmake.
 file(GLOB KILN_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.c)
 target_sources(kiln_obj PRIVATE ${KILN_CUDA_SOURCES})
+
+# kiln-cuda-bench: event-timed benchmarks of the CUDA kernels (bench/gpu-bench.sh).
+add_executable(kiln-cuda-bench ${CMAKE_SOURCE_DIR}/kernels/cuda/tools/cuda_bench.c)
+target_include_directories(kiln-cuda-bench PRIVATE ${KILN_INCLUDE_DIRS})
+target_link_libraries(kiln-cuda-bench PRIVATE kiln_static)
+
+# kernels/core/backends.c refers to kiln_cuda_backend weakly (so builds without
+# a backend still link); a weak reference does not pull an object out of
+# libkiln.a, so programs linking the static library ask for it explicitly.
+list(APPEND KILN_EXTRA_LIBS "-Wl,--undefined=kiln_cuda_backend")

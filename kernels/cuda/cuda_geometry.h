@@ -1,6 +1,6 @@
 /* kernels/cuda/cuda_geometry.h — how each CUDA template maps a spec onto blocks.
  *
- * The same arithmetic as the #defines at the top of kernels/cuda/templates/*.cu,
+ * The same arithmetic as the #defines at the top of kernels/cuda/templates/ (*.cu),
  * written once for the host: gen/launch_cuda.c (launch description),
  * kernels/cuda/cuda_launch.c (grids, shared memory) and can_implement use it.
  * Keep the two in step when a template's tiling changes. */
@@ -12,25 +12,14 @@
 
 static inline int kiln_cuda_warps(const kiln_spec *s) { return s->tile.threads / 32; }
 
-/* ---- matmul, tn <= 8 (mat-vec): MV_RPW, MV_ROWS, MV_WIN of matmul.cu */
-static inline int kiln_cuda_mv_rows_per_warp(const kiln_spec *s)
-{
-    int w = kiln_cuda_warps(s);
-    return s->tile.tm > w ? s->tile.tm / w : 1;
-}
-static inline int kiln_cuda_mv_rows_per_block(const kiln_spec *s)
-{
-    return kiln_cuda_warps(s) * kiln_cuda_mv_rows_per_warp(s);
-}
+/* ---- matmul, tn <= 8 (mat-vec): MV_RPW (= tm rows per block) and the windows of matmul.cu */
+static inline int kiln_cuda_mv_rows_per_block(const kiln_spec *s) { return s->tile.tm; }
 static inline unsigned kiln_cuda_mv_static_smem(const kiln_spec *s)
 {
     const kiln_dtype_info *f = kiln_dtype_get(s->fmt);
     int unit_bytes = f->block_elems > 1 ? f->block_bytes : 16;
-    int rpw = kiln_cuda_mv_rows_per_warp(s);
-    int chunk = 32 * unit_bytes;
-    int u = 2048 / (rpw * chunk);
-    if (u < 1) u = 1;
-    return (unsigned)(kiln_cuda_warps(s) * rpw * (u * chunk + 32));
+    int win = 32 * unit_bytes + 32;
+    return (unsigned)(kiln_cuda_warps(s) * s->tile.tm * win + 2 * kiln_cuda_warps(s) * s->tile.tm * s->tile.tn * 4);
 }
 
 /* ---- matmul, tn > 8 (mat-mat): dynamic shared memory of the W and x tiles */
@@ -41,13 +30,17 @@ static inline unsigned kiln_cuda_mm_smem(const kiln_spec *s)
     if (kiln_cuda_mm_uses_mma(s)) return (unsigned)((t->tm + t->tn) * (t->tk + 8) * 2);
     return (unsigned)((t->tm + t->tn) * (t->tk + 1) * 4);
 }
-/* WARPS_M of matmul.cu: warps along m, each over 16-row fragments. */
+/* WARPS_M of matmul.cu: the split of the warps whose warp tile is closest to
+ * square, among those that divide the tile evenly (1 when none does). */
 static inline int kiln_cuda_mm_warps_m(const kiln_spec *s)
 {
-    int w = kiln_cuda_warps(s), frags = s->tile.tm / 16;
-    int wm = frags < w ? frags : w;
-    while (wm > 1 && (w % wm != 0 || frags % wm != 0)) wm--;
-    return wm;
+    int w = kiln_cuda_warps(s), bm = s->tile.tm, bn = s->tile.tn, best = 1, best_cost = 1 << 30;
+    for (int wm = 1; wm <= w; wm++) {
+        if (w % wm || (bm / 16) % wm || bn % (8 * (w / wm))) continue;
+        int dm = bm / wm, dn = bn / (w / wm), cost = dm > dn ? dm - dn : dn - dm;
+        if (cost < best_cost) best = wm, best_cost = cost;
+    }
+    return best;
 }
 
 /* ---- attention: head size bound for shared memory (generic specs: 256) */
@@ -58,8 +51,15 @@ static inline int kiln_cuda_fa_queries_per_block(const kiln_spec *s)
     int w = kiln_cuda_warps(s);
     return w * (s->tile.tm > w ? s->tile.tm / w : 1);
 }
+/* The FA2 tensor-core kernel (flash_attn_mma.cuh): its fixed tiles, hd 64/128, 16-bit K/V. */
+static inline int kiln_cuda_fa_uses_mma(const kiln_spec *s)
+{
+    return (s->head_dim == 64 || s->head_dim == 128) && (s->fmt == KILN_F16 || s->fmt == KILN_BF16) &&
+           s->tile.tm == 64 && s->tile.tn == 64 && s->tile.threads == 128;
+}
 static inline unsigned kiln_cuda_fa_smem(const kiln_spec *s, int hd)
 {
+    if (kiln_cuda_fa_uses_mma(s)) return (unsigned)((2 * 64 * (hd + 8) + hd * (64 + 8)) * 2);
     return (unsigned)((2 * 32 * (hd + 1) + kiln_cuda_fa_queries_per_block(s) * hd) * 4);
 }
 

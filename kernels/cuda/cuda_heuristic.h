@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "kernels/cuda/cuda_geometry.h"
 #include "kiln/formats.h"
 #include "kiln/spec.h"
 
@@ -37,8 +38,24 @@ static inline kiln_spec kiln_cuda_matmul_spec(kiln_dtype fmt, kiln_dtype act, ki
     if (n <= 8) {
         int tn = 1;
         while (tn < n) tn *= 2;
-        /* 4 warps x 2 rows: each activation load serves two rows of W. */
-        s.tile = (kiln_tile){.tm = 8, .tn = tn, .tk = tk, .threads = 128, .stages = 1, .vec = 16, .split = 1};
+        /* Two rows per block share each activation load; formats with big blocks
+         * (K-quants: 144..210 bytes) keep one row so the windows and the
+         * prefetch registers stay small. q4_0/q8_0 (int8 path): 4 rows over 2
+         * warps measured best on the H100 sweep (docs/PERF.md), 2 rows when
+         * more tokens need the registers. */
+        int tm = kiln_dtype_get(fmt)->block_bytes <= 36 || block == 1 ? 2 : 1;
+        int threads = 128;
+        if (fmt == KILN_Q4_0 || fmt == KILN_Q8_0) {
+            tm = tn <= 2 ? 4 : 2;
+            threads = 64;
+        }
+        s.tile = (kiln_tile){.tm = tm, .tn = tn, .tk = tk, .threads = threads, .stages = 1, .vec = 16, .split = 1};
+    } else if (block > 1) {
+        /* Tensor cores: 128x128 tiles over 8 warps (4 x 2, 32x64 each); two
+         * 32-blocks per k-step for the 32-element formats. */
+        int tn = n >= 128 ? 128 : 64;
+        s.tile = (kiln_tile){.tm = 128, .tn = tn, .tk = block == 32 ? 64 : tk, .threads = 256, .stages = 1,
+                             .vec = 16, .split = 1};
     } else {
         s.tile = (kiln_tile){.tm = 64, .tn = 64, .tk = tk, .threads = 128, .stages = 1, .vec = 16, .split = 1};
     }

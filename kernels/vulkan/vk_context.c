@@ -149,6 +149,8 @@ static void context_fini(kiln_context *ctx)
         kiln_vk_pipeline_cache_save(vk);
         kiln_vk_pipelines_destroy(vk);
         if (vk->staging) kiln_vk_destroy_buffer(vk, vk->staging, vk->staging_mem);
+        if (vk->scratch) kiln_vk_destroy_buffer(vk, vk->scratch, vk->scratch_mem);
+        for (int i = 0; i < vk->n_retired; i++) kiln_vk_destroy_buffer(vk, vk->retired[i], vk->retired_mem[i]);
         if (vk->query_pool) vk->fd.vkDestroyQueryPool(vk->device, vk->query_pool, NULL);
         if (vk->fence) vk->fd.vkDestroyFence(vk->device, vk->fence, NULL);
         if (vk->pool) vk->fd.vkDestroyCommandPool(vk->device, vk->pool, NULL);
@@ -203,6 +205,10 @@ kiln_status kiln_vk_context_init(kiln_context *ctx, int index)
     vk->queue_family = (uint32_t)kiln_vk_find_compute_queue(&vk->fi, vk->phys);
     kiln_vk_fill_info(&vk->fi, vk->phys, index, &ctx->info);
 
+    if (vk->validation) { /* a property of this context, shown with the device's features */
+        size_t len = strlen(ctx->info.features);
+        snprintf(ctx->info.features + len, sizeof ctx->info.features - len, "%svalidation", len ? " " : "");
+    }
     if ((s = create_device(vk)) != KILN_OK) goto fail;
     if ((s = create_submission(vk)) != KILN_OK) goto fail;
     if ((s = kiln_vk_layouts_create(vk)) != KILN_OK) goto fail;

@@ -270,11 +270,12 @@ void kiln_vk_fill_info(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd, in
     info->backend = KILN_BACKEND_VULKAN;
     info->index = index;
     snprintf(info->id, sizeof info->id, "vulkan:%d", index);
-    snprintf(info->name, sizeof info->name, "%s", p2.properties.deviceName);
+    snprintf(info->name, sizeof info->name, "%.120s", p2.properties.deviceName);
     snprintf(info->vendor, sizeof info->vendor, "%s", vendor_name(p2.properties.vendorID));
     uint32_t v = p2.properties.apiVersion;
-    snprintf(info->driver, sizeof info->driver, "%.24s %.20s (Vulkan %u.%u.%u)", drv.driverName,
-             drv.driverInfo, VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
+    snprintf(info->driver, sizeof info->driver, "%.20s %.16s (Vulkan %u.%u.%u)", drv.driverName,
+             drv.driverInfo, VK_API_VERSION_MAJOR(v) & 0x7fu, VK_API_VERSION_MINOR(v) & 0x3ffu,
+             VK_API_VERSION_PATCH(v) & 0xfffu);
     VkPhysicalDeviceMemoryProperties mem;
     fi->vkGetPhysicalDeviceMemoryProperties(pd, &mem);
     for (uint32_t i = 0; i < mem.memoryHeapCount; i++)

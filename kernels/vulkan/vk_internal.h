@@ -85,6 +85,16 @@ typedef struct kiln_vk_context {
     int pipelines_created;       /* statistics for tests: pipelines built (not reused) */
     int spirv_compiles;          /* SPIR-V compiled (not read from disk) */
 
+    /* f32 scratch of the SwiGLU up products (matmul), grown on demand; buffers
+     * outgrown while a caller's command buffer may still use them are retired
+     * and freed with the context */
+    VkBuffer scratch;
+    VkDeviceMemory scratch_mem;
+    size_t scratch_size;
+    VkBuffer retired[16];
+    VkDeviceMemory retired_mem[16];
+    int n_retired;
+
     /* timestamps */
     VkQueryPool query_pool;
 } kiln_vk_context;

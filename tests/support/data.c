@@ -42,7 +42,7 @@ uint64_t kt_seed(void)
 kt_rng kt_rng_make(uint64_t tag)
 {
     uint64_t x = kt_seed() ^ (tag * 0xd1342543de82ef95ull);
-    kt_rng r = {splitmix(&x)};
+    kt_rng r = {splitmix(&x), 0.0, 0};
     return r;
 }
 
@@ -52,9 +52,16 @@ double kt_uniform(kt_rng *r) { return (double)(kt_next(r) >> 11) * (1.0 / 900719
 
 double kt_gauss(kt_rng *r)
 {
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
     double u1 = kt_uniform(r), u2 = kt_uniform(r);
     if (u1 < 1e-300) u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    const double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+    r->spare = rad * sin(ang);
+    r->has_spare = 1;
+    return rad * cos(ang);
 }
 
 int64_t kt_below(kt_rng *r, int64_t n) { return n <= 1 ? 0 : (int64_t)(kt_next(r) % (uint64_t)n); }

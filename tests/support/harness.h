@@ -48,6 +48,8 @@ void kt_contexts_close(kt_ctx_list *list);
 
 typedef struct kt_rng {
     uint64_t s;
+    double spare; /* Box-Muller makes two normals at a time */
+    int has_spare;
 } kt_rng;
 
 /* The seed of this process (KILN_TEST_SEED, else from time and pid). */
@@ -109,6 +111,9 @@ int kt_check_host(const char *what, kiln_dtype t, const void *out, int64_t n, co
                   const double *err_scale, kt_tol tol);
 /* Record a failure of a call: status and kiln_last_error() with the case. */
 void kt_fail_status(const char *what, const char *call, kiln_status st);
+/* With KILN_TEST_VERBOSE=1, prints what to stderr before a case runs (to find
+ * the case a hang or a crash happens in). */
+void kt_trace(const char *what);
 /* Number of failures recorded so far in this test. */
 int kt_failures(void);
 

@@ -31,9 +31,28 @@
 #include <immintrin.h>
 #endif
 
+#if KILN_SIMD_AVX2
+static inline float kiln_cpu_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Sum of the products of 32 signed bytes as 8 int32 lanes (signed x signed via
+ * maddubs, which wants its first operand unsigned: |a| times b with a's sign). */
+static inline __m256i kiln_cpu_dot_i8(__m256i a, __m256i b)
+{
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+#endif
+
 /* Activations quantized for integer dot products. */
 typedef struct kiln_cpu_q8_0 {
     float d;          /* scale: x ≈ d * qs */
+    float s;          /* sum of qs: formats with an offset (q4_0's -8) fold it in through this */
     int8_t qs[32];
 } kiln_cpu_q8_0;
 
@@ -69,12 +88,19 @@ static inline void kiln_cpu_quantize_q8_0(const float *x, kiln_cpu_q8_0 *out)
     /* the packs interleave 128-bit lanes: put the dwords back in order */
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)out->qs, p);
+    __m256i sum = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1));
+    out->s = kiln_cpu_hsum256(_mm256_cvtepi32_ps(sum));
 #else
     float amax = 0.0f;
     for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
     float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
     out->d = d;
-    for (int i = 0; i < 32; i++) out->qs[i] = (int8_t)kiln_cpu_round(x[i] * id);
+    int sum = 0;
+    for (int i = 0; i < 32; i++) {
+        out->qs[i] = (int8_t)kiln_cpu_round(x[i] * id);
+        sum += out->qs[i];
+    }
+    out->s = (float)sum;
 #endif
 }
 
@@ -96,23 +122,7 @@ static inline void kiln_cpu_quantize_q8_k(const float *x, kiln_cpu_q8_k *out)
     }
 }
 
-#if KILN_SIMD_AVX2
-static inline float kiln_cpu_hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
-/* Sum of the products of 32 signed bytes as 8 int32 lanes (signed x signed via
- * maddubs, which wants its first operand unsigned: |a| times b with a's sign). */
-static inline __m256i kiln_cpu_dot_i8(__m256i a, __m256i b)
-{
-    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-#endif
 
 static inline float kiln_cpu_f16(const uint8_t *p)
 {

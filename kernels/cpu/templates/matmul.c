@@ -1,12 +1,14 @@
 /* kernels/cpu/templates/matmul.c — dequant-matmul y[n][m] = x[n][k] · W[m][k]ᵀ
  * (+ epilogue) for the cpu, one instance per ISA and weight format.
  *
- * Two paths, chosen at generation time by the format and ISA:
+ * Three paths, chosen at generation time by the format and ISA:
  * - integer: formats whose dot product GGUF engines do in int8 (q4_0, q8_0
  *   with q8_0 activations; q4_K with q8_K activations) on AVX2/AVX-512. The
  *   PREPARE phase quantizes x into args->scratch; RUN multiplies int8 blocks
  *   with maddubs/madd and applies the per-block scales in f32
  *   (kernels/cpu/templates/matmul_int8.c).
+ * - f16 (AVX2/AVX-512): f16 rows converted in registers with F16C, FMA with
+ *   f32 activations (kernels/cpu/templates/matmul_f16.c).
  * - generic: every other format (and every format on the generic ISA):
  *   dequantize a tile of W rows to f32 with the shared element-wise
  *   kiln_dequant (gen/math/dequant.h; F16C for f16), then f32 dots.
@@ -29,14 +31,23 @@
 #define MM_PATH_Q8_K 0
 #endif
 #define MM_PATH_INT8 (MM_PATH_Q8_0 || MM_PATH_Q8_K)
+/* f16 weights on AVX2: converted in registers (F16C) right before the FMAs,
+ * never written out as f32 rows. */
+#if KILN_SIMD_AVX2 && defined(KILN_FMT_F16)
+#define MM_PATH_F16 1
+#else
+#define MM_PATH_F16 0
+#endif
+/* Paths whose tile kernels read W directly (no dequantized row tile). */
+#define MM_PATH_DIRECT (MM_PATH_INT8 || MM_PATH_F16)
 
 /* Rows of W per tile (MM_RM) and columns per micro-tile (MM_RN); columns per
  * L2 block (MM_NB). */
-#if MM_PATH_INT8
+#if MM_PATH_DIRECT
 #define MM_RM 4
 #define MM_RN 1
-#define MM_RM_WIDE 2 /* n > 1: 2 rows x 4 columns reuse both operands */
-#define MM_RN_WIDE 4
+#define MM_RM_WIDE 4 /* n > 1: 4 rows x 2 columns reuse both operands */
+#define MM_RN_WIDE 2
 #else
 #define MM_RM 4
 #define MM_RN 4
@@ -53,6 +64,7 @@
 #endif
 
 #pragma kiln include "kernels/cpu/templates/matmul_int8.c"
+#pragma kiln include "kernels/cpu/templates/matmul_f16.c"
 #pragma kiln include "kernels/cpu/templates/matmul_generic.c"
 
 /* One output element through the epilogue (flags at run time; common.h's
@@ -93,7 +105,7 @@ static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
 static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
 {
     int swiglu = (a->epilogue & 4u) != 0;
-#if MM_PATH_INT8
+#if MM_PATH_DIRECT
     int wide = a->n > 1;
     int rm = wide ? MM_RM_WIDE : MM_RM, rn = wide ? MM_RN_WIDE : MM_RN;
 #else
@@ -109,7 +121,7 @@ static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
         for (int64_t t = t0; t < t1; t++) {
             int64_t row0 = t * rm;
             int nrows = (int)(a->m - row0 < rm ? a->m - row0 : rm);
-#if !MM_PATH_INT8
+#if !MM_PATH_DIRECT
             mm_dequant_rows(a, a->w, row0, nrows, rows);
             if (swiglu) mm_dequant_rows(a, a->w_up, row0, nrows, rows_up);
 #endif
@@ -118,6 +130,9 @@ static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
 #if MM_PATH_INT8
                 mm_int8_tile(a, a->w, row0, nrows, col0, ncols, wide, dots);
                 if (swiglu) mm_int8_tile(a, a->w_up, row0, nrows, col0, ncols, wide, ups);
+#elif MM_PATH_F16
+                mm_f16_tile(a, a->w, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, dots);
+                if (swiglu) mm_f16_tile(a, a->w_up, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, ups);
 #else
                 mm_f32_tile(a, rows, nrows, col0, ncols, dots);
                 if (swiglu) mm_f32_tile(a, rows_up, nrows, col0, ncols, ups);

@@ -2,7 +2,7 @@
  * W rows dequantized to f32, then f32 dots. It serves every format on every
  * ISA, using the one shared description of each format (kiln_dequant from
  * gen/math/dequant.h) — except f32/f16 rows, which are converted directly. */
-#if !MM_PATH_INT8
+#if !MM_PATH_DIRECT
 
 /* Rows row0 .. row0+nrows-1 of w as f32 into out (MM_RM rows of k; a partial
  * tile repeats its last row so the dot kernels always see MM_RM rows). */
@@ -30,16 +30,15 @@ static void mm_dequant_rows(const kiln_cpu_matmul_args *a, const uint8_t *w, int
     }
 }
 
-/* dots[r * MM_RN + c] = rows[r] · x[col0 + c] for an MM_RM x MM_RN tile (a
- * partial tile repeats its last column). */
+/* dots[r * MM_RN + c] = rows[r] · x[col0 + c] for c < ncols (rows of a
+ * partial tile are repeats of its last row; the driver ignores them). */
 static void mm_f32_tile(const kiln_cpu_matmul_args *a, const float *rows, int nrows, int64_t col0, int ncols,
                         float *dots)
 {
-    (void)nrows;
     int64_t k = a->k;
-    for (int c = 0; c < MM_RN; c++) {
-        const float *x = a->x + (col0 + (c < ncols ? c : ncols - 1)) * a->x_stride;
-        for (int r = 0; r < MM_RM; r++) dots[r * MM_RN + c] = kiln_cpu_dot_f32(rows + (size_t)r * (size_t)k, x, k);
+    for (int c = 0; c < ncols; c++) {
+        const float *x = a->x + (col0 + c) * a->x_stride;
+        for (int r = 0; r < nrows; r++) dots[r * MM_RN + c] = kiln_cpu_dot_f32(rows + (size_t)r * (size_t)k, x, k);
     }
 }
 

@@ -10,7 +10,9 @@
 
 typedef struct kiln_cu_matmul_args {
     unsigned long long x, w, w_up, bias, res, y;
+    unsigned long long xq; /* mat-vec of q4_0/q8_0: x quantized to int8 per 32 (workspace) */
     long long x_stride, w_stride, w_up_stride, res_stride, y_stride; /* per row */
+    long long xq_stride;   /* bytes per column of xq: k int8, then k/32 f32 scales */
     int n, m, k;
     int x_vec_ok; /* 1 when x rows and base are 16-byte aligned (vector loads) */
 } kiln_cu_matmul_args;
@@ -21,7 +23,7 @@ typedef struct kiln_cu_flash_args {
     long long q_pos0;
     int n_q, n_kv, n_head, n_kv_head, head_dim, causal;
     float scale;
-    int pad_;
+    int q_type, o_type; /* KILN_T_* of q and o: the API lets them differ from each other and from K/V */
 } kiln_cu_flash_args;
 
 typedef struct kiln_cu_paged_args {
@@ -30,9 +32,9 @@ typedef struct kiln_cu_paged_args {
     long long kc_s0, kc_s1, kc_s2, vc_s0, vc_s1, vc_s2; /* [block][slot][head] strides */
     long long bt_s0;
     int n_seq, n_head, n_kv_head, head_dim, block_size, max_blocks;
-    int n_split, split_len; /* KV splits and tokens per split (a multiple of block_size) */
+    int n_split, split_len; /* KV splits and tokens per split (a multiple of 32) */
     float scale;
-    int pad_;
+    int q_type, o_type; /* KILN_T_* of q and o */
 } kiln_cu_paged_args;
 
 typedef struct kiln_cu_norm_args {

@@ -45,6 +45,18 @@ template <int T> KILN_FN void kiln_cu_store(void *p, kiln_i64 idx, float v)
     else if constexpr (T == KILN_T_F16) ((kiln_u16 *)p)[idx] = kiln_cu_f2h(v);
     else ((kiln_u16 *)p)[idx] = kiln_cu_f2bf(v);
 }
+/* The same with the type known only at run time (a uniform branch). */
+KILN_FN float kiln_cu_load_rt(const void *p, kiln_i64 idx, int t)
+{
+    return t == KILN_T_F32 ? kiln_cu_load<KILN_T_F32>(p, idx)
+         : t == KILN_T_F16 ? kiln_cu_load<KILN_T_F16>(p, idx) : kiln_cu_load<KILN_T_BF16>(p, idx);
+}
+KILN_FN void kiln_cu_store_rt(void *p, kiln_i64 idx, float v, int t)
+{
+    if (t == KILN_T_F32) kiln_cu_store<KILN_T_F32>(p, idx, v);
+    else if (t == KILN_T_F16) kiln_cu_store<KILN_T_F16>(p, idx, v);
+    else kiln_cu_store<KILN_T_BF16>(p, idx, v);
+}
 template <int T> struct kiln_cu_size { static constexpr int bytes = T == KILN_T_F32 ? 4 : 2; };
 
 /* The spec's activation, output and (attention) K/V types as KILN_T_* codes. */
@@ -98,3 +110,22 @@ KILN_FN float kiln_cu_silu(float v) { return v / (1.0f + __expf(-v)); }
 
 /* No math.h under NVRTC: -inf spelled by its bits. */
 #define KILN_CU_NEG_INF __int_as_float(0xff800000)
+
+/* 16 bytes of dtype T at p (16-byte aligned) as 16 / sizeof(T) floats. */
+template <int T> struct kiln_cu_vec { static constexpr int n = 16 / kiln_cu_size<T>::bytes; };
+template <int T> KILN_FN void kiln_cu_load16(const kiln_u8 *p, float (&v)[kiln_cu_vec<T>::n])
+{
+    const uint4 q = *(const uint4 *)p;
+    const unsigned int u[4] = {q.x, q.y, q.z, q.w};
+    if constexpr (T == KILN_T_F32) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) v[j] = __uint_as_float(u[j]);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const kiln_u16 lo = (kiln_u16)(u[j] & 0xffffu), hi = (kiln_u16)(u[j] >> 16);
+            v[2 * j] = T == KILN_T_F16 ? kiln_cu_h2f(lo) : kiln_cu_bf2f(lo);
+            v[2 * j + 1] = T == KILN_T_F16 ? kiln_cu_h2f(hi) : kiln_cu_bf2f(hi);
+        }
+    }
+}

@@ -11,9 +11,20 @@
  * lane accumulates the output dimensions it owns (d = lane + 32 j). Causal
  * blocks stop at the last key their last query can see, so masked tiles are
  * never loaded. head_dim: KILN_HEAD_DIM when the spec fixes it, else any size
- * up to 256 read at run time. */
+ * up to 256 read at run time. Specs with hd 64/128, f16/bf16 K/V and tiles
+ * tm=64 tn=64 threads=128 get the tensor-core kernel of flash_attn_mma.cuh. */
 #pragma kiln include "kernels/cuda/templates/cuda_common.cuh"
 
+/* The tensor-core kernel serves hd 64/128 with f16/bf16 K/V at its own tiles. */
+#if (KILN_HEAD_DIM == 64 || KILN_HEAD_DIM == 128) && (defined(KILN_FMT_F16) || defined(KILN_FMT_BF16)) && \
+    KILN_TM == 64 && KILN_TN == 64 && KILN_THREADS == 128
+#define FA_MMA 1
+#pragma kiln include "kernels/cuda/templates/flash_attn_mma.cuh"
+#else
+#define FA_MMA 0
+#endif
+
+#if !FA_MMA
 #define FA_WARPS (KILN_THREADS / 32)
 #define FA_QPW (KILN_TM > FA_WARPS ? KILN_TM / FA_WARPS : 1) /* queries per warp */
 #define FA_Q (FA_WARPS * FA_QPW)                            /* queries per block */
@@ -44,8 +55,11 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_flash_
 
     for (int e = tid; e < FA_Q * hd; e += KILN_THREADS) {
         const int qi = q0 + e / hd, d = e % hd;
-        sq[e] = qi < a.n_q ? a.scale * kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.q, qi * a.q_s0 + h * a.q_s1), d) : 0.0f;
+        sq[e] = qi < a.n_q ? a.scale * kiln_cu_load_rt(kiln_cu_ptr(a.q, qi * a.q_s0 + h * a.q_s1), d, a.q_type) : 0.0f;
     }
+
+    const unsigned long long al = a.k | a.v | (unsigned long long)(a.k_s0 | a.k_s1 | a.v_s0 | a.v_s1);
+    const int vec = (al & 15ull) == 0 && hd % kiln_cu_vec<KILN_FMT_T>::n == 0;
 
     /* The last key any query of this block can see. */
     const int q_last = q0 + FA_Q - 1 < a.n_q ? q0 + FA_Q - 1 : a.n_q - 1;
@@ -63,6 +77,29 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_flash_
 
     for (kiln_i64 t0 = 0; t0 < kv_end; t0 += FA_KT) {
         __syncthreads();
+        if (vec) {
+            constexpr int VE = kiln_cu_vec<KILN_FMT_T>::n;
+            const int per_row = hd / VE;
+            for (int e = tid; e < FA_KT * per_row; e += KILN_THREADS) {
+                const int j = e / per_row, d = (e % per_row) * VE;
+                const kiln_i64 key = t0 + j;
+                float kv[VE], vv[VE];
+                if (key < kv_end) {
+                    kiln_cu_load16<KILN_FMT_T>(kiln_cu_ptr(a.k, key * a.k_s0 + kh * a.k_s1) +
+                                                   d * kiln_cu_size<KILN_FMT_T>::bytes, kv);
+                    kiln_cu_load16<KILN_FMT_T>(kiln_cu_ptr(a.v, key * a.v_s0 + kh * a.v_s1) +
+                                                   d * kiln_cu_size<KILN_FMT_T>::bytes, vv);
+                } else {
+#pragma unroll
+                    for (int q = 0; q < VE; q++) kv[q] = vv[q] = 0.0f;
+                }
+#pragma unroll
+                for (int q = 0; q < VE; q++) {
+                    sk[j * ks + d + q] = kv[q];
+                    sv[j * ks + d + q] = vv[q];
+                }
+            }
+        } else
         for (int e = tid; e < FA_KT * hd; e += KILN_THREADS) {
             const int j = e / hd, d = e % hd;
             const kiln_i64 key = t0 + j;
@@ -118,7 +155,8 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_flash_
 #pragma unroll
         for (int j = 0; j < FA_DPL; j++) {
             const int d = lane + 32 * j;
-            if (d < hd) kiln_cu_store<KILN_OUT_T>(orow, d, o[qq][j] * inv);
+            if (d < hd) kiln_cu_store_rt(orow, d, o[qq][j] * inv, a.o_type);
         }
     }
 }
+#endif /* !FA_MMA */

@@ -1,14 +1,16 @@
 /* kernels/cuda/templates/matmul.cu — dequant-matmul y[n][m] = x[n][k] · W[m][k]ᵀ (+ epilogue).
  *
  * Two kernels, chosen by the spec's tn:
- *   tn <= 8  mat-vec: each warp owns MV_RPW rows of W at a time. The rows' bytes
- *            stream through a warp-private shared-memory window filled with
- *            16-byte loads (block formats such as q4_0's 18-byte blocks are not
- *            16-byte aligned, so the window decouples the load width from the
- *            format); each lane then decodes one unit (a format block, or 16
- *            bytes of a plain type) and multiplies it with the tn activation
- *            columns, reusing each activation load across the warp's rows.
- *            Grid: (ceil(m / MV_ROWS), ceil(n / tn)).
+ *   tn <= 8  mat-vec: a block owns tm rows of W; its warps split k into chunks
+ *            of 32 units (a unit is a format block, or 16 bytes of a plain
+ *            type) taken round-robin. A chunk's bytes stream through a
+ *            warp-private shared-memory window filled with 16-byte loads
+ *            (q4_0's 18-byte blocks are not 16-byte aligned, so the window
+ *            decouples the load width from the format), the next chunk's
+ *            loads in flight while each lane decodes its unit and multiplies
+ *            it with the tn activation columns; each activation load serves
+ *            all tm rows. Partial sums meet in shared memory at the end.
+ *            Grid: (ceil(m / tm), ceil(n / tn)).
  *   tn > 8   mat-mat: a tm x tn output tile per block over k-steps of tk. The W
  *            tile is dequantized into shared memory (f16, or bf16 with bf16
  *            activations) and multiplied on the tensor cores with mma.sync
@@ -82,12 +84,10 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
 #define MV_UNIT_BYTES 16
 #define MV_G MV_UNIT_ELEMS
 #endif
-#define MV_RPW (KILN_TM > MM_WARPS ? KILN_TM / MM_WARPS : 1) /* rows per warp */
-#define MV_ROWS (MM_WARPS * MV_RPW)                         /* rows per block */
-#define MV_CHUNK (32 * MV_UNIT_BYTES)                         /* one unit per lane */
-#define MV_U_RAW (2048 / (MV_RPW * MV_CHUNK))
-#define MV_U (MV_U_RAW > 1 ? MV_U_RAW : 1)                    /* chunks per window: ~2 KB per warp in flight */
-#define MV_WIN (MV_U * MV_CHUNK + 32)                         /* + alignment slack at both ends */
+#define MV_RPW KILN_TM                        /* rows per block; every warp works on all of them */
+#define MV_CHUNK (32 * MV_UNIT_BYTES)         /* bytes of one row per chunk: one unit per lane */
+#define MV_WIN (MV_CHUNK + 32)                /* + alignment slack at both ends */
+#define MV_NV ((MV_WIN / 16 + 31) / 32)       /* 16-byte vectors per lane per row */
 
 /* Elements [i, i+MV_G) of the unit at window offset off; zeros past k
  * (only plain types have partial units). */
@@ -125,8 +125,68 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
 #endif
 }
 
+#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0)
+/* ---- int8 path: activations quantized per 32 (as llama.cpp's q8_1), dot
+ * products with dp4a. An activation block costs 32 bytes of loads instead of
+ * 128, which is what keeps the decode of 4-bit weights at memory speed. */
+#define MV_DP4A 1
+
+KILN_FN int kiln_dp4a(int a, int b, int c)
+{
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+/* One warp per 32-block of one column: xq = round(x / d), d = max|x| / 127. */
+KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_CAT(KILN_ENTRY, _quantize_x)(const kiln_cu_matmul_args a)
+{
+    const int lane = threadIdx.x & 31;
+    const kiln_i64 blocks = a.k / 32;
+    const kiln_i64 g = (kiln_i64)blockIdx.x * (KILN_THREADS / 32) + (threadIdx.x >> 5);
+    if (g >= blocks * a.n) return;
+    const kiln_i64 col = g / blocks, b = g % blocks;
+    const float v = kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.x, col * a.x_stride), b * 32 + lane);
+    const float amax = kiln_cu_warp_max(fabsf(v));
+    const float d = amax / 127.0f;
+    const int q = d > 0.0f ? __float2int_rn(v / d) : 0;
+    kiln_u8 *base = kiln_cu_wptr(a.xq, col * a.xq_stride);
+    ((signed char *)base)[b * 32 + lane] = (signed char)q;
+    if (lane == 0) ((float *)(base + a.k))[b] = d;
+}
+
+/* Dot product of the unit (one block) at window offset off with int8
+ * activations xw[8] (32 values) of scale dx: returns the float contribution. */
+KILN_FN float kiln_mv_dot_q8(const kiln_u8 *win, int off, const int (&xw)[8], float dx)
+{
+    const float d = KILN_LD_F16(win, off);
+    int sumi = 0;
+#if defined(KILN_FMT_Q4_0)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int w4 = (int)(KILN_LD_U16(win, off + 2 + 4 * i) | (KILN_LD_U16(win, off + 4 + 4 * i) << 16));
+        sumi = kiln_dp4a(w4 & 0x0f0f0f0f, xw[i], sumi);
+        sumi = kiln_dp4a((w4 >> 4) & 0x0f0f0f0f, xw[4 + i], sumi);
+    }
+    int sx = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) sx = kiln_dp4a(0x01010101, xw[i], sx);
+    return d * dx * (float)(sumi - 8 * sx);
+#else
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int w4 = (int)(KILN_LD_U16(win, off + 2 + 4 * i) | (KILN_LD_U16(win, off + 4 + 4 * i) << 16));
+        sumi = kiln_dp4a(w4, xw[i], sumi);
+    }
+    return d * dx * (float)sumi;
+#endif
+}
+#else
+#define MV_DP4A 0
+#endif
+
 /* Global 16-byte load that bypasses L1 allocation: weights are read once. */
-KILN_FN uint4 kiln_mv_ld_stream(const void *p)
+KILN_FN uint4 kiln_mv_ld_stream(unsigned long long p)
 {
     uint4 v;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
@@ -135,73 +195,130 @@ KILN_FN uint4 kiln_mv_ld_stream(const void *p)
     return v;
 }
 
-/* acc[r][c] += W[row0 + r] · x[col0 + c] over all of k, for one warp. */
-KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride,
-                          kiln_u8 (*win)[MV_WIN], int row0, int col0, int ncol,
-                          float (&acc)[MV_RPW][KILN_TN])
+/* The registers a lane holds for one chunk of every row, between the global
+ * loads and their store to the window: the next chunk's loads are issued
+ * before the current chunk is computed, so memory latency overlaps the math. */
+typedef struct kiln_mv_stage {
+    uint4 v[MV_RPW][MV_NV];
+    int nvec[MV_RPW];  /* vectors in this chunk's window */
+    int start[MV_RPW]; /* offset of the chunk's first unit in the window */
+} kiln_mv_stage;
+
+/* Issue the loads of chunk c (units [c*32, c*32+32)) of each row. */
+KILN_FN void kiln_mv_issue(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride, int row0,
+                           kiln_i64 c, kiln_i64 units, kiln_i64 row_bytes, kiln_mv_stage &st)
 {
     const int lane = threadIdx.x & 31;
+    const kiln_i64 u0 = c * 32, u1 = u0 + 32 < units ? u0 + 32 : units;
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++) {
+        const int row = row0 + r < a.m ? row0 + r : a.m - 1; /* clamped rows are computed, never stored */
+        const unsigned long long rb = wbase + (unsigned long long)((kiln_i64)row * wstride);
+        const unsigned long long lo = rb + (unsigned long long)(u0 * MV_UNIT_BYTES);
+        const kiln_i64 hi_off = u1 * MV_UNIT_BYTES < row_bytes ? u1 * MV_UNIT_BYTES : row_bytes;
+        const unsigned long long hi = rb + (unsigned long long)hi_off;
+        /* Widened to 16-byte granules: a granule holding a valid byte never crosses a page. */
+        const unsigned long long g0 = lo & ~15ull, g1 = (hi + 15ull) & ~15ull;
+        st.nvec[r] = (int)((g1 - g0) >> 4);
+        st.start[r] = (int)(lo - g0);
+#pragma unroll
+        for (int v = 0; v < MV_NV; v++)
+            if (lane + 32 * v < st.nvec[r]) st.v[r][v] = kiln_mv_ld_stream(g0 + 16ull * (unsigned)(lane + 32 * v));
+    }
+}
+
+/* acc[r][c] += W[row0 + r] · x[col0 + c] over the chunks c = warp, warp + warps, ... */
+KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride,
+                          kiln_u8 (*win)[MV_WIN], int row0, int col0, int ncol, float (&acc)[MV_RPW][KILN_TN])
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const kiln_i64 units = ((kiln_i64)a.k + MV_UNIT_ELEMS - 1) / MV_UNIT_ELEMS;
+    const kiln_i64 chunks = (units + 31) / 32;
     const kiln_i64 row_bytes = KILN_FMT_BLOCK > 1 ? (kiln_i64)(a.k / KILN_FMT_BLOCK) * KILN_FMT_BYTES
                                                   : (kiln_i64)a.k * KILN_FMT_BYTES;
-    for (kiln_i64 u0 = 0; u0 < units; u0 += 32 * MV_U) {
-        const kiln_i64 u1 = u0 + 32 * MV_U < units ? u0 + 32 * MV_U : units;
+    kiln_mv_stage st;
+    kiln_i64 c = warp;
+    if (c < chunks) kiln_mv_issue(a, wbase, wstride, row0, c, units, row_bytes, st);
+    while (c < chunks) {
         int start[MV_RPW];
-        /* Stage: the byte range of units [u0, u1) of each row, widened to 16-byte
-         * granules (a granule holding a valid byte never crosses a page). */
 #pragma unroll
         for (int r = 0; r < MV_RPW; r++) {
-            const int row = row0 + r < a.m ? row0 + r : a.m - 1; /* clamped rows are computed, never stored */
-            const unsigned long long rb = wbase + (unsigned long long)((kiln_i64)row * wstride);
-            const unsigned long long lo = rb + (unsigned long long)(u0 * MV_UNIT_BYTES);
-            kiln_i64 hi_off = u1 * MV_UNIT_BYTES;
-            if (hi_off > row_bytes) hi_off = row_bytes;
-            const unsigned long long hi = rb + (unsigned long long)hi_off;
-            const unsigned long long g0 = lo & ~15ull, g1 = (hi + 15ull) & ~15ull;
-            const int nvec = (int)((g1 - g0) >> 4);
-            start[r] = (int)(lo - g0);
-            for (int v = lane; v < nvec; v += 32)
-                ((uint4 *)win[r])[v] = kiln_mv_ld_stream((const void *)(g0 + 16ull * (unsigned)v));
+#pragma unroll
+            for (int v = 0; v < MV_NV; v++)
+                if (lane + 32 * v < st.nvec[r]) ((uint4 *)win[r])[lane + 32 * v] = st.v[r][v];
+            start[r] = st.start[r];
         }
         __syncwarp();
+        const kiln_i64 next = c + MM_WARPS;
+        if (next < chunks) kiln_mv_issue(a, wbase, wstride, row0, next, units, row_bytes, st);
+        const kiln_i64 u = c * 32 + lane;
+#if MV_DP4A
+        if (u < units) {
+            const int rel = lane * MV_UNIT_BYTES;
 #pragma unroll
-        for (int j = 0; j < MV_U; j++) {
-            const kiln_i64 u = u0 + j * 32 + lane;
-            if (u < u1) {
-                const kiln_i64 e0 = u * MV_UNIT_ELEMS;
-                const int rel = (j * 32 + lane) * MV_UNIT_BYTES;
+            for (int cc = 0; cc < KILN_TN; cc++) {
+                if (cc < ncol) {
+                    const kiln_u8 *xc = kiln_cu_ptr(a.xq, (kiln_i64)(col0 + cc) * a.xq_stride);
+                    const uint4 q0 = *(const uint4 *)(xc + u * 32), q1 = *(const uint4 *)(xc + u * 32 + 16);
+                    const int xw[8] = {(int)q0.x, (int)q0.y, (int)q0.z, (int)q0.w,
+                                       (int)q1.x, (int)q1.y, (int)q1.z, (int)q1.w};
+                    const float dx = ((const float *)(xc + a.k))[u];
+#pragma unroll
+                    for (int r = 0; r < MV_RPW; r++) acc[r][cc] += kiln_mv_dot_q8(win[r], start[r] + rel, xw, dx);
+                }
+            }
+        }
+#else
+        if (u < units) {
+            const kiln_i64 e0 = u * MV_UNIT_ELEMS;
+            const int rel = lane * MV_UNIT_BYTES;
 #pragma unroll 1
-                for (int i = 0; i < MV_UNIT_ELEMS; i += MV_G) {
-                    float w[MV_RPW][MV_G];
+            for (int i = 0; i < MV_UNIT_ELEMS; i += MV_G) {
+                float w[MV_RPW][MV_G];
 #pragma unroll
-                    for (int r = 0; r < MV_RPW; r++) kiln_mv_decode(win[r], start[r] + rel, i, e0, a.k, w[r]);
+                for (int r = 0; r < MV_RPW; r++) kiln_mv_decode(win[r], start[r] + rel, i, e0, a.k, w[r]);
 #pragma unroll
-                    for (int c = 0; c < KILN_TN; c++) {
-                        if (c < ncol) {
-                            float xv[MV_G];
-                            kiln_mm_load_x<MV_G>(kiln_cu_ptr(a.x, (kiln_i64)(col0 + c) * a.x_stride), e0 + i, a.k,
-                                                 a.x_vec_ok, xv);
+                for (int cc = 0; cc < KILN_TN; cc++) {
+                    if (cc < ncol) {
+                        float xv[MV_G];
+                        kiln_mm_load_x<MV_G>(kiln_cu_ptr(a.x, (kiln_i64)(col0 + cc) * a.x_stride), e0 + i, a.k,
+                                             a.x_vec_ok, xv);
 #pragma unroll
-                            for (int r = 0; r < MV_RPW; r++)
+                        for (int r = 0; r < MV_RPW; r++)
 #pragma unroll
-                                for (int q = 0; q < MV_G; q++) acc[r][c] = fmaf(w[r][q], xv[q], acc[r][c]);
-                        }
+                            for (int q = 0; q < MV_G; q++) acc[r][cc] = fmaf(w[r][q], xv[q], acc[r][cc]);
                     }
                 }
             }
         }
+#endif
         __syncwarp();
+        c = next;
     }
+}
+
+/* Sum acc over the block's warps into red[r][c] (all threads see it after the barrier). */
+KILN_FN void kiln_mv_block_sum(float (&acc)[MV_RPW][KILN_TN], float *red)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++)
+#pragma unroll
+        for (int c = 0; c < KILN_TN; c++) {
+            const float v = kiln_cu_warp_sum(acc[r][c]);
+            if (lane == 0) red[(warp * MV_RPW + r) * KILN_TN + c] = v;
+        }
+    __syncthreads();
 }
 
 KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
 {
     __shared__ __align__(16) kiln_u8 windows[MM_WARPS][MV_RPW][MV_WIN];
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int row0 = blockIdx.x * MV_ROWS + warp * MV_RPW;
+    __shared__ float red[2][MM_WARPS * MV_RPW * KILN_TN];
+    const int warp = threadIdx.x >> 5;
+    const int row0 = blockIdx.x * MV_RPW;
     const int col0 = blockIdx.y * KILN_TN;
     const int ncol = a.n - col0 < KILN_TN ? a.n - col0 : KILN_TN;
-    if (row0 >= a.m) return; /* warps work alone: no block-wide barrier follows */
 
     float acc[MV_RPW][KILN_TN];
 #pragma unroll
@@ -209,26 +326,26 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul
 #pragma unroll
         for (int c = 0; c < KILN_TN; c++) acc[r][c] = 0.0f;
     kiln_mv_rows(a, a.w, a.w_stride, windows[warp], row0, col0, ncol, acc);
+    kiln_mv_block_sum(acc, red[0]);
 #if KILN_EPI_SWIGLU
-    float up[MV_RPW][KILN_TN];
 #pragma unroll
     for (int r = 0; r < MV_RPW; r++)
 #pragma unroll
-        for (int c = 0; c < KILN_TN; c++) up[r][c] = 0.0f;
-    kiln_mv_rows(a, a.w_up, a.w_up_stride, windows[warp], row0, col0, ncol, up);
+        for (int c = 0; c < KILN_TN; c++) acc[r][c] = 0.0f;
+    kiln_mv_rows(a, a.w_up, a.w_up_stride, windows[warp], row0, col0, ncol, acc);
+    kiln_mv_block_sum(acc, red[1]);
 #endif
-#pragma unroll
-    for (int r = 0; r < MV_RPW; r++) {
-#pragma unroll
-        for (int c = 0; c < KILN_TN; c++) {
-            const float g = kiln_cu_warp_sum(acc[r][c]);
+    /* One thread per output element adds up the warps' partial sums. */
+    for (int o = threadIdx.x; o < MV_RPW * KILN_TN; o += KILN_THREADS) {
+        const int r = o / KILN_TN, c = o % KILN_TN;
+        float g = 0.0f, u = 0.0f;
+        for (int w = 0; w < MM_WARPS; w++) {
+            g += red[0][(w * MV_RPW + r) * KILN_TN + c];
 #if KILN_EPI_SWIGLU
-            const float u = kiln_cu_warp_sum(up[r][c]);
-#else
-            const float u = 0.0f;
+            u += red[1][(w * MV_RPW + r) * KILN_TN + c];
 #endif
-            if (lane == c && c < ncol && row0 + r < a.m) kiln_mm_store(a, row0 + r, col0 + c, g, u);
         }
+        if (c < ncol && row0 + r < a.m) kiln_mm_store(a, row0 + r, col0 + c, g, u);
     }
 }
 
@@ -244,13 +361,20 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul
 #define MMA_PAD 8 /* halves per smem row: rows 16 bytes apart in bank space, conflict-free fragments */
 #define SROW (BK + MMA_PAD)
 
-constexpr int kiln_mm_warps_m()
+/* Warps along m: the split of the block's warps whose warp tile is closest to
+ * square (most reuse of each fragment), among those that divide evenly. */
+__host__ __device__ constexpr int kiln_mm_warps_m()
 {
-    int wm = BM / 16 < MM_WARPS ? BM / 16 : MM_WARPS;
-    while (wm > 1 && (MM_WARPS % wm != 0 || (BM / 16) % wm != 0)) wm--;
-    return wm;
+    int best = 1, best_cost = 1 << 30;
+    for (int wm = 1; wm <= MM_WARPS; wm++) {
+        if (MM_WARPS % wm != 0 || (BM / 16) % wm != 0 || BN % (8 * (MM_WARPS / wm)) != 0) continue;
+        const int dm = BM / wm, dn = BN / (MM_WARPS / wm), cost = dm > dn ? dm - dn : dn - dm;
+        if (cost < best_cost) best = wm, best_cost = cost;
+    }
+    return best;
 }
-#define WARPS_M kiln_mm_warps_m()
+static constexpr int kiln_mm_warps_m_v = kiln_mm_warps_m();
+#define WARPS_M kiln_mm_warps_m_v
 #define WARPS_N (MM_WARPS / WARPS_M)
 #define FM (BM / 16 / WARPS_M)
 #define FN (BN / 8 / WARPS_N)
@@ -281,6 +405,37 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
     const int g = lane >> 2, t = lane & 3;
     for (int k0 = 0; k0 < a.k; k0 += BK) {
         __syncthreads(); /* the previous step's fragments are read */
+#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0)
+        /* W tile [BM][BK], fast formats: a thread decodes 16 elements (half a
+         * block) from one scale and 16 quant bytes, and stores them as two
+         * 16-byte vectors (k is a multiple of 32, so halves are whole). */
+        for (int e = tid; e < BM * (BK / 16); e += KILN_THREADS) {
+            const int r = e / (BK / 16), h = e % (BK / 16), row = m0 + r, kk = k0 + h * 16;
+            unsigned int packed[8];
+            if (row < a.m && kk < a.k) {
+                const kiln_u8 *blk = kiln_cu_ptr(wbase, (kiln_i64)row * wstride) + (kiln_i64)(kk / 32) * KILN_FMT_BYTES;
+                const float d = KILN_LD_F16(blk, 0);
+#pragma unroll
+                for (int t = 0; t < 16; t += 2) {
+#if defined(KILN_FMT_Q4_0)
+                    const kiln_u32 two = KILN_LD_U16(blk, 2 + t), sh = (kk & 16) ? 4u : 0u;
+                    const float w0 = d * (float)((int)((two >> sh) & 15u) - 8);
+                    const float w1 = d * (float)((int)((two >> (8u + sh)) & 15u) - 8);
+#else
+                    const kiln_u32 two = KILN_LD_U16(blk, 2 + (kk & 16) + t);
+                    const float w0 = d * (float)(signed char)(two & 0xffu), w1 = d * (float)(signed char)(two >> 8);
+#endif
+                    packed[t / 2] = (unsigned int)kiln_mm_pack(w0) | ((unsigned int)kiln_mm_pack(w1) << 16);
+                }
+            } else {
+#pragma unroll
+                for (int t = 0; t < 8; t++) packed[t] = 0u;
+            }
+            uint4 *dst = (uint4 *)(sw + r * SROW + h * 16);
+            dst[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+            dst[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+        }
+#else
         /* W tile [BM][BK]: consecutive threads take consecutive k, so a block's
          * scale is fetched by neighbouring lanes (L1 broadcast). */
         for (int e = tid; e < BM * BK; e += KILN_THREADS) {
@@ -291,11 +446,24 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
                                  (kiln_u32)((kk / KILN_FMT_BLOCK) * KILN_FMT_BYTES), kk % KILN_FMT_BLOCK);
             sw[r * SROW + c] = kiln_mm_pack(v);
         }
-        for (int e = tid; e < BN * BK; e += KILN_THREADS) {
-            const int r = e / BK, c = e % BK, col = n0 + r, kk = k0 + c;
-            float v = 0.0f;
-            if (col < a.n && kk < a.k) v = kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.x, (kiln_i64)col * a.x_stride), kk);
-            sx[r * SROW + c] = kiln_mm_pack(v);
+#endif
+        /* x tile [BN][BK]: four activations per thread and step */
+        for (int e = tid; e < BN * (BK / 4); e += KILN_THREADS) {
+            const int r = e / (BK / 4), c = (e % (BK / 4)) * 4, col = n0 + r, kk = k0 + c;
+            float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (col < a.n) {
+                const kiln_u8 *xrow = kiln_cu_ptr(a.x, (kiln_i64)col * a.x_stride);
+                if (KILN_ACT_T == KILN_T_F32 && a.x_vec_ok && kk + 4 <= a.k) {
+                    const float4 q = *(const float4 *)(xrow + (kiln_i64)kk * 4);
+                    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+                } else {
+#pragma unroll
+                    for (int j = 0; j < 4; j++) v[j] = kk + j < a.k ? kiln_cu_load<KILN_ACT_T>(xrow, kk + j) : 0.0f;
+                }
+            }
+            uint2 *dst = (uint2 *)(sx + r * SROW + c);
+            *dst = make_uint2((unsigned int)kiln_mm_pack(v[0]) | ((unsigned int)kiln_mm_pack(v[1]) << 16),
+                              (unsigned int)kiln_mm_pack(v[2]) | ((unsigned int)kiln_mm_pack(v[3]) << 16));
         }
         __syncthreads();
 #pragma unroll

@@ -30,6 +30,52 @@ KILN_FN float kiln_norm_block_sum(float v, float *red)
     return t;
 }
 
+/* NORM_VEC elements [i, i+NORM_VEC) of a row: one 16-byte access when vec,
+ * else element by element (zeros / nothing past dim). */
+KILN_FN void kiln_norm_ld(const kiln_u8 *row, int i, int dim, int vec, float (&v)[NORM_VEC])
+{
+    if (vec && i + NORM_VEC <= dim) {
+        const uint4 q = *(const uint4 *)(row + (kiln_i64)i * kiln_cu_size<KILN_ACT_T>::bytes);
+        const unsigned int u[4] = {q.x, q.y, q.z, q.w};
+        if constexpr (KILN_ACT_T == KILN_T_F32) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) v[j] = __uint_as_float(u[j]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                v[2 * j] = KILN_ACT_T == KILN_T_F16 ? kiln_cu_h2f((kiln_u16)(u[j] & 0xffffu)) : kiln_cu_bf2f((kiln_u16)(u[j] & 0xffffu));
+                v[2 * j + 1] = KILN_ACT_T == KILN_T_F16 ? kiln_cu_h2f((kiln_u16)(u[j] >> 16)) : kiln_cu_bf2f((kiln_u16)(u[j] >> 16));
+            }
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < NORM_VEC; j++) v[j] = i + j < dim ? kiln_cu_load<KILN_ACT_T>(row, i + j) : 0.0f;
+    }
+}
+template <int T>
+KILN_FN void kiln_norm_st(kiln_u8 *row, int i, int dim, int vec, const float (&v)[NORM_VEC])
+{
+    if (vec && i + NORM_VEC <= dim) {
+        unsigned int u[4];
+        if constexpr (T == KILN_T_F32) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) u[j] = __float_as_uint(v[j]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const kiln_u16 lo = T == KILN_T_F16 ? kiln_cu_f2h(v[2 * j]) : kiln_cu_f2bf(v[2 * j]);
+                const kiln_u16 hi = T == KILN_T_F16 ? kiln_cu_f2h(v[2 * j + 1]) : kiln_cu_f2bf(v[2 * j + 1]);
+                u[j] = (unsigned int)lo | ((unsigned int)hi << 16);
+            }
+        }
+        *(uint4 *)(row + (kiln_i64)i * kiln_cu_size<T>::bytes) = make_uint4(u[0], u[1], u[2], u[3]);
+    } else {
+#pragma unroll
+        for (int j = 0; j < NORM_VEC; j++)
+            if (i + j < dim) kiln_cu_store<T>(row, i + j, v[j]);
+    }
+}
+
 /* s[i] of this row, recomputed from the inputs (first pass) or re-read from sum_out. */
 KILN_FN float kiln_norm_s(const kiln_cu_norm_args &a, const kiln_u8 *x, const kiln_u8 *r, const kiln_u8 *so, int i,
                           int from_sum)
@@ -56,17 +102,37 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_norm_a
     const float *w = (const float *)a.w, *b = (const float *)a.b;
     const int dim = a.dim, tid = threadIdx.x;
     const int in_regs = dim <= KILN_THREADS * NORM_REG;
+    /* 16-byte accesses when every row pointer allows them */
+    const unsigned long long al = a.x | a.y | (unsigned long long)a.x_s | (unsigned long long)a.y_s |
+                                  (a.res ? a.res | (unsigned long long)a.res_s : 0ull) |
+                                  (a.sum ? a.sum | (unsigned long long)a.sum_s : 0ull);
+    const int vec = (al & 15ull) == 0;
 
     /* Pass 1: s (kept in registers when the row fits), sum_out, and the sum. */
     float sv[NORM_REG];
     float sum = 0.0f;
     if (in_regs) {
+        /* Chunk h of this thread: elements [(h * threads + tid) * NORM_VEC, + NORM_VEC),
+         * so a warp's 16-byte accesses are adjacent. */
 #pragma unroll
-        for (int j = 0; j < NORM_REG; j++) {
-            const int i = tid * NORM_REG + j; /* a thread's elements are adjacent: one 16-byte chunk per NORM_VEC */
-            sv[j] = i < dim ? kiln_norm_s(a, x, r, so, i, 0) : 0.0f;
-            if (i < dim && so) kiln_cu_store<KILN_ACT_T>(so, i, sv[j]);
-            sum += sv[j];
+        for (int h = 0; h < NORM_REG / NORM_VEC; h++) {
+            const int i = (h * KILN_THREADS + tid) * NORM_VEC;
+            float v[NORM_VEC], rv[NORM_VEC];
+            kiln_norm_ld(x, i, dim, vec, v);
+#if KILN_NORM_RESIDUAL
+            if (r) {
+                kiln_norm_ld(r, i, dim, vec, rv);
+#pragma unroll
+                for (int j = 0; j < NORM_VEC; j++) v[j] += rv[j];
+            }
+#endif
+            (void)rv;
+            if (so) kiln_norm_st<KILN_ACT_T>(so, i, dim, vec, v);
+#pragma unroll
+            for (int j = 0; j < NORM_VEC; j++) {
+                sv[h * NORM_VEC + j] = v[j];
+                sum += v[j];
+            }
         }
     } else {
         for (int i = tid; i < dim; i += KILN_THREADS) {
@@ -84,7 +150,8 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_norm_a
     if (in_regs) {
 #pragma unroll
         for (int j = 0; j < NORM_REG; j++)
-            if (tid * NORM_REG + j < dim) dev += (sv[j] - mean) * (sv[j] - mean);
+            if ((j / NORM_VEC * KILN_THREADS + tid) * NORM_VEC + j % NORM_VEC < dim)
+                dev += (sv[j] - mean) * (sv[j] - mean);
     } else {
         for (int i = tid; i < dim; i += KILN_THREADS) {
             const float v = kiln_norm_s(a, x, r, so, i, again) - mean;
@@ -111,16 +178,19 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_norm_a
     /* Last pass: y (may alias x: each element is read before this thread writes it). */
     if (in_regs) {
 #pragma unroll
-        for (int j = 0; j < NORM_REG; j++) {
-            const int i = tid * NORM_REG + j;
-            if (i < dim) {
-                float v = (sv[j] - mean) * inv;
-                if (w) v *= w[i];
+        for (int h = 0; h < NORM_REG / NORM_VEC; h++) {
+            const int i = (h * KILN_THREADS + tid) * NORM_VEC;
+            float v[NORM_VEC];
+#pragma unroll
+            for (int j = 0; j < NORM_VEC; j++) {
+                const int e = i + j < dim ? i + j : 0;
+                v[j] = (sv[h * NORM_VEC + j] - mean) * inv;
+                if (w) v[j] *= w[e];
 #if KILN_NORM_LAYER
-                if (b) v += b[i];
+                if (b) v[j] += b[e];
 #endif
-                kiln_cu_store<KILN_OUT_T>(y, i, v);
             }
+            kiln_norm_st<KILN_OUT_T>(y, i, dim, vec, v);
         }
     } else {
         for (int i = tid; i < dim; i += KILN_THREADS) {

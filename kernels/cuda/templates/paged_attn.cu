@@ -61,10 +61,15 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_paged_
     const int seq_len = *(const int *)kiln_cu_ptr(a.sl, (kiln_i64)seq * 4);
     const int t_begin = split * a.split_len;
     const int t_end = t_begin + a.split_len < seq_len ? t_begin + a.split_len : seq_len;
+#if !defined(KILN_FMT_Q8_0)
+    const unsigned long long al = a.kc | a.vc | (unsigned long long)(a.kc_s0 | a.kc_s1 | a.kc_s2) |
+                                  (unsigned long long)(a.vc_s0 | a.vc_s1 | a.vc_s2);
+    const int vec = (al & 15ull) == 0 && hd % kiln_cu_vec<KILN_FMT_T>::n == 0;
+#endif
 
     for (int e = tid; e < PA_HEADS * hd; e += KILN_THREADS) {
         const int h = h0 + e / hd, d = e % hd;
-        sq[e] = h < h_end ? a.scale * kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.q, seq * a.q_s0 + h * a.q_s1), d) : 0.0f;
+        sq[e] = h < h_end ? a.scale * kiln_cu_load_rt(kiln_cu_ptr(a.q, seq * a.q_s0 + h * a.q_s1), d, a.q_type) : 0.0f;
     }
 
     float m[PA_QPW], l[PA_QPW], o[PA_QPW][PA_DPL];
@@ -78,6 +83,31 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_paged_
 
     for (int t0 = t_begin; t0 < t_end; t0 += PA_KT) {
         __syncthreads();
+#if !defined(KILN_FMT_Q8_0)
+        if (vec) {
+            /* 16-byte loads; the block-table entry of a token is one L1 hit per vector */
+            constexpr int VE = kiln_cu_vec<KILN_FMT_T>::n;
+            const int per_row = hd / VE;
+            for (int e = tid; e < PA_KT * per_row; e += KILN_THREADS) {
+                const int j = e / per_row, d = (e % per_row) * VE, t = t0 + j;
+                float kv[VE], vv[VE];
+                if (t < t_end) {
+                    kiln_cu_load16<KILN_FMT_T>(kiln_pa_row(a, a.kc, a.kc_s0, a.kc_s1, a.kc_s2, seq, t, kh) +
+                                                   d * kiln_cu_size<KILN_FMT_T>::bytes, kv);
+                    kiln_cu_load16<KILN_FMT_T>(kiln_pa_row(a, a.vc, a.vc_s0, a.vc_s1, a.vc_s2, seq, t, kh) +
+                                                   d * kiln_cu_size<KILN_FMT_T>::bytes, vv);
+                } else {
+#pragma unroll
+                    for (int q = 0; q < VE; q++) kv[q] = vv[q] = 0.0f;
+                }
+#pragma unroll
+                for (int q = 0; q < VE; q++) {
+                    sk[j * ks + d + q] = kv[q];
+                    sv[j * ks + d + q] = vv[q];
+                }
+            }
+        } else
+#endif
         for (int e = tid; e < PA_KT * hd; e += KILN_THREADS) {
             const int j = e / hd, d = e % hd, t = t0 + j;
             float kv = 0.0f, vv = 0.0f;
@@ -130,7 +160,7 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_paged_
 #pragma unroll
             for (int j = 0; j < PA_DPL; j++) {
                 const int d = lane + 32 * j;
-                if (d < hd) kiln_cu_store<KILN_OUT_T>(orow, d, o[qq][j] * inv);
+                if (d < hd) kiln_cu_store_rt(orow, d, o[qq][j] * inv, a.o_type);
             }
         } else {
             float *part = (float *)kiln_cu_wptr(a.ws, (((kiln_i64)seq * a.n_head + h) * a.n_split + split) *
@@ -167,6 +197,6 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_CAT(KILN_ENTRY, _combine)(
             const float ms = parts[s * (hd + 2)];
             if (ms != KILN_CU_NEG_INF) acc += __expf(ms - mx) * parts[s * (hd + 2) + 2 + d];
         }
-        kiln_cu_store<KILN_OUT_T>(orow, d, acc * inv);
+        kiln_cu_store_rt(orow, d, acc * inv, a.o_type);
     }
 }

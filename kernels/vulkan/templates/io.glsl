@@ -17,6 +17,17 @@
     layout(std430, set = 0, binding = bind) buffer b##_view16 { uint16_t b##_u16[]; };          \
     layout(std430, set = 0, binding = bind) buffer b##_view32 { uint b##_u32[]; };
 
+/* The buffer gen/math/dequant.h reads (kiln_dequant): the weights of matmul,
+ * the K cache of paged attention; declared here because this file is inlined
+ * ahead of the shared math (gen/math/dialect_glsl.h includes it). Ops that
+ * never dequantize alias it to their first input, unused. */
+#if defined(KILN_OP_MATMUL) || defined(KILN_OP_PAGED_ATTN) || defined(KILN_OP_FLASH_ATTN)
+#define KILN_VK_W_BINDING 1
+#else
+#define KILN_VK_W_BINDING 0
+#endif
+KILN_VK_RO_BUFFER(w, KILN_VK_W_BINDING)
+
 /* The workgroup size is a specialization constant (id 0), set by the host
  * from the spec's launch description (gen/launch_vulkan.c). */
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
@@ -54,6 +65,13 @@ uint kiln_vk_f32_to_bf16(float v)
 #define KILN_VK_LD_OUT(b, off) KILN_LD_BF16(b, off)
 #define KILN_VK_OUT_BYTES 2u
 #endif
+
+/* Stores in a dtype chosen at run time (0 f32, 1 f16, 2 bf16): attention
+ * writes o in o's dtype, which a spec (out = act) does not pin down. */
+#define KILN_VK_ST_ANY(b, code, off, v)                                                     \
+    if ((code) == 0u) b##_u32[(off) >> 2] = floatBitsToUint(v);                               \
+    else if ((code) == 1u) b##_u16[(off) >> 1] = uint16_t(packHalf2x16(vec2((v), 0.0)) & 0xffffu); \
+    else b##_u16[(off) >> 1] = uint16_t(kiln_vk_f32_to_bf16(v))
 
 /* Workgroups are numbered linearly and folded into x and y by the host when
  * one dimension would exceed maxComputeWorkGroupCount (65535 on many GPUs). */

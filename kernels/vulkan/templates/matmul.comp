@@ -18,7 +18,7 @@
 #pragma kiln include "kernels/vulkan/templates/io.glsl"
 
 KILN_VK_RO_BUFFER(x, 0)
-KILN_VK_RO_BUFFER(w, 1)
+/* w (binding 1) is declared by io.glsl, ahead of gen/math/dequant.h */
 KILN_VK_RW_BUFFER(aux, 2)
 KILN_VK_RO_BUFFER(bias, 3)
 KILN_VK_RO_BUFFER(res, 4)
@@ -142,7 +142,7 @@ void main()
             if (o >= TM * TN) break;
             uint r = o % TM, c = o / TM;
             float s = 0.0;
-            [[unroll]] for (uint kk = 0u; kk < KC; kk++) s += ws[r * KP + kk] * xs[c * KP + kk];
+            for (uint kk = 0u; kk < KC; kk++) s += ws[r * KP + kk] * xs[c * KP + kk];
             acc[j] += s;
         }
     }

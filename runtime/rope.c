@@ -1,0 +1,32 @@
+/* runtime/rope.c — rotary position embedding on the host.
+ *
+ * Pairs (x[2i], x[2i+1]) of each head turn by pos/scale * theta^(-2i/rope_dim),
+ * computed in float exactly as llama2.c's run.c does (its reference ids hinge
+ * on a 0.003 logit margin). This runs on the host for every backend; on GPU
+ * backends Q and K make a round trip through host memory per layer, which a
+ * RoPE op in the kernel library would remove. */
+#include <math.h>
+
+#include "runtime/session.h"
+
+void kiln_rope_freqs(float *freq, int rope_dim, float theta)
+{
+    for (int i = 0; i < rope_dim; i += 2) freq[i / 2] = 1.0f / powf(theta, (float)i / (float)rope_dim);
+}
+
+void kiln_rope_apply(float *v, int n, int n_heads, int head_dim, int rope_dim, int pos0, float scale,
+                     const float *freq)
+{
+    for (int t = 0; t < n; t++) {
+        float pos = (float)(pos0 + t) / scale;
+        for (int i = 0; i < rope_dim; i += 2) {
+            float a = pos * freq[i / 2], c = cosf(a), s = sinf(a);
+            for (int h = 0; h < n_heads; h++) {
+                float *p = v + ((size_t)t * n_heads + h) * head_dim + i;
+                float x0 = p[0], x1 = p[1];
+                p[0] = x0 * c - x1 * s;
+                p[1] = x0 * s + x1 * c;
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+/* runtime/session.c — putting a model on a context: weights, activation
+ * buffer, KV cache; and taking it down again. The forward pass is forward.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/core/backend.h"
+#include "runtime/session.h"
+
+#define ACT_ALIGN 256
+#define MAX_BATCH 512 /* prompt tokens per prefill; longer prompts continue token by token */
+
+kiln_session_options kiln_session_options_default(void)
+{
+    kiln_session_options o = {.ctx_len = 0, .kv_type = KILN_F16, .kv_block_size = 16};
+    return o;
+}
+
+/* A weight as a device tensor: wrapped in place on the cpu, uploaded elsewhere. */
+static kiln_status place_weight(kiln_session *s, const kiln_weight *w, int as_vector, kiln_tensor *out)
+{
+    size_t bytes = (size_t)w->rows * kiln_row_bytes(w->dtype, w->cols);
+    kiln_buffer *buf = NULL;
+    kiln_status st;
+    if (s->host_visible) {
+        st = kiln_buffer_wrap_host(s->ctx, (void *)w->data, bytes, &buf);
+    } else {
+        st = kiln_buffer_alloc(s->ctx, bytes, &buf);
+        if (st == KILN_OK && (st = kiln_buffer_upload(buf, 0, w->data, bytes)) != KILN_OK) kiln_buffer_free(buf);
+    }
+    if (st != KILN_OK) return st;
+    s->weight_bufs[s->n_weight_bufs++] = buf;
+    int64_t ne[2] = {w->rows, w->cols};
+    *out = as_vector ? kiln_tensor_make(buf, 0, w->dtype, 1, &ne[1]) : kiln_tensor_make(buf, 0, w->dtype, 2, ne);
+    return KILN_OK;
+}
+
+static size_t carve(size_t *at, size_t bytes)
+{
+    size_t off = *at;
+    *at += (bytes + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN;
+    return off;
+}
+
+kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const kiln_session_options *opts,
+                                kiln_session **out)
+{
+    if (!m || !ctx || !out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_create: null argument");
+    *out = NULL;
+    kiln_session_options o = opts ? *opts : kiln_session_options_default();
+    const kiln_model_config *c = &m->cfg;
+    if (o.ctx_len <= 0) o.ctx_len = c->ctx_len;
+    if (o.kv_block_size <= 0) o.kv_block_size = 16;
+    kiln_session *s = calloc(1, sizeof *s);
+    if (!s) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
+    s->m = m;
+    s->ctx = ctx;
+    kiln_device_info info;
+    kiln_status st = kiln_context_get_device(ctx, &info);
+    if (st != KILN_OK) goto fail;
+    s->host_visible = info.backend == KILN_BACKEND_CPU;
+
+    /* Weights (token_embd stays on the host: the embedding is a row lookup). */
+    int max_bufs = 2 + c->n_layers * (KILN_ROLE_COUNT - KILN_ROLE_FIRST_PER_LAYER) + 1;
+    s->weight_bufs = calloc((size_t)max_bufs, sizeof *s->weight_bufs);
+    s->layers = calloc((size_t)c->n_layers, sizeof *s->layers);
+    if (!s->weight_bufs || !s->layers) {
+        st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
+        goto fail;
+    }
+    if ((st = place_weight(s, &m->output_norm, 1, &s->output_norm)) || (st = place_weight(s, &m->output, 0, &s->output)))
+        goto fail;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int r = KILN_ROLE_FIRST_PER_LAYER; r < KILN_ROLE_COUNT; r++) {
+            int is_norm = r == KILN_ROLE_ATTN_NORM || r == KILN_ROLE_FFN_NORM;
+            if ((st = place_weight(s, &m->layers[l].w[r], is_norm, &s->layers[l].w[r]))) {
+                kiln_fail_prefix(st, "placing blk.%d.%s on %s", l, kiln_role_name((kiln_role)r), info.id);
+                goto fail;
+            }
+        }
+
+    /* Activations. */
+    s->max_batch = o.ctx_len < MAX_BATCH ? o.ctx_len : MAX_BATCH;
+    size_t nb = (size_t)s->max_batch, q_dim = (size_t)c->n_heads * c->head_dim;
+    size_t kv_dim = (size_t)c->n_kv_heads * c->head_dim, at = 0;
+    s->off_x = carve(&at, nb * c->dim * 4);
+    s->off_xn = carve(&at, nb * c->dim * 4);
+    s->off_qkv = carve(&at, nb * (q_dim + 2 * kv_dim) * 4);
+    s->off_att = carve(&at, nb * q_dim * 4);
+    s->off_ffn = carve(&at, nb * c->hidden_dim * 4);
+    s->off_logits = carve(&at, (size_t)c->n_vocab * 4);
+    if ((st = kiln_buffer_alloc(ctx, at, &s->act))) goto fail;
+
+    s->rope_freq = malloc((size_t)(c->rope_dim / 2 + 1) * sizeof *s->rope_freq);
+    s->host_x = malloc(nb * c->dim * 4);
+    s->host_qkv = malloc(nb * (q_dim + 2 * kv_dim) * 4);
+    if (!s->rope_freq || !s->host_x || !s->host_qkv) {
+        st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
+        goto fail;
+    }
+    kiln_rope_freqs(s->rope_freq, c->rope_dim, c->rope_theta);
+    if ((st = kiln_kv_cache_init(&s->kv, ctx, o.kv_type, c->n_layers, c->n_kv_heads, c->head_dim, o.kv_block_size,
+                                 o.ctx_len)))
+        goto fail;
+    *out = s;
+    return KILN_OK;
+fail:
+    kiln_session_free(s);
+    return kiln_fail_prefix(st, "creating a session");
+}
+
+void kiln_session_free(kiln_session *s)
+{
+    if (!s) return;
+    kiln_kv_cache_free(&s->kv);
+    for (int i = 0; i < s->n_weight_bufs; i++) kiln_buffer_free(s->weight_bufs[i]);
+    free(s->weight_bufs);
+    free(s->layers);
+    kiln_buffer_free(s->act);
+    free(s->rope_freq);
+    free(s->host_x);
+    free(s->host_qkv);
+    free(s);
+}
+
+int32_t kiln_session_pos(const kiln_session *s) { return s ? s->kv.len : 0; }
+int32_t kiln_session_capacity(const kiln_session *s) { return s ? kiln_kv_cache_capacity(&s->kv) : 0; }
+void kiln_session_reset(kiln_session *s)
+{
+    if (s) kiln_kv_cache_reset(&s->kv);
+}

@@ -1,0 +1,228 @@
+/* tests/test_cuda_compile.c — the CUDA kernels compile through NVRTC (no GPU needed).
+ *
+ * Every cuda instance of the manifest is emitted and compiled for sm_80 and
+ * sm_90; the tensor-core paths show their mma.sync in the PTX; a bad source
+ * fails with KILN_ERR_COMPILE and NVRTC's log; the disk cache keys, writes
+ * atomically and rebuilds corrupt entries. Skipped when NVRTC is absent. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/cuda_compile.h"
+#include "kernels/cuda/cuda_geometry.h"
+#include "kiln/kernel.h"
+#include "kiln/kiln.h"
+
+static void need_nvrtc(void)
+{
+    if (!kiln_nvrtc()) cr_skip_test("NVRTC not available: %s", kiln_last_error());
+}
+
+/* Compile every cuda manifest instance of op for arch; where must_have(spec)
+ * names an instruction, the PTX has to contain it. */
+static void compile_manifest(kiln_op op, const char *arch, const char *(*must_have)(const kiln_spec *))
+{
+    need_nvrtc();
+    int compiled = 0;
+    for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
+        const kiln_spec *s = kiln_manifest_get(i);
+        if (s->backend != KILN_BACKEND_CUDA || s->op != op) continue;
+        kiln_source src;
+        memset(&src, 0, sizeof src);
+        kiln_status st = kiln_gen_emit(s, &src);
+        cr_assert_eq(st, KILN_OK, "emit %s: %s", src.entry, kiln_last_error());
+        void *cubin = NULL;
+        size_t size = 0;
+        char *ptx = NULL;
+        const char *want = must_have ? must_have(s) : NULL;
+        int check = want != NULL;
+        st = kiln_cuda_compile(src.text, src.entry, arch, &cubin, &size, check ? &ptx : NULL);
+        cr_assert_eq(st, KILN_OK, "%s for %s: %s", src.entry, arch, kiln_last_error());
+        cr_assert(size > 0 && cubin, "%s: empty cubin", src.entry);
+        if (check) cr_assert(ptx && strstr(ptx, want), "%s: no %s in the PTX", src.entry, want);
+        free(cubin);
+        free(ptx);
+        kiln_source_free(&src);
+        compiled++;
+    }
+    cr_assert(compiled > 0, "the manifest has no cuda %s instance", kiln_op_name(op));
+}
+
+/* Quantized weights with tn > 8 go through the tensor cores; the q4_0/q8_0
+ * mat-vec through int8 dot products. */
+static const char *matmul_uses_mma(const kiln_spec *s)
+{
+    if (s->tile.tn > 8 && kiln_cuda_mm_uses_mma(s)) return "mma.sync.aligned.m16n8k16";
+    if (s->tile.tn <= 8 && (s->fmt == KILN_Q4_0 || s->fmt == KILN_Q8_0)) return "dp4a.s32.s32";
+    return NULL;
+}
+
+Test(cuda_compile, matmul_sm90, .timeout = 300) { compile_manifest(KILN_OP_MATMUL, "sm_90", matmul_uses_mma); }
+Test(cuda_compile, matmul_sm80, .timeout = 300) { compile_manifest(KILN_OP_MATMUL, "sm_80", matmul_uses_mma); }
+Test(cuda_compile, flash_attn_sm90, .timeout = 300) { compile_manifest(KILN_OP_FLASH_ATTN, "sm_90", NULL); }
+Test(cuda_compile, flash_attn_sm80, .timeout = 300) { compile_manifest(KILN_OP_FLASH_ATTN, "sm_80", NULL); }
+Test(cuda_compile, paged_attn_sm90, .timeout = 300) { compile_manifest(KILN_OP_PAGED_ATTN, "sm_90", NULL); }
+Test(cuda_compile, paged_attn_sm80, .timeout = 300) { compile_manifest(KILN_OP_PAGED_ATTN, "sm_80", NULL); }
+Test(cuda_compile, norm_sm90, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_90", NULL); }
+Test(cuda_compile, norm_sm80, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_80", NULL); }
+
+Test(cuda_compile, bad_source_returns_log)
+{
+    need_nvrtc();
+    const char *bad = "extern \"C\" __global__ void broken(float *p) { p[0] = undeclared_thing; }\n";
+    void *cubin = (void *)1;
+    size_t size = 7;
+    kiln_status st = kiln_cuda_compile(bad, "broken", "sm_90", &cubin, &size, NULL);
+    cr_assert_eq(st, KILN_ERR_COMPILE);
+    cr_assert_null(cubin);
+    cr_assert_eq(size, 0);
+    cr_assert(strstr(kiln_last_error(), "undeclared_thing"), "log missing: %s", kiln_last_error());
+    cr_assert(strstr(kiln_last_error(), "broken"), "entry missing: %s", kiln_last_error());
+}
+
+Test(cuda_compile, arch_names)
+{
+    char buf[16];
+    kiln_cuda_arch_name(9, 0, 1, buf, sizeof buf);
+    cr_assert_str_eq(buf, "sm_90a");
+    kiln_cuda_arch_name(8, 6, 0, buf, sizeof buf);
+    cr_assert_str_eq(buf, "sm_86");
+}
+
+/* ---------------------------------------------------------------- disk cache */
+
+static const char *tiny_src = "extern \"C\" __global__ void tiny(float *p, float v) { p[threadIdx.x] = v * 2.0f; }\n";
+
+static void make_temp_dir(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "/tmp/kiln-cuda-cache-XXXXXX");
+    cr_assert_not_null(mkdtemp(buf));
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Files in dir whose name contains what. */
+static int count_files(const char *dir, const char *what)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, what)) n++;
+    closedir(d);
+    return n;
+}
+
+Test(cuda_compile, cache_key_depends_on_source_and_arch)
+{
+    need_nvrtc();
+    kiln_cuda_cache_key a, b, c, a2;
+    cr_assert_eq(kiln_cuda_cache_key_of(tiny_src, "sm_90", &a), KILN_OK);
+    cr_assert_eq(kiln_cuda_cache_key_of(tiny_src, "sm_90", &a2), KILN_OK);
+    cr_assert_eq(kiln_cuda_cache_key_of(tiny_src, "sm_80", &b), KILN_OK);
+    cr_assert_eq(kiln_cuda_cache_key_of("// other\n", "sm_90", &c), KILN_OK);
+    cr_assert(a.lo == a2.lo && a.hi == a2.hi, "key not stable");
+    cr_assert(a.lo != b.lo || a.hi != b.hi, "arch not in key");
+    cr_assert(a.lo != c.lo || a.hi != c.hi, "source not in key");
+    char path[1200];
+    cr_assert(kiln_cuda_cache_path("/x", "tiny", "sm_90", a, path, sizeof path) > 0);
+    cr_assert(strncmp(path, "/x/cuda/tiny-sm_90-", 19) == 0, "%s", path);
+    cr_assert_eq(strlen(path), strlen("/x/cuda/tiny-sm_90-") + 32 + strlen(".cubin"));
+}
+
+Test(cuda_compile, cache_hit_corrupt_rebuild, .timeout = 120)
+{
+    need_nvrtc();
+    char dir[256], sub[300], path[1200];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(sub, sizeof sub, "%s/cuda", dir);
+    kiln_cuda_cache_key key;
+    cr_assert_eq(kiln_cuda_cache_key_of(tiny_src, "sm_90", &key), KILN_OK);
+    cr_assert(kiln_cuda_cache_path(dir, "tiny", "sm_90", key, path, sizeof path) > 0);
+
+    void *c1 = NULL, *c2 = NULL, *c3 = NULL;
+    size_t n1 = 0, n2 = 0, n3 = 0;
+    int hit = -1;
+    cr_assert_eq(kiln_cuda_cubin(dir, tiny_src, "tiny", "sm_90", &c1, &n1, &hit), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(hit, 0, "first build cannot be a hit");
+    cr_assert(file_size(path) > (long)n1, "entry not written at %s", path);
+    cr_assert_eq(count_files(sub, ".tmp"), 0, "temporary file left behind");
+
+    cr_assert_eq(kiln_cuda_cubin(dir, tiny_src, "tiny", "sm_90", &c2, &n2, &hit), KILN_OK);
+    cr_assert_eq(hit, 1, "second lookup should hit the disk cache");
+    cr_assert(n1 == n2 && memcmp(c1, c2, n1) == 0, "cached cubin differs");
+
+    /* Flip a payload byte: the checksum fails, the entry is rebuilt. */
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    long at = file_size(path) - 5;
+    fseek(f, at, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(ch ^ 0x5a, f);
+    fclose(f);
+    cr_assert_eq(kiln_cuda_cubin(dir, tiny_src, "tiny", "sm_90", &c3, &n3, &hit), KILN_OK);
+    cr_assert_eq(hit, 0, "a corrupt entry must not be used");
+    cr_assert(n3 == n1 && memcmp(c3, c1, n1) == 0, "rebuilt cubin differs");
+    free(c3);
+    c3 = NULL;
+    cr_assert_eq(kiln_cuda_cubin(dir, tiny_src, "tiny", "sm_90", &c3, &n3, &hit), KILN_OK);
+    cr_assert_eq(hit, 1, "the rebuilt entry should be valid again");
+    free(c3);
+    c3 = NULL;
+
+    /* Truncated entry (a crash mid-write without the rename would leave this). */
+    cr_assert_eq(truncate(path, 20), 0);
+    cr_assert_eq(kiln_cuda_cubin(dir, tiny_src, "tiny", "sm_90", &c3, &n3, &hit), KILN_OK);
+    cr_assert_eq(hit, 0);
+    free(c3);
+    c3 = NULL;
+
+    /* Discard removes it. */
+    kiln_cuda_cache_discard(dir, tiny_src, "tiny", "sm_90");
+    cr_assert_eq(file_size(path), -1, "discard left the entry");
+
+    /* No cache dir: compile only. */
+    cr_assert_eq(kiln_cuda_cubin(NULL, tiny_src, "tiny", "sm_90", &c3, &n3, &hit), KILN_OK);
+    cr_assert_eq(hit, 0);
+    free(c1);
+    free(c2);
+    free(c3);
+    remove_tree(dir);
+}
+
+/* ---------------------------------------------------------------- availability */
+
+Test(cuda_compile, unavailable_is_an_answer_not_a_crash)
+{
+    int avail = kiln_backend_available(KILN_BACKEND_CUDA);
+    int count = -1;
+    cr_assert_eq(kiln_device_count(KILN_BACKEND_CUDA, &count), KILN_OK);
+    if (avail) {
+        cr_assert(count > 0);
+        return;
+    }
+    cr_assert(strlen(kiln_last_error()) > 0 || count == 0, "no reason given");
+    cr_assert_eq(count, 0);
+    kiln_context *ctx = (kiln_context *)1;
+    kiln_status st = kiln_context_create("cuda", NULL, &ctx);
+    cr_assert_eq(st, KILN_ERR_UNAVAILABLE, "got %s", kiln_status_name(st));
+    cr_assert_null(ctx);
+    cr_assert(strstr(kiln_last_error(), "cuda"), "reason should name cuda: %s", kiln_last_error());
+}
