@@ -81,7 +81,8 @@ static void print_json(const kiln_bench_case *c, const kiln_device_info *info, i
            "\"gbps\":%.3f,\"gflops\":%.3f,\"read_gbps\":%.3f,\"peak_gflops\":%.1f,\"roofline_bw\":%.3f,"
            "\"roofline_flops\":%.3f,\"copies\":%d}\n",
            kiln_bench_op_name(c->op), kiln_backend_name(info->backend), info->name, case_format(c),
-           kiln_dtype_get(c->dtype)->name, shape, threads, r->median_us, r->min_us, r->cpu_us, r->runs, r->bytes, r->flops,
+           kiln_dtype_get(c->dtype)->name, shape, threads, r->median_us, r->min_us, r->cpu_us, r->runs, r->bytes,
+           r->flops,
            r->gbps, r->gflops, read_gbps, peak_gflops, read_gbps > 0 ? r->gbps / read_gbps : 0.0,
            peak_gflops > 0 ? r->gflops / peak_gflops : 0.0, r->weight_copies);
     fflush(stdout);
@@ -183,8 +184,10 @@ int kiln_cmd_bench(int argc, char **argv)
     double read_gbps = roofline && info.backend == KILN_BACKEND_CPU ? kiln_bench_host_read_gbps(nthreads) : 0.0;
     double peak = kiln_bench_cpu_peak_gflops(&info, nthreads);
     if (!json) {
-        printf("kiln bench on %s (%s%s%d threads)\n", info.name, kiln_backend_name(info.backend),
-               nthreads ? ", " : "", nthreads);
+        if (nthreads)
+            printf("kiln bench on %s (%s, %d threads)\n", info.name, kiln_backend_name(info.backend), nthreads);
+        else
+            printf("kiln bench on %s (%s)\n", info.name, kiln_backend_name(info.backend));
         if (read_gbps > 0) printf("host read bandwidth (streaming, same run): %.1f GB/s", read_gbps);
         if (peak > 0) printf("%sf32 FMA peak %.0f GFLOP/s", read_gbps > 0 ? "; " : "", peak);
         if (read_gbps > 0 || peak > 0) printf("\n");

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/core/backend.h"
+#include "runtime/parallel.h"
 #include "runtime/session.h"
 
 static kiln_tensor act(const kiln_session *s, size_t off, int64_t rows, int64_t cols)
@@ -86,18 +87,35 @@ static qkv_layout qkv_of(const kiln_session *s, int n)
     return L;
 }
 
+typedef struct rope_job {
+    const kiln_session *s;
+    float *q, *k;
+    int pos0;
+} rope_job;
+
+/* RoPE on tokens [b, e) of q and k (a prefill splits them over threads). */
+static void rope_range(void *ctx, int64_t b, int64_t e)
+{
+    const rope_job *j = ctx;
+    const kiln_model_config *c = &j->s->m->cfg;
+    int n = (int)(e - b), pos = j->pos0 + (int)b;
+    kiln_rope_apply(j->q + (size_t)b * c->n_heads * c->head_dim, n, c->n_heads, c->head_dim, c->rope_dim, pos,
+                    c->rope_scale, j->s->rope_freq);
+    kiln_rope_apply(j->k + (size_t)b * c->n_kv_heads * c->head_dim, n, c->n_kv_heads, c->head_dim, c->rope_dim, pos,
+                    c->rope_scale, j->s->rope_freq);
+}
+
 /* q, k of this layer get RoPE; k and v go into the KV cache. On devices that
  * is one download of q|k|v and one upload of q (q|k for a prefill). */
 static kiln_status rope_and_cache(kiln_session *s, int layer, int n, int pos0)
 {
-    const kiln_model_config *c = &s->m->cfg;
     qkv_layout L = qkv_of(s, n);
     float *q;
     kiln_status st = kiln_synchronize(s->ctx);
     if (st || (st = to_host(s, L.q, L.bytes_q + 2 * L.bytes_kv, s->host_qkv, &q))) return st;
     float *k = q + L.bytes_q / 4, *v = k + L.bytes_kv / 4;
-    kiln_rope_apply(q, n, c->n_heads, c->head_dim, c->rope_dim, pos0, c->rope_scale, s->rope_freq);
-    kiln_rope_apply(k, n, c->n_kv_heads, c->head_dim, c->rope_dim, pos0, c->rope_scale, s->rope_freq);
+    rope_job job = {s, q, k, pos0};
+    kiln_parallel_for(n, 16, rope_range, &job);
     if ((st = kiln_kv_cache_store(&s->kv, layer, pos0, n, k, v))) return st;
     /* Decoding reads K from the cache; a prefill reads the fresh k as well. */
     return from_host(s, L.q, n > 1 ? L.bytes_q + L.bytes_kv : L.bytes_q, q);
@@ -130,11 +148,16 @@ static kiln_status layer_forward(kiln_session *s, int l, int n, int pos0)
     kiln_tensor att = act(s, s->off_att, n, q_dim), ffn = act(s, s->off_ffn, n, c->hidden_dim);
     qkv_layout qkv = qkv_of(s, n);
     kiln_status st;
-    if ((st = rms(s, x, &L->w[KILN_ROLE_ATTN_NORM], xn)) ||
-        (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_Q], act(s, qkv.q, n, q_dim), NULL)) ||
-        (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_K], act(s, qkv.k, n, kv_dim), NULL)) ||
-        (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_V], act(s, qkv.v, n, kv_dim), NULL)) ||
-        (st = rope_and_cache(s, l, n, pos0)) || (st = attention(s, l, n, pos0)) ||
+    if ((st = rms(s, x, &L->w[KILN_ROLE_ATTN_NORM], xn))) return st;
+    if (n == 1 && L->wqkv.ndim) {
+        /* One token: [1][q|k|v] is exactly the qkv layout. */
+        if ((st = matmul(s, xn, L->wqkv, act(s, qkv.q, 1, q_dim + 2 * kv_dim), NULL))) return st;
+    } else if ((st = matmul(s, xn, L->w[KILN_ROLE_ATTN_Q], act(s, qkv.q, n, q_dim), NULL)) ||
+               (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_K], act(s, qkv.k, n, kv_dim), NULL)) ||
+               (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_V], act(s, qkv.v, n, kv_dim), NULL))) {
+        return st;
+    }
+    if ((st = rope_and_cache(s, l, n, pos0)) || (st = attention(s, l, n, pos0)) ||
         (st = matmul(s, att, L->w[KILN_ROLE_ATTN_OUT], x, &x)) ||
         (st = rms(s, x, &L->w[KILN_ROLE_FFN_NORM], xn)))
         return st;

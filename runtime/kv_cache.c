@@ -2,10 +2,12 @@
  * new K/V rows to the cache type. */
 #include "runtime/kv_cache.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/core/backend.h"
+#include "runtime/parallel.h"
 
 kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype type, int32_t n_layers,
                                int32_t n_kv_heads, int32_t head_dim, int32_t block_size, int32_t capacity)
@@ -31,8 +33,7 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
     kv->v = calloc((size_t)n_layers, sizeof *kv->v);
     kv->free_blocks = malloc((size_t)kv->n_blocks * sizeof *kv->free_blocks);
     kv->table = calloc((size_t)kv->n_blocks, sizeof *kv->table);
-    kv->convert = malloc(kv->slot_bytes * (size_t)block_size);
-    if (!kv->k || !kv->v || !kv->free_blocks || !kv->table || !kv->convert) {
+    if (!kv->k || !kv->v || !kv->free_blocks || !kv->table) {
         kiln_kv_cache_free(kv);
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
     }
@@ -65,7 +66,7 @@ void kiln_kv_cache_free(kiln_kv_cache *kv)
     free(kv->v);
     free(kv->free_blocks);
     free(kv->table);
-    free(kv->convert);
+    free(kv->staging);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -138,18 +139,27 @@ static int convert_row(kiln_dtype type, const float *src, void *dst, int64_t n)
     return 1;
 }
 
-/* n consecutive slots of one block, from f32 rows to the cache type. */
-static kiln_status store_run(kiln_kv_cache *kv, kiln_buffer *buf, size_t off, const float *rows, int32_t n)
+/* Converting the rows of a store, split over threads for long prompts. */
+typedef struct store_job {
+    kiln_kv_cache *kv;
+    const float *k, *v;
+    char *k_dst, *v_dst; /* cpu: the cache buffers themselves; devices: staging */
+    int32_t pos0;
+    int direct;          /* 1: rows go to their slots; 0: packed rows in staging */
+    atomic_int failed;
+} store_job;
+
+static void convert_range(void *ctx, int64_t b, int64_t e)
 {
+    store_job *j = ctx;
+    const kiln_kv_cache *kv = j->kv;
     int64_t row = (int64_t)kv->n_kv_heads * kv->head_dim;
-    void *host = kiln_buffer_host_ptr(buf);
-    /* cpu: convert straight into the cache; devices: convert, then one upload. */
-    char *dst = host ? (char *)host + off : kv->convert;
-    for (int32_t t = 0; t < n; t++)
-        if (!convert_row(kv->type, rows + t * row, dst + (size_t)t * kv->slot_bytes, row))
-            return kiln_fail(KILN_ERR_INTERNAL, "KV cache: converting a row of %lld to %s failed", (long long)row,
-                             kiln_dtype_get(kv->type)->name);
-    return host ? KILN_OK : kiln_buffer_upload(buf, off, kv->convert, (size_t)n * kv->slot_bytes);
+    for (int64_t t = b; t < e; t++) {
+        size_t off = j->direct ? slot_offset(kv, j->pos0 + (int32_t)t) : (size_t)t * kv->slot_bytes;
+        if (!convert_row(kv->type, j->k + t * row, j->k_dst + off, row) ||
+            !convert_row(kv->type, j->v + t * row, j->v_dst + off, row))
+            atomic_store(&j->failed, 1);
+    }
 }
 
 kiln_status kiln_kv_cache_store(kiln_kv_cache *kv, int32_t layer, int32_t pos0, int32_t n, const float *k,
@@ -157,14 +167,31 @@ kiln_status kiln_kv_cache_store(kiln_kv_cache *kv, int32_t layer, int32_t pos0, 
 {
     if (pos0 < 0 || n < 0 || (n > 0 && (pos0 + n - 1) / kv->block_size >= kv->n_table))
         return kiln_fail(KILN_ERR_INTERNAL, "KV cache: positions %d..%d were not reserved", pos0, pos0 + n - 1);
-    size_t row = (size_t)kv->n_kv_heads * kv->head_dim;
+    char *hk = kiln_buffer_host_ptr(kv->k[layer]), *hv = kiln_buffer_host_ptr(kv->v[layer]);
+    store_job job = {.kv = kv, .k = k, .v = v, .pos0 = pos0, .direct = hk && hv};
+    atomic_init(&job.failed, 0);
+    size_t bytes = (size_t)n * kv->slot_bytes;
+    if (job.direct) {
+        job.k_dst = hk, job.v_dst = hv;
+    } else {
+        if (2 * bytes > kv->staging_cap) {
+            char *p = realloc(kv->staging, 2 * bytes);
+            if (!p) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory staging %d rows", n);
+            kv->staging = p, kv->staging_cap = 2 * bytes;
+        }
+        job.k_dst = kv->staging, job.v_dst = kv->staging + bytes;
+    }
+    kiln_parallel_for(n, 32, convert_range, &job);
+    if (atomic_load(&job.failed))
+        return kiln_fail(KILN_ERR_INTERNAL, "KV cache: converting rows to %s failed", kiln_dtype_get(kv->type)->name);
+    if (job.direct) return KILN_OK;
+    /* One upload of K and one of V per block the rows fall in. */
     for (int32_t done = 0; done < n;) {
-        int32_t pos = pos0 + done;
-        int32_t run = kv->block_size - pos % kv->block_size; /* to the end of this block */
+        int32_t pos = pos0 + done, run = kv->block_size - pos % kv->block_size;
         if (run > n - done) run = n - done;
-        size_t off = slot_offset(kv, pos);
-        kiln_status st = store_run(kv, kv->k[layer], off, k + (size_t)done * row, run);
-        if (st == KILN_OK) st = store_run(kv, kv->v[layer], off, v + (size_t)done * row, run);
+        size_t off = slot_offset(kv, pos), src = (size_t)done * kv->slot_bytes, len = (size_t)run * kv->slot_bytes;
+        kiln_status st = kiln_buffer_upload(kv->k[layer], off, job.k_dst + src, len);
+        if (st == KILN_OK) st = kiln_buffer_upload(kv->v[layer], off, job.v_dst + src, len);
         if (st != KILN_OK) return st;
         done += run;
     }

@@ -25,7 +25,8 @@ typedef struct kiln_kv_cache {
     int32_t len;                /* tokens in the sequence */
     kiln_buffer *table_buf;     /* i32 [1][n_blocks] on the device */
     kiln_buffer *len_buf;       /* i32 [1] */
-    void *convert;              /* scratch: one block of slots converted to `type` */
+    char *staging;              /* devices: new K then V rows converted to `type` */
+    size_t staging_cap;
 } kiln_kv_cache;
 
 /* Room for capacity tokens (memory for whole blocks). */

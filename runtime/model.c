@@ -133,10 +133,16 @@ kiln_status kiln_model_check(const kiln_model *m)
     return KILN_OK;
 }
 
-static int ends_with(const char *s, const char *suffix)
+/* GGUF files start with the magic "GGUF"; anything else is taken for a
+ * llama2.c checkpoint (which has no magic: its loader checks the header). */
+static int is_gguf(const char *path)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && !memcmp(magic, "GGUF", 4);
 }
 
 kiln_status kiln_model_load(const char *path, kiln_model **out)
@@ -147,7 +153,7 @@ kiln_status kiln_model_load(const char *path, kiln_model **out)
     if (!m) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_model_load: out of memory");
     kiln_status st;
     if (!strncmp(path, "synthetic:", 10)) st = kiln_model_load_synthetic(m, path + 10);
-    else if (ends_with(path, ".gguf")) st = kiln_model_load_gguf(m, path);
+    else if (is_gguf(path)) st = kiln_model_load_gguf(m, path);
     else st = kiln_model_load_llama2c(m, path);
     if (st == KILN_OK) st = kiln_model_check(m);
     if (st != KILN_OK) {

@@ -34,6 +34,34 @@ static kiln_status place_weight(kiln_session *s, const kiln_weight *w, int as_ve
     return KILN_OK;
 }
 
+/* Wq, Wk, Wv in one device buffer (see kiln_dev_layer). Only when the three
+ * share a type and each part is a whole number of 256-byte units, so that the
+ * views start aligned and the fused matrix has no gaps. Returns 0 when the
+ * layer does not qualify (the caller places the three separately). */
+static int fuse_qkv(kiln_session *s, const kiln_layer_weights *lw, kiln_dev_layer *dl, kiln_status *st)
+{
+    const kiln_weight *q = &lw->w[KILN_ROLE_ATTN_Q], *k = &lw->w[KILN_ROLE_ATTN_K], *v = &lw->w[KILN_ROLE_ATTN_V];
+    *st = KILN_OK;
+    if (s->host_visible || q->dtype != k->dtype || q->dtype != v->dtype) return 0;
+    size_t row = kiln_row_bytes(q->dtype, q->cols);
+    size_t bq = row * (size_t)q->rows, bk = row * (size_t)k->rows, bv = row * (size_t)v->rows;
+    if (bq % 256 || bk % 256 || bv % 256) return 0;
+    kiln_buffer *buf = NULL;
+    if ((*st = kiln_buffer_alloc(s->ctx, bq + bk + bv, &buf))) return 1;
+    s->weight_bufs[s->n_weight_bufs++] = buf;
+    if ((*st = kiln_buffer_upload(buf, 0, q->data, bq)) || (*st = kiln_buffer_upload(buf, bq, k->data, bk)) ||
+        (*st = kiln_buffer_upload(buf, bq + bk, v->data, bv)))
+        return 1;
+    int64_t ne[2] = {q->rows, q->cols};
+    dl->w[KILN_ROLE_ATTN_Q] = kiln_tensor_make(buf, 0, q->dtype, 2, ne);
+    ne[0] = k->rows;
+    dl->w[KILN_ROLE_ATTN_K] = kiln_tensor_make(buf, bq, q->dtype, 2, ne);
+    dl->w[KILN_ROLE_ATTN_V] = kiln_tensor_make(buf, bq + bk, q->dtype, 2, ne);
+    ne[0] = q->rows + k->rows + v->rows;
+    dl->wqkv = kiln_tensor_make(buf, 0, q->dtype, 2, ne);
+    return 1;
+}
+
 static size_t carve(size_t *at, size_t bytes)
 {
     size_t off = *at;
@@ -69,14 +97,21 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
     }
     if ((st = place_weight(s, &m->output_norm, 1, &s->output_norm)) || (st = place_weight(s, &m->output, 0, &s->output)))
         goto fail;
-    for (int l = 0; l < c->n_layers; l++)
+    for (int l = 0; l < c->n_layers; l++) {
+        int fused = fuse_qkv(s, &m->layers[l], &s->layers[l], &st);
+        if (st) {
+            kiln_fail_prefix(st, "placing blk.%d.attn_q/k/v on %s", l, info.id);
+            goto fail;
+        }
         for (int r = KILN_ROLE_FIRST_PER_LAYER; r < KILN_ROLE_COUNT; r++) {
             int is_norm = r == KILN_ROLE_ATTN_NORM || r == KILN_ROLE_FFN_NORM;
+            if (fused && (r == KILN_ROLE_ATTN_Q || r == KILN_ROLE_ATTN_K || r == KILN_ROLE_ATTN_V)) continue;
             if ((st = place_weight(s, &m->layers[l].w[r], is_norm, &s->layers[l].w[r]))) {
                 kiln_fail_prefix(st, "placing blk.%d.%s on %s", l, kiln_role_name((kiln_role)r), info.id);
                 goto fail;
             }
         }
+    }
 
     /* Activations. */
     s->max_batch = o.ctx_len < MAX_BATCH ? o.ctx_len : MAX_BATCH;

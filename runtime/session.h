@@ -19,6 +19,10 @@
 
 typedef struct kiln_dev_layer {
     kiln_tensor w[KILN_ROLE_COUNT];
+    /* GPU backends, when Q, K and V share a type: one buffer holding Wq, Wk,
+     * Wv back to back (w[Q/K/V] are views into it), so a decode step computes
+     * q|k|v in one matmul straight into the qkv layout. ndim 0 = not fused. */
+    kiln_tensor wqkv;
 } kiln_dev_layer;
 
 struct kiln_session {

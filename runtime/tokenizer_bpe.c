@@ -144,6 +144,12 @@ static kiln_status merge_word(const kiln_tokenizer *t, bpe_work *w, const char *
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for a word of %zu bytes", nb);
     size_t wn = 0;
     for (size_t i = 0; i < nb; i++) wn += (size_t)kiln_utf8_encode(kiln_bpe_byte_to_cp((unsigned char)bytes[i]), w->word + wn);
+    /* Llama 3 vocabularies skip the merges for a word that is a token as a
+     * whole (llama.cpp's ignore_merges), which is not always what merging gives. */
+    if (t->pretok == KILN_PRETOK_LLAMA3) {
+        int32_t whole = kiln_strmap_get(&t->token_ids, w->word, wn);
+        if (whole >= 0) return kiln_token_list_push(out, whole);
+    }
     int n_sym = 0;
     for (size_t i = 0; i < wn;) {
         size_t cl = (size_t)kiln_utf8_len((unsigned char)w->word[i]);

@@ -15,6 +15,9 @@
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/cuda/cuda_compile.h"
 #include "kernels/cuda/cuda_geometry.h"
+#include "kernels/cuda/templates/cuda_args.h"
+#include "gen/embedded.h"
+#include <stddef.h>
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"
 
@@ -71,6 +74,35 @@ Test(cuda_compile, paged_attn_sm80, .timeout = 300) { compile_manifest(KILN_OP_P
 Test(cuda_compile, norm_sm90, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_90", NULL); }
 Test(cuda_compile, norm_sm80, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_80", NULL); }
 
+/* The FA2 kernel is selected by its tiles (not in the manifest while it is opt-in). */
+Test(cuda_compile, flash_attn_mma_ptx, .timeout = 300)
+{
+    need_nvrtc();
+    static const kiln_dtype types[] = {KILN_F16, KILN_BF16};
+    static const int hds[] = {64, 128};
+    for (int ti = 0; ti < 2; ti++)
+        for (int hi = 0; hi < 2; hi++) {
+            kiln_spec s = kiln_spec_default(KILN_OP_FLASH_ATTN, KILN_BACKEND_CUDA, KILN_ISA_NONE, types[ti]);
+            s.act = s.out = types[ti];
+            s.head_dim = hds[hi];
+            s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
+            cr_assert(kiln_cuda_fa_uses_mma(&s));
+            kiln_source src;
+            memset(&src, 0, sizeof src);
+            cr_assert_eq(kiln_gen_emit(&s, &src), KILN_OK, "%s", kiln_last_error());
+            void *cubin = NULL;
+            size_t size = 0;
+            char *ptx = NULL;
+            kiln_status st = kiln_cuda_compile(src.text, src.entry, "sm_90", &cubin, &size, &ptx);
+            cr_assert_eq(st, KILN_OK, "%s: %s", src.entry, kiln_last_error());
+            cr_assert(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16"), "%s: no mma.sync in the PTX", src.entry);
+            cr_assert_eq(src.shared_bytes, (uint32_t)((2 * 64 * (hds[hi] + 8) + hds[hi] * 72) * 2));
+            free(cubin);
+            free(ptx);
+            kiln_source_free(&src);
+        }
+}
+
 Test(cuda_compile, bad_source_returns_log)
 {
     need_nvrtc();
@@ -83,6 +115,75 @@ Test(cuda_compile, bad_source_returns_log)
     cr_assert_eq(size, 0);
     cr_assert(strstr(kiln_last_error(), "undeclared_thing"), "log missing: %s", kiln_last_error());
     cr_assert(strstr(kiln_last_error(), "broken"), "entry missing: %s", kiln_last_error());
+}
+
+/* Host and device agree on the parameter blocks: NVRTC compiles one probe
+ * kernel per field of the embedded cuda_args.h, taking the struct by value;
+ * the PTX spells out the parameter's size (".b8 probe_i_param_0[SIZE]") and the
+ * field's offset ("[probe_i_param_0+OFF]"), which must equal the host's. */
+typedef struct layout_field {
+    const char *type, *field;
+    size_t size, offset;
+} layout_field;
+#define LF(T, m) {#T, #m, sizeof(T), offsetof(T, m)}
+static const layout_field layout_fields[] = {
+    LF(kiln_cu_matmul_args, w), LF(kiln_cu_matmul_args, xq), LF(kiln_cu_matmul_args, xq_stride),
+    LF(kiln_cu_matmul_args, n), LF(kiln_cu_matmul_args, x_vec_ok), LF(kiln_cu_flash_args, q_pos0),
+    LF(kiln_cu_flash_args, scale), LF(kiln_cu_flash_args, o_type), LF(kiln_cu_paged_args, bt_s0),
+    LF(kiln_cu_paged_args, split_len), LF(kiln_cu_paged_args, o_type), LF(kiln_cu_norm_args, y_s),
+    LF(kiln_cu_norm_args, eps),
+};
+#undef LF
+
+Test(cuda_compile, args_layout_matches_host)
+{
+    need_nvrtc();
+    const kiln_embedded_file *f = kiln_embedded_find("kernels/cuda/templates/cuda_args.h");
+    cr_assert_not_null(f, "cuda_args.h is not embedded");
+    size_t nf = sizeof layout_fields / sizeof layout_fields[0], cap = f->len + nf * 200 + 1, used;
+    char *src = malloc(cap);
+    used = (size_t)snprintf(src, cap, "%s\n", f->text);
+    for (size_t i = 0; i < nf; i++)
+        used += (size_t)snprintf(src + used, cap - used,
+                                 "extern \"C\" __global__ void probe_%zu(%s a, double *o) { *o = (double)((volatile %s *)&a)->%s; }\n", i,
+                                 layout_fields[i].type, layout_fields[i].type, layout_fields[i].field);
+    void *cubin = NULL;
+    char *ptx = NULL;
+    size_t size = 0;
+    cr_assert_eq(kiln_cuda_compile(src, "layout_probe", "sm_80", &cubin, &size, &ptx), KILN_OK, "%s",
+                 kiln_last_error());
+    for (size_t i = 0; i < nf; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "probe_%zu_param_0[", i);
+        const char *p = strstr(ptx, key);
+        cr_assert_not_null(p, "no parameter declaration for %s in the PTX", layout_fields[i].type);
+        size_t dev_size = strtoul(p + strlen(key), NULL, 10);
+        cr_assert_eq(dev_size, layout_fields[i].size, "sizeof %s: device %zu, host %zu", layout_fields[i].type,
+                     dev_size, layout_fields[i].size);
+        snprintf(key, sizeof key, "[probe_%zu_param_0", i);
+        p = strstr(ptx, key);
+        cr_assert_not_null(p, "%s.%s is never read in the PTX", layout_fields[i].type, layout_fields[i].field);
+        const char *ld = p;
+        while (ld > ptx && ld[-1] != '\n') ld--; /* the load instruction: ld.param[.v2|.v4].<type> */
+        size_t dev_off = p[strlen(key)] == '+' ? strtoul(p + strlen(key) + 1, NULL, 10) : 0;
+        /* NVVM may widen the read into a vector load of the neighbours: the
+         * field must then lie inside the loaded bytes. */
+        char ins[48] = "";
+        sscanf(ld, " %47s", ins); /* e.g. "ld.param.v2.u32" */
+        size_t elem = strstr(ins, "64") ? 8 : 4;
+        size_t lanes = strstr(ins, ".v4.") ? 4 : strstr(ins, ".v2.") ? 2 : 1;
+        size_t host_off = layout_fields[i].offset;
+        if (lanes == 1)
+            cr_assert_eq(dev_off, host_off, "offset of %s.%s: device %zu, host %zu", layout_fields[i].type,
+                         layout_fields[i].field, dev_off, host_off);
+        else
+            cr_assert(host_off >= dev_off && host_off < dev_off + lanes * elem && (host_off - dev_off) % elem == 0,
+                      "offset of %s.%s: host %zu outside the device's vector load at %zu (%zu x %zu bytes)",
+                      layout_fields[i].type, layout_fields[i].field, host_off, dev_off, lanes, elem);
+    }
+    free(cubin);
+    free(ptx);
+    free(src);
 }
 
 Test(cuda_compile, arch_names)

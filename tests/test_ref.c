@@ -280,3 +280,30 @@ Test(ref, rejects_bad_arguments)
     kiln_ref_norm_args n = {.kind = KILN_NORM_RMS, .rows = 1, .dim = 4, .dtype = KILN_F32, .x = x, .eps = 0};
     cr_expect_eq(kiln_ref_norm(&n, y, NULL), KILN_ERR_INVALID_ARG);
 }
+
+/* The harness's comparison itself: it must flag NaN, relative and element
+ * errors, and judge an all-zero reference by absolute error. */
+Test(ref, harness_comparison_can_fail)
+{
+    const double ref[4] = {1, -2, 3, 0.5};
+    float out[4] = {1, -2, 3, 0.5f};
+    const kt_tol tol = {1e-5, 1e-5};
+    cr_expect(kt_compare_host(KILN_F32, out, 4, ref, NULL, tol).ok, "identical outputs must pass");
+    out[2] = 3.001f; /* 1e-3 of 3 */
+    kt_stats s = kt_compare_host(KILN_F32, out, 4, ref, NULL, tol);
+    cr_expect(!s.ok && s.worst == 2, "a 3e-4 relative error must fail a 1e-5 tolerance (rel %g)", s.rel);
+    out[2] = NAN;
+    s = kt_compare_host(KILN_F32, out, 4, ref, NULL, (kt_tol){1e9, 1e9});
+    cr_expect(!s.ok && s.nonfinite == 1 && s.first_nonfinite == 2, "NaN must fail whatever the tolerance");
+    const uint16_t poisoned[2] = {0xffff, 0xffff}; /* what kt_poison leaves in f16/bf16 outputs */
+    const double zero[2] = {0, 0};
+    cr_expect(!kt_compare_host(KILN_F16, poisoned, 2, zero, NULL, (kt_tol){1e9, 1e9}).ok);
+    cr_expect(!kt_compare_host(KILN_BF16, poisoned, 2, zero, NULL, (kt_tol){1e9, 1e9}).ok);
+    const float small[2] = {1e-7f, 0};
+    cr_expect(kt_compare_host(KILN_F32, small, 2, zero, NULL, tol).ok, "zero reference: absolute 1e-7 is within 1e-5");
+    /* err_scale keeps a cancelled result from being judged by its own tiny size */
+    const double tiny_ref[1] = {1e-6}, scale[1] = {1.0};
+    const float near[1] = {2e-6f};
+    cr_expect(!kt_compare_host(KILN_F32, near, 1, tiny_ref, NULL, tol).ok);
+    cr_expect(kt_compare_host(KILN_F32, near, 1, tiny_ref, scale, tol).ok);
+}

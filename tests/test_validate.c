@@ -10,23 +10,58 @@
 #include "kernels/core/backend.h"
 #include "support/harness.h"
 
+/* Everything a test allocates is tracked and released by release_all (each
+ * test's .fini), so the suite stays clean under LeakSanitizer. */
+static kiln_context *contexts[64];
+static kiln_buffer *buffers[1024];
+static int n_contexts, n_buffers;
+
+static kiln_buffer *track(kiln_buffer *b)
+{
+    cr_assert_lt(n_buffers, 1024, "test_validate: too many buffers");
+    buffers[n_buffers++] = b;
+    return b;
+}
+
+static void release_all(void)
+{
+    while (n_buffers) kiln_buffer_free(buffers[--n_buffers]);
+    while (n_contexts) kiln_context_destroy(contexts[--n_contexts]);
+}
+
 static kiln_context *open_cpu(void)
 {
     kiln_context *ctx = NULL;
     kiln_status st = kiln_context_create("cpu", NULL, &ctx);
     cr_assert_eq(st, KILN_OK, "kiln_context_create(cpu): %s", kiln_last_error());
+    cr_assert_lt(n_contexts, 64, "test_validate: too many contexts");
+    contexts[n_contexts++] = ctx;
     return ctx;
+}
+
+static kiln_buffer *alloc(kiln_context *ctx, size_t bytes)
+{
+    kiln_buffer *b = NULL;
+    cr_assert_eq(kiln_buffer_alloc(ctx, bytes, &b), KILN_OK, "%s", kiln_last_error());
+    return track(b);
+}
+
+static kiln_tensor tn(kiln_context *ctx, kiln_dtype dt, int ndim, const int64_t *ne)
+{
+    kiln_tensor t = kt_tensor(ctx, dt, ndim, ne, NULL);
+    track(t.buf);
+    return t;
 }
 
 static kiln_tensor t2(kiln_context *ctx, kiln_dtype dt, int64_t a, int64_t b)
 {
     const int64_t ne[2] = {a, b};
-    return kt_tensor(ctx, dt, 2, ne, NULL);
+    return tn(ctx, dt, 2, ne);
 }
 
 static kiln_tensor t1(kiln_context *ctx, kiln_dtype dt, int64_t a)
 {
-    return kt_tensor(ctx, dt, 1, &a, NULL);
+    return tn(ctx, dt, 1, &a);
 }
 
 /* Runs the op through its public entry point and expects a rejection whose
@@ -85,7 +120,7 @@ static void mm_reject(mm *f, kiln_status want, const char *n1, const char *n2)
     expect_rejected(f->ctx, KILN_OP_MATMUL, &f->p, want, outs, 1, n1, n2);
 }
 
-Test(validate, matmul_valid_call_is_accepted)
+Test(validate, matmul_valid_call_is_accepted, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -100,7 +135,7 @@ Test(validate, matmul_valid_call_is_accepted)
     cr_expect_eq(kiln_validate_params(f.ctx, KILN_OP_MATMUL, &f.p), KILN_OK, "%s", kiln_last_error());
 }
 
-Test(validate, matmul_null_arguments)
+Test(validate, matmul_null_arguments, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -112,7 +147,7 @@ Test(validate, matmul_null_arguments)
     mm_reject(&f, KILN_ERR_INVALID_ARG, "x", "buffer");
 }
 
-Test(validate, matmul_k_mismatch)
+Test(validate, matmul_k_mismatch, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -123,7 +158,7 @@ Test(validate, matmul_k_mismatch)
     mm_reject(&f, KILN_ERR_SHAPE, "k=172", "k=176");
 }
 
-Test(validate, matmul_k_not_whole_blocks)
+Test(validate, matmul_k_not_whole_blocks, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -134,7 +169,7 @@ Test(validate, matmul_k_not_whole_blocks)
     mm_reject(&f, KILN_ERR_SHAPE, "48", "block");
 }
 
-Test(validate, matmul_y_shape_and_dtypes)
+Test(validate, matmul_y_shape_and_dtypes, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -151,7 +186,7 @@ Test(validate, matmul_y_shape_and_dtypes)
     mm_reject(&f, KILN_ERR_INVALID_ARG, "y is q8_0", NULL);
 }
 
-Test(validate, matmul_tensor_layout)
+Test(validate, matmul_tensor_layout, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -175,7 +210,7 @@ Test(validate, matmul_tensor_layout)
     mm_reject(&f, KILN_ERR_SHAPE, "ne[0]=0", NULL);
 }
 
-Test(validate, matmul_epilogue_tensors)
+Test(validate, matmul_epilogue_tensors, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -209,13 +244,13 @@ Test(validate, matmul_epilogue_tensors)
     mm_reject(&f, KILN_ERR_INVALID_ARG, "unknown", NULL);
 }
 
-Test(validate, matmul_buffers_and_overlap)
+Test(validate, matmul_buffers_and_overlap, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
     kiln_context *other = open_cpu();
     const int64_t ne[2] = {3, 64};
-    kiln_tensor xo = kt_tensor(other, KILN_F32, 2, ne, NULL);
+    kiln_tensor xo = tn(other, KILN_F32, 2, ne);
     f.p.x = xo;
     mm_reject(&f, KILN_ERR_INVALID_ARG, "x", "another context");
     mm_setup(&f);
@@ -230,8 +265,7 @@ Test(validate, matmul_buffers_and_overlap)
     mm_setup(&f);
     kiln_tensor r = kiln_tensor_make(f.y.buf, 4, KILN_F32, 2, (const int64_t[]){3, 5});
     kiln_tensor y2 = kiln_tensor_make(f.y.buf, 0, KILN_F32, 2, (const int64_t[]){3, 5});
-    kiln_buffer *big = NULL;
-    cr_assert_eq(kiln_buffer_alloc(f.ctx, 128, &big), KILN_OK);
+    kiln_buffer *big = alloc(f.ctx, 128);
     y2.buf = r.buf = big;
     f.p.y = y2;
     f.p.residual = &r;
@@ -239,7 +273,7 @@ Test(validate, matmul_buffers_and_overlap)
     expect_rejected(f.ctx, KILN_OP_MATMUL, &f.p, KILN_ERR_INVALID_ARG, outs2, 1, "overlaps residual", "exactly");
 }
 
-Test(validate, kernel_run_validates_too)
+Test(validate, kernel_run_validates_too, .fini = release_all)
 {
     mm f;
     mm_setup(&f);
@@ -265,7 +299,7 @@ typedef struct fa {
 static kiln_tensor t3(kiln_context *ctx, kiln_dtype dt, int64_t a, int64_t b, int64_t c)
 {
     const int64_t ne[3] = {a, b, c};
-    return kt_tensor(ctx, dt, 3, ne, NULL);
+    return tn(ctx, dt, 3, ne);
 }
 
 /* q/o f16 [4][8][64], k/v f16 [6][2][64] */
@@ -283,7 +317,7 @@ static void fa_reject(fa *f, kiln_status want, const char *n1, const char *n2)
     expect_rejected(f->ctx, KILN_OP_FLASH_ATTN, &f->p, want, outs, 1, n1, n2);
 }
 
-Test(validate, flash_attn)
+Test(validate, flash_attn, .fini = release_all)
 {
     fa f;
     fa_setup(&f);
@@ -329,7 +363,7 @@ typedef struct pa {
 static kiln_tensor t4(kiln_context *ctx, kiln_dtype dt, int64_t a, int64_t b, int64_t c, int64_t d)
 {
     const int64_t ne[4] = {a, b, c, d};
-    return kt_tensor(ctx, dt, 4, ne, NULL);
+    return tn(ctx, dt, 4, ne);
 }
 
 static void pa_upload_tables(pa *f)
@@ -358,7 +392,7 @@ static void pa_reject(pa *f, kiln_status want, const char *n1, const char *n2)
     expect_rejected(f->ctx, KILN_OP_PAGED_ATTN, &f->p, want, outs, 1, n1, n2);
 }
 
-Test(validate, paged_attn)
+Test(validate, paged_attn, .fini = release_all)
 {
     pa f;
     pa_setup(&f, KILN_Q8_0, 16, 64);
@@ -430,7 +464,7 @@ static void nm_reject(nm *f, kiln_status want, const char *n1, const char *n2)
     expect_rejected(f->ctx, KILN_OP_NORM, &f->p, want, outs, 2, n1, n2);
 }
 
-Test(validate, norm)
+Test(validate, norm, .fini = release_all)
 {
     nm f;
     nm_setup(&f);
@@ -466,8 +500,7 @@ Test(validate, norm)
     f.p.y = t2(f.ctx, KILN_F32, 5, 172);
     nm_reject(&f, KILN_ERR_INVALID_ARG, "y is f32", "x is f16");
     nm_setup(&f);
-    kiln_buffer *big = NULL;
-    cr_assert_eq(kiln_buffer_alloc(f.ctx, 2 * 1720, &big), KILN_OK);
+    kiln_buffer *big = alloc(f.ctx, 2 * 1720);
     kiln_tensor y = kiln_tensor_make(big, 0, KILN_F16, 2, (const int64_t[]){5, 172});
     kiln_tensor s = kiln_tensor_make(big, 344, KILN_F16, 2, (const int64_t[]){5, 172}); /* starts at y's row 1 */
     f.p.y = y;

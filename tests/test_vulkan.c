@@ -16,6 +16,7 @@
 
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"
+#include "kernels/vulkan/vk_timing.h"
 #include "test_vulkan_util.h"
 
 static void setup(void) { setenv("KILN_VULKAN_VALIDATION", "1", 1); }
@@ -122,5 +123,28 @@ Test(vulkan, buffer_round_trip_awkward_sizes)
         free(src);
         free(dst);
     }
+    kiln_context_destroy(ctx);
+}
+
+Test(vulkan, submissions_are_timed_on_the_device)
+{
+    vk_skip_unless_available();
+    kiln_context *ctx = vk_open(NULL);
+    kiln_device_info info;
+    kiln_context_get_device(ctx, &info);
+    double ns = -1;
+    if (!strstr(info.features, "timestamps")) {
+        cr_expect_eq(kiln_vk_last_submit_ns(ctx, &ns), KILN_ERR_UNSUPPORTED);
+        kiln_context_destroy(ctx);
+        cr_skip_test("no timestamps on %s", info.name);
+    }
+    vk_norm_case c;
+    vk_norm_make(ctx, &c, 64, 1000, 3);
+    cr_assert_eq(kiln_norm(ctx, &c.p), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(kiln_synchronize(ctx), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(kiln_vk_last_submit_ns(ctx, &ns), KILN_OK, "%s", kiln_last_error());
+    cr_expect(ns > 0 && ns < 10e9, "device time of one small norm: %g ns", ns);
+    cr_expect(vk_norm_matches(&c));
+    vk_norm_free(&c);
     kiln_context_destroy(ctx);
 }

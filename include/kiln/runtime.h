@@ -80,8 +80,8 @@ typedef struct kiln_model kiln_model;
 
 /* Loads a model onto the host (weights stay where they are: the GGUF file is
  * mapped, a llama2.c checkpoint is read into memory):
- *   *.gguf                 llama.cpp GGUF, general.architecture "llama"
- *   anything else          a llama2.c checkpoint (header of 7 int32, f32 weights)
+ *   a GGUF file            llama.cpp GGUF (magic "GGUF"), general.architecture "llama"
+ *   any other file         a llama2.c checkpoint (header of 7 int32, f32 weights)
  *   synthetic:PRESET-TYPE  random weights built in memory, e.g. synthetic:7b-q4_0
  *                          (presets tiny, 1b, 7b, 8b; types as kiln_dtype_from_name)
  * Unsupported architectures, tensor types and missing tensors fail by name. */

@@ -11,10 +11,12 @@
 #include "kernels/cpu/cpu_registry.h"
 
 /* Per-thread scratch the kernels may assume: the generic matmul dequantizes
- * 4 rows of w and 4 of w_up as f32 (8 k floats); attention keeps an output
- * accumulator and a converted K and V row (3 head_dim floats). */
+ * 4 rows of w and 4 of w_up as f32 (8 k floats, with room to spare); */
 #define MATMUL_THREAD_SCRATCH(k) ((size_t)(k) * 64 + 4096)
-#define ATTN_THREAD_SCRATCH(hd) ((size_t)(hd) * 64 + 4096)
+/* attention: G = n_head / n_kv_head accumulators of head_dim, a tile of 32
+ * converted K rows, one V row, G x 32 scores, 2 G softmax states (floats;
+ * ATTN_SCRATCH_FLOATS in templates/attn_common.c) */
+#define ATTN_THREAD_SCRATCH(hd, G) (((size_t)(G) * (hd) + 33 * (size_t)(hd) + 34 * (size_t)(G)) * 4 + 4096)
 /* Shared scratch for prepared (quantized) activations: 2 bytes per element + 512 per row. */
 #define MATMUL_ACT_SCRATCH(n, k) ((size_t)(n) * ((size_t)(k) * 2 + 512))
 
@@ -151,14 +153,15 @@ static kiln_status flash_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
     int q_in = attn_in_place(&p->q), o_in = attn_in_place(&p->o);
     size_t q_at = q_in ? 0 : arena_reserve(&a, (size_t)(n_q * n_head * hd) * 4);
     size_t o_at = o_in ? 0 : arena_reserve(&a, (size_t)(n_q * n_head * hd) * 4);
-    size_t thr_at = arena_reserve(&a, ATTN_THREAD_SCRATCH(hd) * (size_t)threads);
+    size_t thr_bytes = ATTN_THREAD_SCRATCH(hd, n_head / n_kv_head);
+    size_t thr_at = arena_reserve(&a, thr_bytes * (size_t)threads);
     if (!(a.base = kiln_cpu_scratch(c, a.used))) return KILN_ERR_OUT_OF_MEMORY;
     kiln_cpu_flash_attn_args args = {
         .k = kiln_cpu_row_ptr(&p->k, 0), .v = kiln_cpu_row_ptr(&p->v, 0),
         .k_tok = p->k.nb[0], .k_head = p->k.nb[1], .v_tok = p->v.nb[0], .v_head = p->v.nb[1],
         .n_q = n_q, .n_kv = n_kv, .n_head = n_head, .n_kv_head = n_kv_head, .head_dim = hd,
         .scale = p->scale, .causal = p->causal, .q_pos0 = p->q_pos0,
-        .thread_scratch = a.base + thr_at, .thread_scratch_bytes = ATTN_THREAD_SCRATCH(hd),
+        .thread_scratch = a.base + thr_at, .thread_scratch_bytes = thr_bytes,
     };
     if (q_in) {
         args.q = (const float *)kiln_cpu_row_ptr(&p->q, 0);
@@ -201,7 +204,8 @@ static kiln_status paged_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
     int q_in = attn_in_place(&p->q), o_in = attn_in_place(&p->o);
     size_t q_at = q_in ? 0 : arena_reserve(&a, (size_t)(n_seq * n_head * hd) * 4);
     size_t o_at = o_in ? 0 : arena_reserve(&a, (size_t)(n_seq * n_head * hd) * 4);
-    size_t thr_at = arena_reserve(&a, ATTN_THREAD_SCRATCH(hd) * (size_t)threads);
+    size_t thr_bytes = ATTN_THREAD_SCRATCH(hd, n_head / n_kv_head);
+    size_t thr_at = arena_reserve(&a, thr_bytes * (size_t)threads);
     if (!(a.base = kiln_cpu_scratch(c, a.used))) return KILN_ERR_OUT_OF_MEMORY;
     kiln_cpu_paged_attn_args args = {
         .k = kiln_cpu_row_ptr(&p->k_cache, 0), .v = kiln_cpu_row_ptr(&p->v_cache, 0),
@@ -210,10 +214,11 @@ static kiln_status paged_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
         .block_table = (const int32_t *)kiln_cpu_row_ptr(&p->block_table, 0),
         /* int32 entries between sequences; a 1-d table means one sequence */
         .bt_stride = p->block_table.ndim >= 2 ? p->block_table.nb[p->block_table.ndim - 2] / 4 : 0,
+        .max_blocks = p->block_table.ne[p->block_table.ndim - 1],
         .seq_lens = (const int32_t *)kiln_cpu_row_ptr(&p->seq_lens, 0),
         .n_seq = n_seq, .n_head = n_head, .n_kv_head = n_kv_head, .head_dim = hd,
         .block_size = block_size, .n_blocks = n_blocks, .scale = p->scale,
-        .thread_scratch = a.base + thr_at, .thread_scratch_bytes = ATTN_THREAD_SCRATCH(hd),
+        .thread_scratch = a.base + thr_at, .thread_scratch_bytes = thr_bytes,
     };
     if (q_in) {
         args.q = (const float *)kiln_cpu_row_ptr(&p->q, 0);

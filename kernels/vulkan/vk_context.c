@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/vulkan/vk_internal.h"
+#include "kernels/vulkan/vk_timing.h"
 
 #ifndef KILN_VK_VALIDATION_DEFAULT
 #define KILN_VK_VALIDATION_DEFAULT 0
@@ -62,9 +63,11 @@ kiln_status kiln_vk_check_validation(kiln_vk_context *vk, const char *where)
 static kiln_status create_device(kiln_vk_context *vk)
 {
     const kiln_vk_caps *c = &vk->caps;
-    if (!c->storage8 || !c->storage16 || !c->int16)
+    if (!c->storage8 || !c->storage16 || !c->int16 || !c->int8)
         return kiln_fail(KILN_ERR_UNSUPPORTED,
-                         "vulkan: device lacks 8/16-bit storage buffers or shaderInt16, which kiln's kernels read weights with");
+                         "vulkan: device lacks 8/16-bit storage buffers or shaderInt8/shaderInt16 "
+                         "(storage8=%d storage16=%d int8=%d int16=%d), which kiln's kernels read weights with",
+                         c->storage8, c->storage16, c->int8, c->int16);
     if (!c->push_descriptor)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "vulkan: device lacks VK_KHR_push_descriptor");
     float prio = 1.0f;
@@ -246,6 +249,10 @@ kiln_status kiln_vk_begin(kiln_vk_context *vk, VkCommandBuffer *out)
         if (r != VK_SUCCESS) return kiln_vk_fail_result(r, "vkBeginCommandBuffer");
         vk->recording = 1;
         vk->pending = 0;
+        if (vk->query_pool) { /* device time of this submission (kiln_vk_last_submit_ns) */
+            vk->fd.vkCmdResetQueryPool(vk->cmd, vk->query_pool, 0, 2);
+            vk->fd.vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vk->query_pool, 0);
+        }
     }
     *out = vk->cmd;
     return KILN_OK;
@@ -255,6 +262,8 @@ kiln_status kiln_vk_flush(kiln_vk_context *vk)
 {
     if (!vk->recording) return kiln_vk_check_validation(vk, "recording");
     vk->recording = 0;
+    if (vk->query_pool)
+        vk->fd.vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->query_pool, 1);
     VkResult r = vk->fd.vkEndCommandBuffer(vk->cmd);
     if (r != VK_SUCCESS) return kiln_vk_fail_result(r, "vkEndCommandBuffer");
     VkSubmitInfo si = {
@@ -272,7 +281,24 @@ kiln_status kiln_vk_flush(kiln_vk_context *vk)
     vk->fd.vkResetCommandBuffer(vk->cmd, 0);
     vk->pending = 0;
     if (r != VK_SUCCESS) return kiln_vk_fail_result(r, "vkWaitForFences");
+    if (vk->query_pool) {
+        uint64_t ts[2] = {0, 0};
+        if (vk->fd.vkGetQueryPoolResults(vk->device, vk->query_pool, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                         VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && ts[1] >= ts[0])
+            vk->last_submit_ns = (double)(ts[1] - ts[0]) * vk->caps.timestamp_period_ns;
+    }
     return kiln_vk_check_validation(vk, "submission");
+}
+
+kiln_status kiln_vk_last_submit_ns(kiln_context *ctx, double *ns)
+{
+    if (!ctx || !ns || ctx->vt->kind != KILN_BACKEND_VULKAN)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_vk_last_submit_ns: needs a vulkan context and an output");
+    kiln_vk_context *vk = kiln_vk_ctx(ctx);
+    if (!vk->query_pool)
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "vulkan: %s's compute queue has no timestamps", ctx->info.name);
+    *ns = vk->last_submit_ns;
+    return KILN_OK;
 }
 
 kiln_status kiln_vk_synchronize(kiln_context *ctx)

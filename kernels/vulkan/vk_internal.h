@@ -95,8 +95,9 @@ typedef struct kiln_vk_context {
     VkDeviceMemory retired_mem[16];
     int n_retired;
 
-    /* timestamps */
+    /* timestamps: written at the start and end of each of kiln's submissions */
     VkQueryPool query_pool;
+    double last_submit_ns;
 } kiln_vk_context;
 
 /* Bindings per op (kernels/vulkan/templates/<op>.comp declare the same). */

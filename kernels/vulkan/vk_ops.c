@@ -160,7 +160,8 @@ static kiln_status run_matmul(kiln_context *ctx, const kiln_spec *spec, const ki
         BIND(1, w, "w");
         push_u32(&rec, (uint64_t)w->nb[0]);
         if (swiglu) {
-            rec.bind[2] = (VkDescriptorBufferInfo){.buffer = vk->scratch, .offset = 0, .range = VK_WHOLE_SIZE};
+            uint64_t range = vk->scratch_size < vk->caps.max_storage_range ? vk->scratch_size : vk->caps.max_storage_range;
+            rec.bind[2] = (VkDescriptorBufferInfo){.buffer = vk->scratch, .offset = 0, .range = range & ~(uint64_t)3};
             push_u32(&rec, 0);
         } else {
             BIND(2, &p->y, "y"); /* unused */

@@ -16,14 +16,19 @@ static int failures;
 
 int kt_failures(void) { return failures; }
 
+static int verbose(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("KILN_TEST_VERBOSE");
+        v = e && *e && strcmp(e, "0") != 0;
+    }
+    return v;
+}
+
 void kt_trace(const char *what)
 {
-    static int verbose = -1;
-    if (verbose < 0) {
-        const char *v = getenv("KILN_TEST_VERBOSE");
-        verbose = v && *v && strcmp(v, "0") != 0;
-    }
-    if (verbose) {
+    if (verbose()) {
         fprintf(stderr, "[case] %s\n", what);
         fflush(stderr);
     }
@@ -47,24 +52,27 @@ void kt_fail_status(const char *what, const char *call, kiln_status st)
     record_failure(msg);
 }
 
-int kt_check_host(const char *what, kiln_dtype t, const void *out, int64_t n, const double *ref,
-                  const double *err_scale, kt_tol tol)
+/* Decodes out and measures it against ref; *got_out (malloc'ed decoded
+ * values) is handed back when asked for, for the failure message. */
+static kt_stats compare(kiln_dtype t, const void *out, int64_t n, const double *ref, const double *err_scale, kt_tol tol,
+                        double **got_out)
 {
     double *got = malloc((size_t)(n ? n : 1) * sizeof *got);
     cr_assert_not_null(got);
     kt_decode(t, out, n, got);
+    kt_stats s = {0};
+    s.first_nonfinite = -1;
     double d2 = 0, r2 = 0, s2 = 0, dmax = 0, rmax = 0, smax = 0;
-    int64_t bad = 0, first_bad = -1, at = 0;
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(got[i])) {
-            if (first_bad < 0) first_bad = i;
-            bad++;
+            if (s.first_nonfinite < 0) s.first_nonfinite = i;
+            s.nonfinite++;
             continue;
         }
         double d = fabs(got[i] - ref[i]);
         d2 += d * d;
         r2 += ref[i] * ref[i];
-        if (d > dmax) dmax = d, at = i;
+        if (d > dmax) dmax = d, s.worst = i;
         if (fabs(ref[i]) > rmax) rmax = fabs(ref[i]);
         if (err_scale) {
             s2 += err_scale[i] * err_scale[i];
@@ -74,24 +82,43 @@ int kt_check_host(const char *what, kiln_dtype t, const void *out, int64_t n, co
     double denom = fmax(sqrt(r2), sqrt(s2)), mdenom = fmax(rmax, smax);
     if (denom == 0) denom = 1;  /* an all-zero reference: judge absolute errors */
     if (mdenom == 0) mdenom = 1;
-    const double rel = sqrt(d2) / denom, mabs = dmax / mdenom;
-    const int ok = bad == 0 && rel <= tol.rel && mabs <= tol.max_abs;
-    if (!ok) {
+    s.rel = sqrt(d2) / denom;
+    s.max_abs = dmax / mdenom;
+    s.ok = s.nonfinite == 0 && s.rel <= tol.rel && s.max_abs <= tol.max_abs;
+    if (got_out) *got_out = got;
+    else free(got);
+    return s;
+}
+
+kt_stats kt_compare_host(kiln_dtype t, const void *out, int64_t n, const double *ref, const double *err_scale, kt_tol tol)
+{
+    return compare(t, out, n, ref, err_scale, tol, NULL);
+}
+
+int kt_check_host(const char *what, kiln_dtype t, const void *out, int64_t n, const double *ref,
+                  const double *err_scale, kt_tol tol)
+{
+    double *got = NULL;
+    kt_stats s = compare(t, out, n, ref, err_scale, tol, &got);
+    if (verbose()) /* the margins, for choosing tolerances */
+        fprintf(stderr, "[%s] %s: rel %.3g of %.3g, max %.3g of %.3g\n", s.ok ? "ok" : "FAIL", what, s.rel, tol.rel,
+                s.max_abs, tol.max_abs);
+    if (!s.ok) {
         char msg[2048];
-        if (bad)
+        if (s.nonfinite)
             snprintf(msg, sizeof msg, "%s [seed=%llu]: %lld of %lld outputs are NaN/Inf (first at [%lld]: %g, ref %.6g)", what,
-                     (unsigned long long)kt_seed(), (long long)bad, (long long)n, (long long)first_bad, got[first_bad],
-                     ref[first_bad]);
+                     (unsigned long long)kt_seed(), (long long)s.nonfinite, (long long)n, (long long)s.first_nonfinite,
+                     got[s.first_nonfinite], ref[s.first_nonfinite]);
         else
             snprintf(msg, sizeof msg,
-                     "%s [seed=%llu]: relative error %.3g (tolerance %.3g), largest error %.3g of max magnitude %.3g = %.3g "
+                     "%s [seed=%llu]: relative error %.3g (tolerance %.3g), largest error %.3g of the largest magnitude "
                      "(tolerance %.3g) at [%lld]: got %.7g, ref %.7g",
-                     what, (unsigned long long)kt_seed(), rel, tol.rel, dmax, mdenom, mabs, tol.max_abs, (long long)at,
-                     got[at], ref[at]);
+                     what, (unsigned long long)kt_seed(), s.rel, tol.rel, s.max_abs, tol.max_abs, (long long)s.worst,
+                     got[s.worst], ref[s.worst]);
         record_failure(msg);
     }
     free(got);
-    return ok;
+    return s.ok;
 }
 
 int kt_check(const char *what, const kiln_tensor *out, const double *ref, const double *err_scale, kt_tol tol)

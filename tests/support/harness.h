@@ -3,7 +3,9 @@
  * Contexts: kt_contexts_open() makes one context per backend under test:
  *   KILN_TEST_BACKENDS   comma list of cpu, cuda, vulkan (also cpu-generic,
  *                        cpu-avx2, cpu-avx512 for one ISA). Default: cpu plus
- *                        every other backend that is available.
+ *                        every other backend that is available (except a
+ *                        software Vulkan device such as llvmpipe: too slow
+ *                        for the sweeps; name vulkan explicitly to include it).
  *                        "cpu" means one context per ISA this machine supports.
  *   KILN_REQUIRE_BACKENDS comma list: fail, instead of skipping, when one of
  *                        these backends is unavailable.
@@ -101,6 +103,20 @@ typedef struct kt_tol {
     double rel;
     double max_abs;
 } kt_tol;
+
+/* The numbers behind a check. */
+typedef struct kt_stats {
+    double rel;        /* ‖out − ref‖ / max(‖ref‖, ‖err_scale‖) (1 when both are 0) */
+    double max_abs;    /* max|out − ref| / max(max|ref|, max err_scale) */
+    int64_t worst;     /* index of the largest error */
+    int64_t nonfinite; /* NaN/Inf outputs */
+    int64_t first_nonfinite;
+    int ok;            /* within tol and all finite */
+} kt_stats;
+
+/* Only compute the comparison (records nothing): for the harness's own tests. */
+kt_stats kt_compare_host(kiln_dtype t, const void *out, int64_t n, const double *ref, const double *err_scale,
+                         kt_tol tol);
 
 /* Compare tensor out (downloaded) with ref (packed doubles). err_scale may be
  * NULL. On failure records a test failure naming `what` (backend, op, format,

@@ -1,6 +1,7 @@
 /* kernels/cpu/templates/attn_common.c — what flash and paged attention share:
  * loading one K or V row (head_dim elements in the spec's K/V dtype) as f32,
- * and the online-softmax step over one key (gen/math/common.h). */
+ * and the online-softmax update over a tile of keys for the group of query
+ * heads that share a KV head (gen/math/common.h). */
 
 /* Row of head_dim elements at p as f32: in place for f32, else converted into buf. */
 static inline const float *attn_row(const uint8_t *p, float *buf, int64_t hd)
@@ -23,23 +24,73 @@ static inline const float *attn_row(const uint8_t *p, float *buf, int64_t hd)
 #endif
 }
 
-/* Fold key (score s, value row v) into acc[hd] and the online-softmax state
- * st = {running max, running sum}; start from {-inf, 0}. (An array, not a
- * struct: a bundle holds many instances in one translation unit and types
- * cannot be renamed per instance.) */
-static inline void attn_step(float st[2], float *acc, float s, const float *v, int64_t hd)
+/* Keys per tile: scores of a tile are computed first, so the softmax max moves
+ * (and the accumulators are rescaled) once per tile instead of once per key. */
+#define ATTN_TILE 32
+
+/* Floats of per-thread scratch attn_tile needs for a group of G query heads. */
+#define ATTN_SCRATCH_FLOATS(G, hd) ((G) * (hd) + ATTN_TILE * (hd) + (hd) + (G) * ATTN_TILE + 2 * (G))
+
+/* y += p * v */
+static inline void attn_axpy(float *y, float p, const float *v, int64_t n)
 {
-    float m_new = kiln_softmax_max(st[0], s);
-    float c = kiln_softmax_rescale(st[0], m_new);
-    float p = kiln_softmax_weight(s, m_new);
-    st[1] = st[1] * c + p;
-    st[0] = m_new;
-    kiln_cpu_scale_add(acc, c, p, v, hd);
+    int64_t i = 0;
+#if KILN_SIMD_AVX2
+    __m256 pv = _mm256_set1_ps(p);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++) y[i] += p * v[i];
 }
 
-/* out = acc / l (zeros when no key was visible). */
-static inline void attn_finish(const float st[2], const float *acc, float *out, int64_t hd)
+/* The G query heads that share one KV head (rows q + g * q_head), against a
+ * tile of nkeys (<= ATTN_TILE) keys whose K and V rows are krow[t], vrow[t].
+ * Each K and V row is converted once for all G heads (grouped-query
+ * attention reads each KV row once). acc[g * hd ..] and the online-softmax
+ * state st[2g] = running max, st[2g + 1] = running sum are updated with the
+ * shared math of gen/math/common.h. kbuf: ATTN_TILE * hd floats, vbuf: hd,
+ * p: G * ATTN_TILE. */
+static void attn_tile(const float *q, int64_t q_head, int64_t G, int64_t hd, float scale, const uint8_t *const *krow,
+                      const uint8_t *const *vrow, int nkeys, float *acc, float *st, float *kbuf, float *vbuf, float *p)
 {
-    float inv = st[1] > 0.0f ? 1.0f / st[1] : 0.0f;
-    for (int64_t i = 0; i < hd; i++) out[i] = acc[i] * inv;
+    for (int t = 0; t < nkeys; t++) {
+        const float *k = attn_row(krow[t], kbuf + (int64_t)t * hd, hd);
+        for (int64_t g = 0; g < G; g++) p[g * ATTN_TILE + t] = kiln_cpu_dot_f32(q + g * q_head, k, hd) * scale;
+    }
+    for (int64_t g = 0; g < G; g++) {
+        float *pg = p + g * ATTN_TILE, m_tile = pg[0];
+        for (int t = 1; t < nkeys; t++) m_tile = kiln_softmax_max(m_tile, pg[t]);
+        float m_new = kiln_softmax_max(st[2 * g], m_tile);
+        float c = kiln_softmax_rescale(st[2 * g], m_new), l = st[2 * g + 1] * c;
+        if (c != 1.0f)
+            for (int64_t d = 0; d < hd; d++) acc[g * hd + d] *= c;
+        for (int t = 0; t < nkeys; t++) {
+            pg[t] = kiln_softmax_weight(pg[t], m_new);
+            l += pg[t];
+        }
+        st[2 * g] = m_new;
+        st[2 * g + 1] = l;
+    }
+    for (int t = 0; t < nkeys; t++) {
+        const float *v = attn_row(vrow[t], vbuf, hd);
+        for (int64_t g = 0; g < G; g++) attn_axpy(acc + g * hd, p[g * ATTN_TILE + t], v, hd);
+    }
+}
+
+/* Start G rows: zero accumulators, max -inf, sum 0. */
+static inline void attn_begin(float *acc, float *st, int64_t G, int64_t hd)
+{
+    for (int64_t i = 0; i < G * hd; i++) acc[i] = 0.0f;
+    for (int64_t g = 0; g < G; g++) {
+        st[2 * g] = -INFINITY;
+        st[2 * g + 1] = 0.0f;
+    }
+}
+
+/* out rows (out + g * o_head) = acc / l (zeros when no key was visible). */
+static inline void attn_finish(const float *acc, const float *st, int64_t G, int64_t hd, float *out, int64_t o_head)
+{
+    for (int64_t g = 0; g < G; g++) {
+        float inv = st[2 * g + 1] > 0.0f ? 1.0f / st[2 * g + 1] : 0.0f;
+        for (int64_t d = 0; d < hd; d++) out[g * o_head + d] = acc[g * hd + d] * inv;
+    }
 }

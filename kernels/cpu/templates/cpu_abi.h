@@ -77,6 +77,7 @@ typedef struct kiln_cpu_paged_attn_args {
     int64_t v_blk, v_tok, v_head;
     const int32_t *block_table;
     int64_t bt_stride;       /* int32 entries between sequences */
+    int64_t max_blocks;      /* entries per sequence: tokens past max_blocks * block_size are not read */
     const int32_t *seq_lens;
     int64_t n_seq, n_head, n_kv_head, head_dim, block_size, n_blocks;
     float scale;

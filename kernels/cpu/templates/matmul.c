@@ -2,26 +2,27 @@
  * (+ epilogue) for the cpu, one instance per ISA and weight format.
  *
  * Three paths, chosen at generation time by the format and ISA:
- * - integer: formats whose dot product GGUF engines do in int8 (q4_0, q8_0
- *   with q8_0 activations; q4_K with q8_K activations) on AVX2/AVX-512. The
- *   PREPARE phase quantizes x into args->scratch; RUN multiplies int8 blocks
- *   with maddubs/madd and applies the per-block scales in f32
- *   (kernels/cpu/templates/matmul_int8.c).
+ * - integer: formats whose dot product GGUF engines do in int8 (q4_0, q4_1,
+ *   q5_0, q5_1, q8_0 with q8_0 activations; q4_K, q5_K, q6_K with q8_K-style activations) on
+ *   AVX2/AVX-512. The PREPARE phase quantizes x into args->scratch; RUN
+ *   multiplies int8 blocks with maddubs/madd and applies the per-block scales
+ *   in f32 (kernels/cpu/templates/matmul_int8.c).
  * - f16 (AVX2/AVX-512): f16 rows converted in registers with F16C, FMA with
  *   f32 activations (kernels/cpu/templates/matmul_f16.c).
  * - generic: every other format (and every format on the generic ISA):
  *   dequantize a tile of W rows to f32 with the shared element-wise
  *   kiln_dequant (gen/math/dequant.h; F16C for f16), then f32 dots.
- * Both paths share the driver below: rows of W are split over the tasks in
+ * All paths share the driver below: rows of W are split over the tasks in
  * tiles of MM_RM rows, columns (tokens) are walked in blocks that keep their
  * activations in L2, and the epilogue (flags chosen at run time, see
  * docs/CPU.md) is applied per output element. */
 #pragma kiln include "kernels/cpu/templates/cpu_abi.h"
 #pragma kiln include "kernels/cpu/templates/cpu_simd.h"
 
-#if KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0))
+#if KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q4_1) || defined(KILN_FMT_Q5_0) || \
+                        defined(KILN_FMT_Q5_1) || defined(KILN_FMT_Q8_0))
 #define MM_PATH_Q8_0 1
-#elif KILN_SIMD_AVX2 && defined(KILN_FMT_Q4_K)
+#elif KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_K) || defined(KILN_FMT_Q5_K) || defined(KILN_FMT_Q6_K))
 #define MM_PATH_Q8_K 1
 #endif
 #ifndef MM_PATH_Q8_0
@@ -48,11 +49,12 @@
 #define MM_RN 1
 #define MM_RM_WIDE 4 /* n > 1: 4 rows x 2 columns reuse both operands */
 #define MM_RN_WIDE 2
+#define MM_NB 16     /* 16 tokens of int8 / f32 activations stay in L2 */
 #else
 #define MM_RM 4
 #define MM_RN 4
+#define MM_NB 256    /* the row tile is dequantized once per block: make blocks long */
 #endif
-#define MM_NB 16
 
 /* Bytes of one activation row as the integer path stores it. */
 #if MM_PATH_Q8_0

@@ -30,25 +30,59 @@ static inline const uint8_t *mm_xq_row(const kiln_cpu_matmul_args *a, int64_t co
 }
 
 #if MM_PATH_Q8_0
-/* q4_0 weights enter the dot product unsigned (0..15, as stored): maddubs
- * wants an unsigned first operand, so no sign juggling is needed, and the -8
- * offset is applied once per block through the activation sum:
- *   sum (q - 8) x = sum q x - 8 * sum x.
+/* The 4- and 5-bit formats enter the dot product unsigned, as stored (0..15,
+ * 0..31): maddubs wants an unsigned first operand, so no sign juggling is
+ * needed, and what turns them into weights is applied once per block through
+ * the activation sum s = sum x:
+ *   q4_0: sum (q - 8) x = sum q x - 8 s      q5_0: the same with 16
+ *   q4_1, q5_1 (w = d q + m): sum w x = d sum q x + m s
  * q8_0 weights are signed: |w| times x with w's sign (kiln_cpu_dot_i8). */
 #if defined(KILN_FMT_Q4_0)
 #define MM_W_OFFSET 8.0f
+#elif defined(KILN_FMT_Q5_0)
+#define MM_W_OFFSET 16.0f
 #else
 #define MM_W_OFFSET 0.0f
+#endif
+#if defined(KILN_FMT_Q4_1) || defined(KILN_FMT_Q5_1)
+#define MM_W_HAS_MIN 1 /* f16 m right after d */
+#else
+#define MM_W_HAS_MIN 0
+#endif
+/* Byte offsets of the nibbles and (5-bit formats) of the 32 fifth bits. */
+#if defined(KILN_FMT_Q4_0)
+#define MM_QS_OFF 2
+#elif defined(KILN_FMT_Q4_1)
+#define MM_QS_OFF 4
+#elif defined(KILN_FMT_Q5_0)
+#define MM_QH_OFF 2
+#define MM_QS_OFF 6
+#elif defined(KILN_FMT_Q5_1)
+#define MM_QH_OFF 4
+#define MM_QS_OFF 8
 #endif
 
 /* The 32 weights of a block, in element order. */
 static inline __attribute__((always_inline)) __m256i mm_w_block(const uint8_t *blk)
 {
-#if defined(KILN_FMT_Q4_0)
+#if defined(MM_QS_OFF)
     /* qs[j] holds element j in its low nibble and element j+16 in its high one:
      * the same 16 bytes in both halves, the upper half shifted down by 4 */
-    __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
-    return _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+    __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + MM_QS_OFF)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+#if defined(MM_QH_OFF)
+    /* bit j of the 32-bit qh is bit 4 of element j: spread qh's bytes so byte j
+     * holds byte j/8, set every bit but bit j%8, and compare with all-ones */
+    uint32_t qh;
+    memcpy(&qh, blk + MM_QH_OFF, 4);
+    __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                         _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                                            0x0202020202020202, 0x0303030303030303));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                                    _mm256_set1_epi64x(-1));
+    q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+#endif
+    return q;
 #else
     return _mm256_loadu_si256((const __m256i *)(blk + 2));
 #endif
@@ -57,7 +91,7 @@ static inline __attribute__((always_inline)) __m256i mm_w_block(const uint8_t *b
 /* 32 products of a weight block and an activation block as 8 int32 lanes. */
 static inline __attribute__((always_inline)) __m256i mm_w_dot(__m256i w, __m256i x)
 {
-#if defined(KILN_FMT_Q4_0)
+#if defined(MM_QS_OFF)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 #else
     return kiln_cpu_dot_i8(w, x);
@@ -110,6 +144,9 @@ static inline __attribute__((always_inline)) void mm_q8_0_4xn(const kiln_cpu_mat
     for (int64_t b = 0; b < blocks; b++) {
         int64_t off = b * KILN_FMT_BYTES;
         __m128 dw = mm_scales4(wr, off);
+#if MM_W_HAS_MIN
+        __m128 mw = mm_scales4(wr, off + 2);
+#endif
         __m256i xv[2];
 #pragma GCC unroll 2
         for (int c = 0; c < NC; c++) {
@@ -118,6 +155,9 @@ static inline __attribute__((always_inline)) void mm_q8_0_4xn(const kiln_cpu_mat
             __m128 s = _mm_mul_ps(dw, _mm_set1_ps(xb->d));
             _mm_store_ps(scale[c], s);
             if (MM_W_OFFSET != 0.0f) offs[c] = _mm_fmadd_ps(s, _mm_set1_ps(MM_W_OFFSET * xb->s), offs[c]);
+#if MM_W_HAS_MIN
+            offs[c] = _mm_fnmadd_ps(mw, _mm_set1_ps(xb->d * xb->s), offs[c]);
+#endif
         }
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
@@ -169,29 +209,53 @@ static inline __m128i mm_q4_k_scales_mins(const uint8_t *packed)
     return _mm_loadu_si128((const __m128i *)u);
 }
 
-/* One row of q4_K super-blocks · NC rows of q8_K blocks (NC = 1, or 2 to
- * expand each weight block once for two tokens). The int32 sums of a
- * super-block are scaled once (d * dx) into a vector accumulator; the mins
- * (dmin * m[s] * sum of x over sub-block s) come from the q8_K group sums,
- * 8 sub-blocks at once with madd. out[c] for column c. */
+/* One row of q4_K (or q5_K) super-blocks · NC rows of q8_K blocks (NC = 1, or
+ * 2 to expand each weight block once for two tokens). Each 32-element sub-block
+ * gives 8 int32 lanes (maddubs, then madd with its 6-bit scale), converted and
+ * scaled by d * dx[s] (the activation scale of those 32 values) with one FMA;
+ * the mins (dmin * m[s] * dx[s] * sum of x over sub-block s) come from the
+ * q8_K group sums, 8 sub-blocks at once. out[c] for column c. */
 static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr, const kiln_cpu_q8_k *const *xq,
                                                               int64_t blocks, const int NC, float *out)
 {
     const __m256i low = _mm256_set1_epi8(0x0f);
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m128 mins[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
+    __m256 mins[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    float ds[2][8] __attribute__((aligned(32))); /* d * dx[s], read back by broadcast loads */
     for (int64_t b = 0; b < blocks; b++) {
+#if defined(KILN_FMT_Q5_K)
+        /* q5_K: q4_K's layout with qh[32] before the nibbles; bit s of qh[l] is
+         * bit 4 of element l of sub-block s */
+        const uint8_t *blk = wr + b * KILN_FMT_BYTES, *qs = blk + 48;
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16)), one = _mm256_set1_epi8(1);
+#else
         const uint8_t *blk = wr + b * KILN_FMT_BYTES, *qs = blk + 16;
+#endif
         __m128i sm = mm_q4_k_scales_mins(blk + 4);
         uint8_t sc[16];
         _mm_storeu_si128((__m128i *)sc, sm);
-        __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-        float d = kiln_cpu_f16(blk), dmin = kiln_cpu_f16(blk + 2);
-        __m256i sumi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+        __m256 d = _mm256_set1_ps(kiln_cpu_f16(blk)), dmin = _mm256_set1_ps(kiln_cpu_f16(blk + 2));
+#pragma GCC unroll 2
+        for (int c = 0; c < NC; c++) {
+            const kiln_cpu_q8_k *x = xq[c] + b;
+            __m256 dx = _mm256_loadu_ps(x->d);
+            _mm256_store_ps(ds[c], _mm256_mul_ps(d, dx));
+            /* sum over sub-blocks of m[s] * dx[s] * (bsums[2s] + bsums[2s+1]) */
+            __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums),
+                                          _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
+            __m256 xs = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pair)), dx);
+            mins[c] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, mf), xs, mins[c]);
+        }
 #pragma GCC unroll 4
         for (int c4 = 0; c4 < 4; c4++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c4));
             __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+#if defined(KILN_FMT_Q5_K)
+            /* (16-bit shifts: the mask keeps bit 0 of each byte, so nothing crosses bytes) */
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4 + 1), one), 4));
+#endif
             __m256i sl = _mm256_set1_epi16(sc[2 * c4]), sh = _mm256_set1_epi16(sc[2 * c4 + 1]);
 #pragma GCC unroll 2
             for (int c = 0; c < NC; c++) {
@@ -200,25 +264,72 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
                 __m256i xh = _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c4 + 32));
                 __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl);
                 __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh);
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4]), _mm256_cvtepi32_ps(pl), acc[c]);
+                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4 + 1]), _mm256_cvtepi32_ps(ph), acc[c]);
             }
         }
+    }
+    for (int c = 0; c < NC; c++) out[c] = kiln_cpu_hsum256(_mm256_sub_ps(acc[c], mins[c]));
+}
+
+/* One row of q6_K super-blocks · NC rows of q8_K blocks. A q6_K element is 4
+ * low bits from ql and 2 high bits from qh (gen/math/dequant.h), 0..63 with an
+ * offset of -32, and an int8 scale per 16 elements — the q8_K group size — so
+ * the offset comes off per 32 values as 32 * (sc[2i] bsums[2i] + sc[2i+1]
+ * bsums[2i+1]) and the 6-bit values enter maddubs unsigned. */
+static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr, const kiln_cpu_q8_k *const *xq,
+                                                              int64_t blocks, const int NC, float *out)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    float ds[2][8] __attribute__((aligned(32))); /* d * dx[i] per 32 values */
+    for (int64_t b = 0; b < blocks; b++) {
+        const uint8_t *blk = wr + b * KILN_FMT_BYTES, *ql = blk, *qh = blk + 128;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256 d = _mm256_set1_ps(kiln_cpu_f16(blk + 208));
 #pragma GCC unroll 2
         for (int c = 0; c < NC; c++) {
             const kiln_cpu_q8_k *x = xq[c] + b;
-            /* sum over sub-blocks of m[s] * (bsums[2s] + bsums[2s+1]) */
-            __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums),
-                                          _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * x->d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-            mins[c] = _mm_fmadd_ps(_mm_set1_ps(dmin * x->d), _mm_cvtepi32_ps(_mm_madd_epi16(pair, m16)), mins[c]);
+            __m256 dd = _mm256_mul_ps(d, _mm256_loadu_ps(x->d));
+            _mm256_store_ps(ds[c], dd);
+            __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x->bsums), sc16);
+            acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dd, _mm256_set1_ps(32.0f)), _mm256_cvtepi32_ps(offset), acc[c]);
+        }
+#pragma GCC unroll 2
+        for (int n = 0; n < 2; n++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * n));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * n + 32));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 32 * n));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(h, two), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two), 4));
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) {
+                int g = 8 * n + 2 * t; /* scales of elements 0..15 and 16..31 of this group of 32 */
+                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+#pragma GCC unroll 2
+                for (int c = 0; c < NC; c++) {
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[c][b].qs + 128 * n + 32 * t));
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[t], xv), s);
+                    acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][4 * n + t]), _mm256_cvtepi32_ps(p), acc[c]);
+                }
+            }
         }
     }
-    for (int c = 0; c < NC; c++) {
-        __m128 m2 = _mm_add_ps(mins[c], _mm_movehl_ps(mins[c], mins[c]));
-        m2 = _mm_add_ss(m2, _mm_movehdup_ps(m2));
-        out[c] = kiln_cpu_hsum256(acc[c]) - _mm_cvtss_f32(m2);
-    }
+    for (int c = 0; c < NC; c++) out[c] = kiln_cpu_hsum256(acc[c]);
 }
+
+#if defined(KILN_FMT_Q6_K)
+#define mm_kquant_row mm_q6_k_row
+#else
+#define mm_kquant_row mm_q4_k_row
+#endif
 
 static void mm_q4_k_tile(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
                          int ncols, int rn, float *dots)
@@ -231,13 +342,13 @@ static void mm_q4_k_tile(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_
             const kiln_cpu_q8_k *x[2] = {(const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c),
                                          (const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c + 1)};
             float out[2];
-            mm_q4_k_row(wr, x, blocks, 2, out);
+            mm_kquant_row(wr, x, blocks, 2, out);
             dots[r * rn + c] = out[0];
             dots[r * rn + c + 1] = out[1];
         }
         if (c < ncols) {
             const kiln_cpu_q8_k *x[1] = {(const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c)};
-            mm_q4_k_row(wr, x, blocks, 1, &dots[r * rn + c]);
+            mm_kquant_row(wr, x, blocks, 1, &dots[r * rn + c]);
         }
     }
 }

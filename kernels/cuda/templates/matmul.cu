@@ -72,8 +72,7 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
     }
 }
 
-#if KILN_TN <= 8
-/* ================================================================== mat-vec */
+/* ---- decoding units of W (both kernels) */
 
 #if KILN_FMT_BLOCK > 1
 #define MV_UNIT_ELEMS KILN_FMT_BLOCK
@@ -84,13 +83,9 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
 #define MV_UNIT_BYTES 16
 #define MV_G MV_UNIT_ELEMS
 #endif
-#define MV_RPW KILN_TM                        /* rows per block; every warp works on all of them */
-#define MV_CHUNK (32 * MV_UNIT_BYTES)         /* bytes of one row per chunk: one unit per lane */
-#define MV_WIN (MV_CHUNK + 32)                /* + alignment slack at both ends */
-#define MV_NV ((MV_WIN / 16 + 31) / 32)       /* 16-byte vectors per lane per row */
-
-/* Elements [i, i+MV_G) of the unit at window offset off; zeros past k
- * (only plain types have partial units). */
+/* Elements [i, i+MV_G) of the unit (format block) at byte offset off of buffer
+ * win; zeros past k (only plain types have partial units). Used by the mat-vec
+ * on its shared-memory window and by the mat-mat tile loader on global memory. */
 KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int k, float (&w)[MV_G])
 {
 #if defined(KILN_FMT_Q4_0)
@@ -114,6 +109,20 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
         w[j + 1] = d * (float)(signed char)(two >> 8);
     }
     (void)e0, (void)k;
+#elif defined(KILN_FMT_Q4_K)
+    /* As kiln_dequant_q4_k, with the sub-block's scale and min decoded once
+     * for the 8 elements (they share one: 8 divides 32). */
+    const kiln_u32 c = (kiln_u32)i >> 6u, h = ((kiln_u32)i >> 5u) & 1u, sb = 2u * c + h;
+    const float dl = KILN_LD_F16(win, off) * (float)kiln_kquant_scale(win, (kiln_u32)off + 4u, sb);
+    const float ml = KILN_LD_F16(win, off + 2) * (float)kiln_kquant_min(win, (kiln_u32)off + 4u, sb);
+    const int byte0 = off + 16 + 32 * (int)c + (i & 31);
+#pragma unroll
+    for (int j = 0; j < MV_G; j += 2) {
+        const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
+        w[j] = dl * (float)((two >> (4u * h)) & 15u) - ml;
+        w[j + 1] = dl * (float)((two >> (8u + 4u * h)) & 15u) - ml;
+    }
+    (void)e0, (void)k;
 #elif KILN_FMT_BLOCK > 1
 #pragma unroll
     for (int j = 0; j < MV_G; j++) w[j] = kiln_dequant(win, (kiln_u32)off, i + j);
@@ -124,6 +133,14 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
         w[j] = e0 + i + j < k ? kiln_dequant(win, (kiln_u32)(off + (i + j) * KILN_FMT_BYTES), 0) : 0.0f;
 #endif
 }
+
+#if KILN_TN <= 8
+/* ================================================================== mat-vec */
+
+#define MV_RPW KILN_TM                        /* rows per block; every warp works on all of them */
+#define MV_CHUNK (32 * MV_UNIT_BYTES)         /* bytes of one row per chunk: one unit per lane */
+#define MV_WIN (MV_CHUNK + 32)                /* + alignment slack at both ends */
+#define MV_NV ((MV_WIN / 16 + 31) / 32)       /* 16-byte vectors per lane per row */
 
 #if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0)
 /* ---- int8 path: activations quantized per 32 (as llama.cpp's q8_1), dot
@@ -436,15 +453,23 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
             dst[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
         }
 #else
-        /* W tile [BM][BK]: consecutive threads take consecutive k, so a block's
-         * scale is fetched by neighbouring lanes (L1 broadcast). */
-        for (int e = tid; e < BM * BK; e += KILN_THREADS) {
-            const int r = e / BK, c = e % BK, row = m0 + r, kk = k0 + c;
-            float v = 0.0f;
+        /* W tile [BM][BK], other formats: 8 consecutive elements per thread
+         * (one sub-block scale for K-quants), one 16-byte store. k is a
+         * multiple of the block (>= 32), so the 8 are all valid or all past k. */
+        for (int e = tid; e < BM * (BK / 8); e += KILN_THREADS) {
+            const int r = e / (BK / 8), c8 = (e % (BK / 8)) * 8, row = m0 + r, kk = k0 + c8;
+            float w[MV_G];
             if (row < a.m && kk < a.k)
-                v = kiln_dequant(kiln_cu_ptr(wbase, (kiln_i64)row * wstride),
-                                 (kiln_u32)((kk / KILN_FMT_BLOCK) * KILN_FMT_BYTES), kk % KILN_FMT_BLOCK);
-            sw[r * SROW + c] = kiln_mm_pack(v);
+                kiln_mv_decode(kiln_cu_ptr(wbase, (kiln_i64)row * wstride), (kk / KILN_FMT_BLOCK) * KILN_FMT_BYTES,
+                               kk % KILN_FMT_BLOCK, 0, a.k, w);
+            else
+#pragma unroll
+                for (int j = 0; j < MV_G; j++) w[j] = 0.0f;
+            *(uint4 *)(sw + r * SROW + c8) =
+                make_uint4((unsigned int)kiln_mm_pack(w[0]) | ((unsigned int)kiln_mm_pack(w[1]) << 16),
+                           (unsigned int)kiln_mm_pack(w[2]) | ((unsigned int)kiln_mm_pack(w[3]) << 16),
+                           (unsigned int)kiln_mm_pack(w[4]) | ((unsigned int)kiln_mm_pack(w[5]) << 16),
+                           (unsigned int)kiln_mm_pack(w[6]) | ((unsigned int)kiln_mm_pack(w[7]) << 16));
         }
 #endif
         /* x tile [BN][BK]: four activations per thread and step */

@@ -175,11 +175,13 @@ static void bench_matmul(kiln_dtype fmt, int64_t m, int64_t k, int64_t n, int sw
 
 typedef struct fa_arg {
     kiln_flash_attn_params p;
+    const kiln_spec *spec; /* NULL: the op entry point chooses */
 } fa_arg;
 static kiln_status run_fa(void *p, int i)
 {
     (void)i;
-    return kiln_flash_attn(ctx, &((fa_arg *)p)->p);
+    fa_arg *a = p;
+    return a->spec ? kiln_kernel_run(ctx, a->spec, &a->p) : kiln_flash_attn(ctx, &a->p);
 }
 
 static void bench_flash(int64_t L, int64_t heads, int64_t hd)
@@ -199,7 +201,31 @@ static void bench_flash(int64_t L, int64_t heads, int64_t hd)
     char shape[64];
     snprintf(shape, sizeof shape, "L=%lld heads=%lld hd=%lld causal", (long long)L, (long long)heads, (long long)hd);
     double flops = 4.0 * (double)L * (double)L * (double)hd * (double)heads / 2.0; /* causal: half */
-    row("flash-attn bf16", shape, time_us(run_fa, &a, 3), 8.0 * (double)(L * heads * hd), flops);
+    row("flash-attn bf16 (default spec)", shape, time_us(run_fa, &a, 3), 8.0 * (double)(L * heads * hd), flops);
+    /* The tensor-core kernel, by its tiles (opt-in in the heuristic until verified). */
+    kiln_spec s = kiln_cuda_flash_spec(KILN_BF16, (int)hd);
+    s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
+    a.spec = &s;
+    row("flash-attn bf16 (mma.sync FA2)", shape, time_us(run_fa, &a, 3), 8.0 * (double)(L * heads * hd), flops);
+    /* Same inputs through both kernels: the FA2 output against the SIMT one. */
+    size_t n = (size_t)(L * heads * hd);
+    uint16_t *o1 = malloc(2 * n), *o2 = malloc(2 * n);
+    a.spec = NULL;
+    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o1, 2 * n) != KILN_OK) die("flash (SIMT)");
+    a.spec = &s;
+    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o2, 2 * n) != KILN_OK) die("flash (FA2)");
+    double num = 0, den = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x1 = kiln_bf16_to_f32(o1[i]), x2 = kiln_bf16_to_f32(o2[i]);
+        if (!isfinite(x2)) bad++;
+        num += (x1 - x2) * (x1 - x2);
+        den += x1 * x1;
+    }
+    printf("|   FA2 vs SIMT output: relative L2 difference %.2e, %zu non-finite%s |\n", sqrt(num / (den > 0 ? den : 1)),
+           bad, sqrt(num / (den > 0 ? den : 1)) < 2e-2 && bad == 0 ? " (agree)" : " (DISAGREE)");
+    free(o1);
+    free(o2);
     kiln_buffer_free(q), kiln_buffer_free(k), kiln_buffer_free(v), kiln_buffer_free(o);
 }
 

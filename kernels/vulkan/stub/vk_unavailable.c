@@ -2,6 +2,7 @@
  * the Vulkan headers: present (kernels/core/backends.c refers to it) but always
  * unavailable, with a reason that says how to get the real one. */
 #include "kernels/core/backend.h"
+#include "kernels/vulkan/vk_timing.h"
 
 static const char *const reason =
     "vulkan: this build of kiln has no Vulkan backend (vulkan/vulkan.h was not found at build time; "
@@ -39,6 +40,13 @@ kiln_status kiln_context_vulkan_handles(kiln_context *ctx, kiln_vulkan_handles *
 {
     (void)ctx;
     (void)out;
+    return kiln_fail(KILN_ERR_UNAVAILABLE, "%s", reason);
+}
+
+kiln_status kiln_vk_last_submit_ns(kiln_context *ctx, double *ns)
+{
+    (void)ctx;
+    (void)ns;
     return kiln_fail(KILN_ERR_UNAVAILABLE, "%s", reason);
 }
 

@@ -85,12 +85,12 @@ void main()
 
     for (uint k0 = 0u; k0 < pc.k; k0 += KC) {
         barrier();
-        for (uint e = t; e < TN * KC; e += NT) {
+        [[dont_unroll]] for (uint e = t; e < TN * KC; e += NT) {
             uint c = e / KC, kg = k0 + e % KC;
             xs[e] = (c0 + c < pc.n && kg < pc.k) ? kiln_vk_x(c0 + c, kg) : 0.0;
         }
         barrier();
-        for (uint kk = t; kk < KC && k0 + kk < pc.k; kk += NT) {
+        [[dont_unroll]] for (uint kk = t; kk < KC && k0 + kk < pc.k; kk += NT) {
             [[unroll]] for (uint r = 0u; r < TM; r++) {
                 if (r0 + r >= pc.m) break;
                 float wv = kiln_vk_w(r0 + r, k0 + kk);
@@ -123,30 +123,35 @@ void main()
     uint r0 = (gid % pc.groups_m) * TM, c0 = (gid / pc.groups_m) * TN;
     if (c0 >= pc.n) return;
     uint t = gl_LocalInvocationID.x;
+    /* this invocation's outputs o = t + j*NT: row o % TM, token o / TM (a
+     * warp's stores are then consecutive in y) */
     float acc[OPT];
-    [[unroll]] for (uint j = 0u; j < OPT; j++) acc[j] = 0.0;
-
+    uint wrow[OPT], xrow[OPT];
+    [[unroll]] for (uint j = 0u; j < OPT; j++) {
+        uint o = min(t + j * NT, uint(TM * TN - 1));
+        acc[j] = 0.0;
+        wrow[j] = (o % TM) * KP;
+        xrow[j] = (o / TM) * KP;
+    }
+    /* Loops that call kiln_dequant() or run over K stay loops ([[dont_unroll]]):
+     * unrolled, they multiply the code the driver compiles (seconds per pipeline
+     * on lavapipe) for no gain. */
     for (uint k0 = 0u; k0 < pc.k; k0 += KC) {
         barrier();
-        for (uint e = t; e < TM * KC; e += NT) {
+        [[dont_unroll]] for (uint e = t; e < TM * KC; e += NT) {
             uint r = e / KC, kg = k0 + e % KC;
             ws[r * KP + e % KC] = (r0 + r < pc.m && kg < pc.k) ? kiln_vk_w(r0 + r, kg) : 0.0;
         }
-        for (uint e = t; e < TN * KC; e += NT) {
+        [[dont_unroll]] for (uint e = t; e < TN * KC; e += NT) {
             uint c = e / KC, kg = k0 + e % KC;
             xs[c * KP + e % KC] = (c0 + c < pc.n && kg < pc.k) ? kiln_vk_x(c0 + c, kg) : 0.0;
         }
         barrier();
-        [[unroll]] for (uint j = 0u; j < OPT; j++) {
-            uint o = t + j * NT;
-            if (o >= TM * TN) break;
-            uint r = o % TM, c = o / TM;
-            float s = 0.0;
-            for (uint kk = 0u; kk < KC; kk++) s += ws[r * KP + kk] * xs[c * KP + kk];
-            acc[j] += s;
+        [[dont_unroll]] for (uint kk = 0u; kk < KC; kk++) {
+            [[unroll]] for (uint j = 0u; j < OPT; j++) acc[j] += ws[wrow[j] + kk] * xs[xrow[j] + kk];
         }
     }
-    [[unroll]] for (uint j = 0u; j < OPT; j++) {
+    [[dont_unroll]] for (uint j = 0u; j < OPT; j++) {
         uint o = t + j * NT;
         if (o >= TM * TN) break;
         uint r = o % TM, c = o / TM;
