@@ -2,9 +2,19 @@
 # Runs the Criterion suite: tests/run.sh BUILD_DIR [FILTER] [criterion args...]
 # Criterion forks one process per test and runs them in parallel; its closing
 # "Synthesis" line is the summary CI reads.
+#
+# Backends: every available one is tested (cpu in each ISA the machine has);
+# cpu and vulkan (Mesa's lavapipe, installed by `make deps`) are required, so a
+# missing Vulkan device fails the run instead of skipping it.
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 build=$1; shift
 filter=${1:-}; shift || true
 args=("$@")
 [ -n "$filter" ] && args+=(--filter "$filter")
-exec "$build/bin/kiln_tests" --verbose=0 "${args[@]}"
+export KILN_REQUIRE_BACKENDS=${KILN_REQUIRE_BACKENDS:-cpu,vulkan}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp}
+# kernels compiled at run time (SPIR-V, cubins) and tuning results go to a
+# private cache, so a run never depends on what an earlier one left behind
+export XDG_CACHE_HOME=${KILN_TEST_CACHE:-$(mktemp -d /tmp/kiln-test-cache-XXXXXX)}
+exec "$build/bin/kiln_tests" "${args[@]}"

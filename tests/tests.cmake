@@ -28,3 +28,7 @@ if(KILN_CLANG AND EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_gguf.c)
     COMMENT "Building the libFuzzer GGUF target (clang)"
     VERBATIM)
 endif()
+if(KILN_SANITIZE)
+  # the install test builds a consumer without sanitizers: meaningless here
+  target_compile_definitions(kiln_tests PRIVATE KILN_SANITIZED=1)
+endif()

@@ -6,10 +6,13 @@
 # statically when glslang-dev's static libraries are found (self-contained
 # libkiln: nothing to install where it runs), else the glslc tool at run time.
 # -DKILN_VULKAN_COMPILER=glslc forces the tool.
-find_path(KILN_VULKAN_INCLUDE_DIR vulkan/vulkan.h)
+option(KILN_WITH_VULKAN "Build the Vulkan backend (when vulkan/vulkan.h is found)" ON)
+if(KILN_WITH_VULKAN)
+  find_path(KILN_VULKAN_INCLUDE_DIR vulkan/vulkan.h)
+endif()
 set(KILN_VULKAN_COMPILER "auto" CACHE STRING "GLSL compiler of the Vulkan backend: auto, glslang or glslc")
 
-if(KILN_VULKAN_INCLUDE_DIR)
+if(KILN_WITH_VULKAN AND KILN_VULKAN_INCLUDE_DIR)
   file(GLOB KILN_VULKAN_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/vulkan/*.c)
   list(FILTER KILN_VULKAN_SOURCES EXCLUDE REGEX "glsl_compile_(glslang|glslc)\\.c$")
 
@@ -42,6 +45,6 @@ if(KILN_VULKAN_INCLUDE_DIR)
   # validation layers on by default in Debug builds (KILN_VULKAN_VALIDATION=0/1 overrides)
   target_compile_definitions(kiln_obj PRIVATE $<$<CONFIG:Debug>:KILN_VK_VALIDATION_DEFAULT=1>)
 else()
-  message(STATUS "kiln: vulkan/vulkan.h not found; the Vulkan backend reports itself unavailable")
+  message(STATUS "kiln: no Vulkan backend (KILN_WITH_VULKAN=${KILN_WITH_VULKAN}, vulkan/vulkan.h: ${KILN_VULKAN_INCLUDE_DIR}); it reports itself unavailable")
   target_sources(kiln_obj PRIVATE ${CMAKE_SOURCE_DIR}/kernels/vulkan/stub/vk_unavailable.c)
 endif()

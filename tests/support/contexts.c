@@ -91,16 +91,6 @@ static void open_gpu(kt_ctx_list *list, kiln_backend b, int explicit_ask)
     add(list, ctx, b, KILN_ISA_NONE, name);
 }
 
-/* A Vulkan "GPU" that is the CPU in disguise (Mesa's llvmpipe/lavapipe,
- * SwiftShader): the op sweeps on it take many minutes on a small CI machine,
- * so the default list leaves it out; KILN_TEST_BACKENDS=vulkan asks for it. */
-static int is_software_device(kiln_backend b)
-{
-    kiln_device_info info;
-    if (kiln_device_get_info(b, 0, &info) != KILN_OK) return 0;
-    return strstr(info.name, "llvmpipe") || strstr(info.name, "lavapipe") || strstr(info.name, "SwiftShader");
-}
-
 void kt_contexts_open(kt_ctx_list *list)
 {
     memset(list, 0, sizeof *list);
@@ -108,10 +98,7 @@ void kt_contexts_open(kt_ctx_list *list)
     if (!want || !*want) {
         open_cpu(list, NULL);
         open_gpu(list, KILN_BACKEND_CUDA, 0);
-        if (kiln_backend_available(KILN_BACKEND_VULKAN) && is_software_device(KILN_BACKEND_VULKAN) && !required("vulkan"))
-            cr_log_info("harness: vulkan device 0 is a software rasterizer; op tests skip it unless KILN_TEST_BACKENDS has vulkan");
-        else
-            open_gpu(list, KILN_BACKEND_VULKAN, 0);
+        open_gpu(list, KILN_BACKEND_VULKAN, 0); /* also a software device (llvmpipe): CI's only Vulkan */
     } else {
         if (list_has(want, "cpu")) open_cpu(list, NULL);
         for (size_t i = 0; i < sizeof cpu_isas / sizeof cpu_isas[0]; i++) {

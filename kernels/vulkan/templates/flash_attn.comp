@@ -89,7 +89,7 @@ void main()
             float s = 0.0;
             if (kiln_vk_visible(r, rows, kvj, kv_end, q0)) {
                 uint kb = pc.k_off + kvj * pc.k_s0 + kvh * pc.k_s1;
-                for (uint d = 0u; d < hd; d++) s += qs[r * HD + d] * KV_LD(k, kb + d * KV_BYTES);
+                [[dont_unroll]] for (uint d = 0u; d < hd; d++) s += qs[r * HD + d] * KV_LD(k, kb + d * KV_BYTES);
             }
             ss[e] = s;
         }
@@ -115,7 +115,7 @@ void main()
             uint r = e / hd, d = e % hd;
             if (r >= rows) continue;
             float acc = os[r * HD + d] * c_s[r];
-            for (uint j = 0u; j < steps; j++)
+            [[dont_unroll]] for (uint j = 0u; j < steps; j++)
                 acc += ss[r * TN + j] * KV_LD(v, pc.v_off + (kv0 + j) * pc.v_s0 + kvh * pc.v_s1 + d * KV_BYTES);
             os[r * HD + d] = acc;
         }

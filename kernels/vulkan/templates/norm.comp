@@ -1,8 +1,9 @@
 /* kernels/vulkan/templates/norm.comp — fused residual add + RMSNorm / LayerNorm.
  *
  * One workgroup per row. Each invocation handles the elements t, t+NT, ... in
- * every pass, always the same ones, so y may alias x: an element is read before
- * the same invocation overwrites it. LayerNorm takes the mean first and then the
+ * every pass, always the same ones, and every pass recomputes s = x + residual
+ * exactly; sum_out and y are written only in the last pass, after that
+ * element's inputs were read, so either may alias x or residual. LayerNorm takes the mean first and then the
  * centred sum of squares (two passes over the row) instead of E[x^2]-E[x]^2,
  * which cancels catastrophically for rows with a large mean. */
 #pragma kiln include "kernels/vulkan/templates/io.glsl"
@@ -38,14 +39,6 @@ float kiln_vk_input(uint row, uint i)
     return s;
 }
 
-/* The row's s again in a later pass: from sum_out when it was written, since
- * sum_out may alias x (an in-place residual stream) and x is then gone. */
-float kiln_vk_input_again(uint row, uint i)
-{
-    if ((pc.flags & 4u) != 0u) return KILN_VK_LD_OUT(sum, pc.sum_off + row * pc.sum_stride + i * KILN_VK_OUT_BYTES);
-    return kiln_vk_input(row, i);
-}
-
 void main()
 {
     uint row = kiln_vk_group_id();
@@ -54,7 +47,6 @@ void main()
     float total = 0.0;
     for (uint i = t; i < pc.dim; i += NT) {
         float s = kiln_vk_input(row, i);
-        if ((pc.flags & 4u) != 0u) KILN_VK_ST_OUT(sum, pc.sum_off + row * pc.sum_stride + i * KILN_VK_OUT_BYTES, s);
 #if KILN_NORM_LAYER
         total += s;
 #else
@@ -67,7 +59,7 @@ void main()
     mean = total / float(pc.dim);
     float sq = 0.0;
     for (uint i = t; i < pc.dim; i += NT) {
-        float d = kiln_vk_input_again(row, i) - mean;
+        float d = kiln_vk_input(row, i) - mean;
         sq += d * d;
     }
     sq = kiln_vk_reduce_sum(sq);
@@ -76,7 +68,9 @@ void main()
     inv = KILN_RSQRT(total / float(pc.dim) + pc.eps);
 #endif
     for (uint i = t; i < pc.dim; i += NT) {
-        float v = (kiln_vk_input_again(row, i) - mean) * inv;
+        float s = kiln_vk_input(row, i);
+        if ((pc.flags & 4u) != 0u) KILN_VK_ST_OUT(sum, pc.sum_off + row * pc.sum_stride + i * KILN_VK_OUT_BYTES, s);
+        float v = (s - mean) * inv;
         if ((pc.flags & 1u) != 0u) v *= KILN_LD_F32(weight, pc.weight_off + i * 4u);
 #if KILN_NORM_LAYER
         if ((pc.flags & 2u) != 0u) v += KILN_LD_F32(bias, pc.bias_off + i * 4u);

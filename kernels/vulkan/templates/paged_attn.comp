@@ -93,7 +93,7 @@ void main()
         for (uint j = t; j < steps; j += NT) {
             uint kb = pc.k_off + phys_s[j] * pc.k_s0 + slot_s[j] * pc.k_s1 + kvh * pc.k_s2;
             float dot = 0.0;
-            for (uint d = 0u; d < hd; d++) dot += qs[d] * kiln_vk_k(kb, d);
+            [[dont_unroll]] for (uint d = 0u; d < hd; d++) dot += qs[d] * kiln_vk_k(kb, d);
             ss[j] = dot;
         }
         barrier();
@@ -114,7 +114,7 @@ void main()
         float c = state_s[2];
         for (uint d = t; d < hd; d += NT) {
             float acc = os[d] * c;
-            for (uint j = 0u; j < steps; j++)
+            [[dont_unroll]] for (uint j = 0u; j < steps; j++)
                 acc += ss[j] * kiln_vk_v(pc.v_off + phys_s[j] * pc.v_s0 + slot_s[j] * pc.v_s1 + kvh * pc.v_s2, d);
             os[d] = acc;
         }
