@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: kiln bench --op OP [options]\n"
+            "usage: kiln bench --op OP [options]      (kiln bench -m MODEL --help: whole models)\n"
             "  --op OP            matvec | matmul | flash_attn | paged_attn | norm\n"
             "  --backend B        cpu (default), cuda, vulkan; --device D overrides (\"cuda:1\")\n"
             "  --format F[,F..]   weight format (matmul) or K/V dtype (attention); one case per format\n"
@@ -111,11 +111,7 @@ int kiln_cmd_bench(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "--op") && i + 1 < argc) op = kiln_bench_op_from_name(argv[i + 1]);
-        if (!strcmp(argv[i], "-m")) {
-            fprintf(stderr, "kiln bench: model benchmarks are `kiln run -m MODEL` (it reports tokens/s); "
-                            "kiln bench times single ops (--op)\n");
-            return 2;
-        }
+        if (!strcmp(argv[i], "-m")) return kiln_cmd_bench_model(argc, argv); /* whole-model benchmark */
     }
     if (op < 0) {
         fprintf(stderr, "kiln bench: --op matvec|matmul|flash_attn|paged_attn|norm is required\n\n");

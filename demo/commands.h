@@ -13,6 +13,7 @@ typedef struct kiln_command {
 int kiln_cmd_devices(int argc, char **argv);  /* demo/cmd_devices.c */
 int kiln_cmd_demo(int argc, char **argv);     /* demo/cmd_demo.c */
 int kiln_cmd_bench(int argc, char **argv);    /* demo/cmd_bench.c */
+int kiln_cmd_bench_model(int argc, char **argv); /* demo/cmd_bench_model.c (bench -m) */
 int kiln_cmd_tokenize(int argc, char **argv); /* demo/cmd_tokenize.c */
 int kiln_cmd_run(int argc, char **argv);      /* demo/cmd_run.c */
 int kiln_cmd_convert(int argc, char **argv);  /* demo/cmd_convert.c */

@@ -11,6 +11,7 @@
 
 #include "gen/manifest.h"
 #include "kernels/core/backend.h"
+#include "kernels/core/hash.h"
 
 /* From autotune/lookup.c and autotune/classes.c. */
 kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
@@ -120,8 +121,7 @@ kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params
 
     call_key k = key_of(op, params);
     if (!ctx->memo) ctx->memo = calloc(1, sizeof *ctx->memo); /* no memo: just slower */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < sizeof k; i++) h = (h ^ ((const unsigned char *)&k)[i]) * 1099511628211ull;
+    uint64_t h = kiln_fnv1a(KILN_FNV1A_SEED, &k, sizeof k);
     if (ctx->memo) {
         for (size_t i = 0; i < MEMO_SLOTS; i++) {
             size_t j = (h + i) % MEMO_SLOTS;

@@ -10,6 +10,8 @@
 
 #include "kernels/core/backend.h"
 #include "kernels/cuda/cuda_api.h"
+#include "kernels/core/fsutil.h"
+#include "kernels/core/hash.h"
 #include "kernels/cuda/cuda_compile.h"
 
 /* Bump when the file layout or the compile options change meaning. */
@@ -23,15 +25,6 @@ typedef struct cache_header {
     uint64_t payload_hash;
 } cache_header;
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 void kiln_cuda_arch_name(int cc_major, int cc_minor, int arch_specific, char *buf, size_t cap)
 {
@@ -119,10 +112,10 @@ kiln_status kiln_cuda_cache_key_of(const char *source, const char *arch, kiln_cu
     uint64_t h[2] = {1469598103934665603ull, 0x9e3779b97f4a7c15ull};
     int meta[3] = {rtc->version_major, rtc->version_minor, CACHE_FORMAT};
     for (int s = 0; s < 2; s++) {
-        h[s] = fnv1a(h[s], meta, sizeof meta);
-        h[s] = fnv1a(h[s], arch, strlen(arch) + 1);
-        for (size_t i = 0; i < N_BASE_OPTIONS; i++) h[s] = fnv1a(h[s], base_options[i], strlen(base_options[i]) + 1);
-        h[s] = fnv1a(h[s], source, strlen(source));
+        h[s] = kiln_fnv1a(h[s], meta, sizeof meta);
+        h[s] = kiln_fnv1a(h[s], arch, strlen(arch) + 1);
+        for (size_t i = 0; i < N_BASE_OPTIONS; i++) h[s] = kiln_fnv1a(h[s], base_options[i], strlen(base_options[i]) + 1);
+        h[s] = kiln_fnv1a(h[s], source, strlen(source));
     }
     key->lo = h[0];
     key->hi = h[1];
@@ -169,7 +162,7 @@ static void *read_entry(const char *path, kiln_cuda_cache_key key, size_t *size)
         goto bad;
     data = malloc(h.payload_size);
     if (!data || fread(data, 1, h.payload_size, f) != h.payload_size ||
-        fnv1a(1469598103934665603ull, data, h.payload_size) != h.payload_hash)
+        kiln_fnv1a(KILN_FNV1A_SEED, data, h.payload_size) != h.payload_hash)
         goto bad;
     fclose(f);
     *size = h.payload_size;
@@ -180,25 +173,23 @@ bad:
     return NULL;
 }
 
-/* Write an entry atomically: a private temporary file, then rename over the
- * final name, so a reader never sees half a file and racing writers are fine. */
+/* Write an entry atomically (kiln_write_file_atomic: a private temporary file
+ * renamed over the final name), so a reader never sees half a file and racing
+ * writers are fine. A failed write only costs a recompile next time. */
 static void write_entry(const char *path, kiln_cuda_cache_key key, const void *data, size_t size)
 {
-    static unsigned long long counter; /* uniqueness within the process */
-    unsigned long long c = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    char tmp[1300];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%llu", path, (long)getpid(), c) >= (int)sizeof tmp) return;
     cache_header h;
     memcpy(h.magic, cache_magic, sizeof h.magic);
     h.key_lo = key.lo;
     h.key_hi = key.hi;
     h.payload_size = size;
-    h.payload_hash = fnv1a(1469598103934665603ull, data, size);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return;
-    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+    h.payload_hash = kiln_fnv1a(KILN_FNV1A_SEED, data, size);
+    unsigned char *buf = malloc(sizeof h + size);
+    if (!buf) return;
+    memcpy(buf, &h, sizeof h);
+    memcpy(buf + sizeof h, data, size);
+    (void)kiln_write_file_atomic(path, buf, sizeof h + size);
+    free(buf);
 }
 
 kiln_status kiln_cuda_cubin(const char *cache_dir, const char *source, const char *entry,
