@@ -13,6 +13,8 @@ filter=${1:-}; shift || true
 args=("$@")
 [ -n "$filter" ] && args+=(--filter "$filter")
 export KILN_REQUIRE_BACKENDS=${KILN_REQUIRE_BACKENDS:-cpu,vulkan}
+# Vulkan validation layers on (when installed): any validation error fails the call
+export KILN_VULKAN_VALIDATION=${KILN_VULKAN_VALIDATION:-1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp}
 # kernels compiled at run time (SPIR-V, cubins) and tuning results go to a
 # private cache, so a run never depends on what an earlier one left behind
