@@ -9,6 +9,7 @@
 
 #include "kernels/core/backend.h"
 #include "runtime/pretok.h"
+#include "runtime/merge_queue.h"
 #include "runtime/tokenizer.h"
 #include "runtime/unicode.h"
 
@@ -48,56 +49,6 @@ typedef struct bpe_symbol {
     size_t off, n;    /* bytes in the mapped word; n = 0 once merged away */
 } bpe_symbol;
 
-typedef struct bpe_bigram {
-    int left, right;
-    int32_t rank;
-    size_t size;
-} bpe_bigram;
-
-typedef struct bpe_heap {
-    bpe_bigram *items;
-    size_t n, cap;
-} bpe_heap;
-
-static int bigram_before(const bpe_bigram *a, const bpe_bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static int heap_push(bpe_heap *h, bpe_bigram b)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_bigram *items = realloc(h->items, cap * sizeof *items);
-        if (!items) return -1;
-        h->items = items;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && bigram_before(&b, &h->items[(i - 1) / 2])) {
-        h->items[i] = h->items[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->items[i] = b;
-    return 0;
-}
-
-static bpe_bigram heap_pop(bpe_heap *h)
-{
-    bpe_bigram top = h->items[0], last = h->items[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->items[c + 1], &h->items[c])) c++;
-        if (!bigram_before(&h->items[c], &last)) break;
-        h->items[i] = h->items[c];
-        i = c;
-    }
-    if (h->n) h->items[i] = last;
-    return top;
-}
-
 typedef struct bpe_work {
     char *word;       /* the mapped word */
     size_t word_cap;
@@ -105,7 +56,7 @@ typedef struct bpe_work {
     size_t sym_cap;
     char *key;        /* "left right" scratch for merge lookups */
     size_t key_cap;
-    bpe_heap heap;
+    kiln_merge_queue heap;
 } bpe_work;
 
 static int reserve(void **p, size_t *cap, size_t need, size_t elem)
@@ -131,8 +82,8 @@ static int try_add_bigram(const kiln_tokenizer *t, bpe_work *w, int left, int ri
     memcpy(w->key + l->n + 1, w->word + r->off, r->n);
     int32_t rank = kiln_strmap_get(&t->merges, w->key, kn);
     if (rank < 0) return 0;
-    bpe_bigram b = {left, right, rank, l->n + r->n};
-    return heap_push(&w->heap, b);
+    kiln_merge_pair b = {left, right, -(double)rank, l->n + r->n}; /* lowest rank first */
+    return kiln_merge_queue_push(&w->heap, b);
 }
 
 static kiln_status merge_word(const kiln_tokenizer *t, bpe_work *w, const char *bytes, size_t nb,
@@ -161,7 +112,7 @@ static kiln_status merge_word(const kiln_tokenizer *t, bpe_work *w, const char *
     for (int i = 1; i < n_sym; i++)
         if (try_add_bigram(t, w, i - 1, i)) goto oom;
     while (w->heap.n) {
-        bpe_bigram b = heap_pop(&w->heap);
+        kiln_merge_pair b = kiln_merge_queue_pop(&w->heap);
         bpe_symbol *l = &w->sym[b.left], *r = &w->sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
@@ -205,7 +156,7 @@ kiln_status kiln_bpe_tokenize(const kiln_tokenizer *t, const char *text, size_t 
     free(w.word);
     free(w.sym);
     free(w.key);
-    free(w.heap.items);
+    kiln_merge_queue_free(&w.heap);
     free(words.start);
     return st;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/core/backend.h"
+#include "runtime/merge_queue.h"
 #include "runtime/tokenizer.h"
 #include "runtime/unicode.h"
 
@@ -16,66 +17,15 @@ typedef struct spm_symbol {
     size_t n;         /* 0 once merged into its left neighbour */
 } spm_symbol;
 
-typedef struct spm_bigram {
-    int left, right;
-    float score;
-    size_t size;      /* bytes of the pair when it was queued; a mismatch later means it is stale */
-} spm_bigram;
-
-typedef struct spm_heap {
-    spm_bigram *items;
-    size_t n, cap;
-} spm_heap;
-
-/* Higher score first; equal scores: the leftmost pair first. */
-static int bigram_before(const spm_bigram *a, const spm_bigram *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push(spm_heap *h, spm_bigram b)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_bigram *items = realloc(h->items, cap * sizeof *items);
-        if (!items) return -1;
-        h->items = items;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && bigram_before(&b, &h->items[(i - 1) / 2])) {
-        h->items[i] = h->items[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->items[i] = b;
-    return 0;
-}
-
-static spm_bigram heap_pop(spm_heap *h)
-{
-    spm_bigram top = h->items[0], last = h->items[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->items[c + 1], &h->items[c])) c++;
-        if (!bigram_before(&h->items[c], &last)) break;
-        h->items[i] = h->items[c];
-        i = c;
-    }
-    if (h->n) h->items[i] = last;
-    return top;
-}
-
 /* Queue the pair (left, right) if their concatenation is a token. */
-static int try_add_bigram(const kiln_tokenizer *t, spm_symbol *sym, spm_heap *h, int left, int right)
+static int try_add_bigram(const kiln_tokenizer *t, spm_symbol *sym, kiln_merge_queue *h, int left, int right)
 {
     if (left < 0 || right < 0) return 0;
     size_t size = sym[left].n + sym[right].n;
     int32_t id = kiln_strmap_get(&t->token_ids, sym[left].text, size);
     if (id < 0) return 0;
-    spm_bigram b = {left, right, t->scores[id], size};
-    return heap_push(h, b);
+    kiln_merge_pair b = {left, right, t->scores[id], size}; /* highest score first */
+    return kiln_merge_queue_push(h, b);
 }
 
 /* A piece that is not a token: one byte token per byte (llama.cpp falls back
@@ -103,7 +53,7 @@ kiln_status kiln_spm_tokenize(const kiln_tokenizer *t, const char *text, size_t 
     size_t n = len + 2 * spaces;
     char *s = malloc(n);
     spm_symbol *sym = malloc(n * sizeof *sym);
-    spm_heap heap = {0};
+    kiln_merge_queue heap = {0};
     kiln_status st = KILN_OK;
     if (!s || !sym) {
         st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for %zu bytes of text", len);
@@ -125,7 +75,7 @@ kiln_status kiln_spm_tokenize(const kiln_tokenizer *t, const char *text, size_t 
     for (int i = 1; i < n_sym; i++)
         if (try_add_bigram(t, sym, &heap, i - 1, i)) goto oom;
     while (heap.n) {
-        spm_bigram b = heap_pop(&heap);
+        kiln_merge_pair b = kiln_merge_queue_pop(&heap);
         spm_symbol *l = &sym[b.left], *r = &sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
@@ -143,7 +93,7 @@ kiln_status kiln_spm_tokenize(const kiln_tokenizer *t, const char *text, size_t 
 oom:
     st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory merging %zu bytes of text", len);
 done:
-    free(heap.items);
+    kiln_merge_queue_free(&heap);
     free(sym);
     free(s);
     return st;
