@@ -225,11 +225,8 @@ Test(op_flash_attn, manifest_specs, .timeout = 600)
     for (int ci = 0; ci < L.count; ci++) {
         const kt_ctx *c = &L.items[ci];
         int ran = 0;
-        for (size_t i = 0, count = kiln_manifest_count(); i < count; i++) {
-            const kiln_spec *s = kiln_manifest_get(i);
-            if (s->op != KILN_OP_FLASH_ATTN || s->backend != c->backend) continue;
-            if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
-            if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+        size_t cursor = 0;
+        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_FLASH_ATTN, &cursor));) {
             const int64_t hd = s->head_dim ? s->head_dim : 40;
             fa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_q = 1, .n_kv = 37, .n_head = 4, .n_kv_head = 2, .hd = hd,
                          .causal = 1, .q_pos0 = 36};

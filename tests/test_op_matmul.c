@@ -283,11 +283,8 @@ Test(op_matmul, manifest_specs, .timeout = 600)
     for (int ci = 0; ci < L.count; ci++) {
         const kt_ctx *c = &L.items[ci];
         int ran = 0;
-        for (size_t i = 0, count = kiln_manifest_count(); i < count; i++) {
-            const kiln_spec *s = kiln_manifest_get(i);
-            if (s->op != KILN_OP_MATMUL || s->backend != c->backend) continue;
-            if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
-            if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+        size_t cursor = 0;
+        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_MATMUL, &cursor));) {
             const int64_t B = block_of(s->fmt) == 1 ? 32 : block_of(s->fmt);
             mm_case a = {.fmt = s->fmt, .act = s->act, .out = s->out, .epi = s->epilogue, .n = 1, .m = 33, .k = 2 * B};
             mm_case b = a;

@@ -196,11 +196,8 @@ Test(op_norm, manifest_specs, .timeout = 300)
     for (int ci = 0; ci < L.count; ci++) {
         const kt_ctx *c = &L.items[ci];
         int ran = 0;
-        for (size_t i = 0, count = kiln_manifest_count(); i < count; i++) {
-            const kiln_spec *s = kiln_manifest_get(i);
-            if (s->op != KILN_OP_NORM || s->backend != c->backend) continue;
-            if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
-            if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+        size_t cursor = 0;
+        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_NORM, &cursor));) {
             const kiln_norm_kind kind = (s->epilogue & KILN_SPEC_NORM_LAYER) ? KILN_NORM_LAYER : KILN_NORM_RMS;
             unsigned opt = NM_WEIGHT | NM_SUM | ((s->epilogue & KILN_SPEC_NORM_RESIDUAL) ? NM_RESIDUAL : 0u) |
                            (kind == KILN_NORM_LAYER ? NM_BIAS : 0u);

@@ -209,11 +209,8 @@ Test(op_paged_attn, manifest_specs, .timeout = 600)
     for (int ci = 0; ci < L.count; ci++) {
         const kt_ctx *c = &L.items[ci];
         int ran = 0;
-        for (size_t i = 0, count = kiln_manifest_count(); i < count; i++) {
-            const kiln_spec *s = kiln_manifest_get(i);
-            if (s->op != KILN_OP_PAGED_ATTN || s->backend != c->backend) continue;
-            if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
-            if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+        size_t cursor = 0;
+        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_PAGED_ATTN, &cursor));) {
             const int64_t hd = s->head_dim ? s->head_dim : (s->fmt == KILN_Q8_0 ? 64 : 40);
             pa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_seq = 3, .n_head = 4, .n_kv_head = 2, .hd = hd,
                          .bs = 16, .lens = {1, 17, 47}, .spare_blocks = 2};

@@ -38,7 +38,7 @@ typedef struct kiln_dtype_info {
     const char *name;     /* canonical lower-case name: "f32", "q4_0", "q4_k", "nf4", "int4g" */
     int block_elems;      /* elements per block (1 for plain types) */
     int block_bytes;      /* bytes per block */
-    int ggml_type;        /* GGUF tensor type id, or -1 when GGUF has none */
+    int ggml_type;        /* GGUF tensor type id; nf4 and int4g use kiln's private ids 1024 and 1025 */
     int is_quantized;     /* 1 for block formats */
     int is_weight_format; /* 1 if dequant-matmul accepts it as a weight */
 } kiln_dtype_info;

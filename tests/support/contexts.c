@@ -122,3 +122,15 @@ void kt_contexts_close(kt_ctx_list *list)
     for (int i = 0; i < list->count; i++) kiln_context_destroy(list->items[i].ctx);
     list->count = 0;
 }
+
+const kiln_spec *kt_next_manifest_spec(const kt_ctx *c, kiln_op op, size_t *cursor)
+{
+    for (size_t count = kiln_manifest_count(); *cursor < count;) {
+        const kiln_spec *s = kiln_manifest_get((*cursor)++);
+        if (s->op != op || s->backend != c->backend) continue;
+        if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
+        if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+        return s;
+    }
+    return NULL;
+}

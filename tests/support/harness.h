@@ -44,6 +44,9 @@ typedef struct kt_ctx_list {
  * unavailable; skips it when there is no context at all. */
 void kt_contexts_open(kt_ctx_list *list);
 void kt_contexts_close(kt_ctx_list *list);
+/* The next manifest instance of op, from *cursor on (start at 0), that context
+ * c can run (its backend, its ISA on cpu, can_implement); NULL at the end. */
+const kiln_spec *kt_next_manifest_spec(const kt_ctx *c, kiln_op op, size_t *cursor);
 
 /* ---------------------------------------------------------------- random data */
 
