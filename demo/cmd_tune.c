@@ -43,12 +43,11 @@ static void progress(void *user, int done, int total, const char *what)
 static void print_table(const kiln_tune_result *r, size_t n)
 {
     printf("%-60s %-26s %11s %11s %8s  %s\n", "shape class", "shape", "default us", "tuned us", "speedup",
-           "chosen tiles");
+           "chosen spec");
     for (size_t i = 0; i < n; i++) {
-        const char *tiles = strstr(r[i].tuned_spec, " t") ? r[i].tuned_spec : r[i].tuned_spec;
         double speedup = r[i].default_us > 0 ? r[i].default_us / r[i].tuned_us : NAN;
         printf("%-60.60s %-26.26s %11.2f %11.2f %7.2fx  %s%s\n", r[i].shape_class, r[i].shape, r[i].default_us,
-               r[i].tuned_us, speedup, tiles, r[i].from_cache ? " (cached)" : "");
+               r[i].tuned_us, speedup, r[i].tuned_spec, r[i].from_cache ? " (cached)" : "");
     }
 }
 

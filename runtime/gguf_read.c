@@ -855,12 +855,21 @@ kiln_status kiln_gguf_get_f64(const kiln_gguf *g, const char *key, double *out)
     return KILN_OK;
 }
 
+/* The value of key, which must be of type want (what names it in the error). */
+static kiln_status find_of_type(const kiln_gguf *g, const char *key, kiln_gguf_type want, const char *what,
+                                const kiln_gguf_value **v)
+{
+    kiln_status s = find_typed(g, key, v);
+    if (s) return s;
+    if ((*v)->type != want) return wrong_type(key, *v, what);
+    return KILN_OK;
+}
+
 kiln_status kiln_gguf_get_str(const kiln_gguf *g, const char *key, kiln_gguf_str *out)
 {
     const kiln_gguf_value *v = NULL;
-    kiln_status s = find_typed(g, key, &v);
+    kiln_status s = find_of_type(g, key, KILN_GGUF_STRING, "a string", &v);
     if (s) return s;
-    if (v->type != KILN_GGUF_STRING) return wrong_type(key, v, "a string");
     *out = v->v.str;
     return KILN_OK;
 }
@@ -868,9 +877,8 @@ kiln_status kiln_gguf_get_str(const kiln_gguf *g, const char *key, kiln_gguf_str
 kiln_status kiln_gguf_get_arr(const kiln_gguf *g, const char *key, kiln_gguf_value *out)
 {
     const kiln_gguf_value *v = NULL;
-    kiln_status s = find_typed(g, key, &v);
+    kiln_status s = find_of_type(g, key, KILN_GGUF_ARRAY, "an array", &v);
     if (s) return s;
-    if (v->type != KILN_GGUF_ARRAY) return wrong_type(key, v, "an array");
     *out = *v;
     return KILN_OK;
 }
@@ -878,9 +886,8 @@ kiln_status kiln_gguf_get_arr(const kiln_gguf *g, const char *key, kiln_gguf_val
 kiln_status kiln_gguf_get_bool(const kiln_gguf *g, const char *key, int *out)
 {
     const kiln_gguf_value *v = NULL;
-    kiln_status s = find_typed(g, key, &v);
+    kiln_status s = find_of_type(g, key, KILN_GGUF_BOOL, "a bool", &v);
     if (s) return s;
-    if (v->type != KILN_GGUF_BOOL) return wrong_type(key, v, "a bool");
     *out = v->v.b;
     return KILN_OK;
 }

@@ -9,7 +9,3 @@ add_executable(kiln-cuda-bench ${CMAKE_SOURCE_DIR}/kernels/cuda/tools/cuda_bench
 target_include_directories(kiln-cuda-bench PRIVATE ${KILN_INCLUDE_DIRS})
 target_link_libraries(kiln-cuda-bench PRIVATE kiln_static)
 
-# kernels/core/backends.c refers to kiln_cuda_backend weakly (so builds without
-# a backend still link); a weak reference does not pull an object out of
-# libkiln.a, so programs linking the static library ask for it explicitly.
-list(APPEND KILN_EXTRA_LIBS "-Wl,--undefined=kiln_cuda_backend")
