@@ -19,7 +19,8 @@
 #define MAX_COPIES 16
 #define MAX_TOTAL_BYTES ((size_t)3 << 30) /* never allocate more than this for copies */
 
-static const char *const op_names[KILN_BENCH_OP_COUNT] = {"matvec", "matmul", "flash_attn", "paged_attn", "norm"};
+static const char *const op_names[KILN_BENCH_OP_COUNT] = {"matvec", "matmul", "flash_attn", "paged_attn", "norm",
+                                                                   "rope"};
 
 const char *kiln_bench_op_name(kiln_bench_op op) { return (unsigned)op < KILN_BENCH_OP_COUNT ? op_names[op] : "?"; }
 
@@ -39,10 +40,10 @@ kiln_bench_case kiln_bench_default(kiln_bench_op op)
     c.dtype = KILN_F32;
     c.m = 4096, c.k = 14336, c.n = op == KILN_BENCH_MATMUL ? 512 : 1;
     c.heads = 32, c.kv_heads = 8, c.head_dim = 128;
-    c.q_len = op == KILN_BENCH_FLASH_ATTN ? 512 : 1;
+    c.q_len = op == KILN_BENCH_FLASH_ATTN || op == KILN_BENCH_ROPE ? 512 : 1;
     c.kv_len = op == KILN_BENCH_PAGED_ATTN ? 16384 : 512;
     c.seqs = 1, c.block_size = 16, c.causal = 1;
-    if (op == KILN_BENCH_FLASH_ATTN || op == KILN_BENCH_PAGED_ATTN) c.format = KILN_F16;
+    if (op == KILN_BENCH_FLASH_ATTN || op == KILN_BENCH_PAGED_ATTN || op == KILN_BENCH_ROPE) c.format = KILN_F16;
     if (op == KILN_BENCH_FLASH_ATTN) c.dtype = KILN_F16;
     c.rows = 4096, c.dim = 4096, c.residual = 1;
     if (op == KILN_BENCH_NORM) c.dtype = KILN_F16;
@@ -69,6 +70,10 @@ void kiln_bench_shape(const kiln_bench_case *c, char *buf, size_t cap)
     case KILN_BENCH_NORM:
         snprintf(buf, cap, "rows=%lld dim=%lld %s%s", (long long)c->rows, (long long)c->dim, c->layer ? "layer" : "rms",
                  c->residual ? "+residual" : "");
+        break;
+    case KILN_BENCH_ROPE:
+        snprintf(buf, cap, "tokens=%lld heads=%lld/%lld hd=%lld block=%lld", (long long)c->q_len, (long long)c->heads,
+                 (long long)c->kv_heads, (long long)c->head_dim, (long long)c->block_size);
         break;
     default: snprintf(buf, cap, "?");
     }
@@ -413,6 +418,66 @@ done:
     return s;
 }
 
+typedef struct rope_state {
+    kiln_rope_params p;
+    kiln_tensor q[MAX_COPIES], k[MAX_COPIES], v, pos, slots, kc, vc;
+} rope_state;
+
+static kiln_status rope_run(kiln_context *ctx, void *state, int copy)
+{
+    rope_state *s = state;
+    s->p.q = s->q[copy], s->p.k = s->k[copy];
+    return kiln_rope(ctx, &s->p);
+}
+
+/* A prefill's RoPE + KV append: q_len tokens at positions 0.. into consecutive
+ * slots of a cache just large enough. Rotating in place again and again keeps
+ * the values' size (rotations preserve norms). */
+static kiln_status bench_rope(kiln_context *ctx, const kiln_bench_case *c, kiln_bench_result *r, bench_buffers *bb)
+{
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    const int64_t n = c->q_len, blocks = (n + c->block_size - 1) / c->block_size;
+    size_t qbytes, kbytes, vbytes;
+    void *qh = make_host(KILN_F32, n * c->heads, c->head_dim, 1.0f, &seed, &qbytes);
+    void *kh = make_host(KILN_F32, n * c->kv_heads, c->head_dim, 1.0f, &seed, &kbytes);
+    void *vh = make_host(KILN_F32, n * c->kv_heads, c->head_dim, 1.0f, &seed, &vbytes);
+    int32_t *idx = malloc((size_t)n * sizeof *idx);
+    rope_state *st = calloc(1, sizeof *st);
+    kiln_status s = KILN_ERR_OUT_OF_MEMORY;
+    if (!qh || !kh || !vh || !idx || !st) goto done;
+    for (int64_t t = 0; t < n; t++) idx[t] = (int32_t)t;
+    const int64_t qne[3] = {n, c->heads, c->head_dim}, kne[3] = {n, c->kv_heads, c->head_dim};
+    const int64_t cne[4] = {blocks, c->block_size, c->kv_heads, c->head_dim};
+    const size_t cbytes = kiln_row_bytes(c->format, c->head_dim) * (size_t)(blocks * c->block_size * c->kv_heads);
+    int copies = copies_for(qbytes + kbytes);
+    kiln_buffer *b;
+    for (int i = 0; i < copies; i++) {
+        if ((s = upload_new(ctx, bb, qh, qbytes, &b))) goto done;
+        st->q[i] = kiln_tensor_make(b, 0, KILN_F32, 3, qne);
+        if ((s = upload_new(ctx, bb, kh, kbytes, &b))) goto done;
+        st->k[i] = kiln_tensor_make(b, 0, KILN_F32, 3, kne);
+    }
+    if ((s = upload_new(ctx, bb, vh, vbytes, &b))) goto done;
+    st->v = kiln_tensor_make(b, 0, KILN_F32, 3, kne);
+    if ((s = upload_new(ctx, bb, idx, (size_t)n * 4, &b))) goto done;
+    st->pos = kiln_tensor_make(b, 0, KILN_I32, 1, &n);
+    if ((s = upload_new(ctx, bb, idx, (size_t)n * 4, &b))) goto done;
+    st->slots = kiln_tensor_make(b, 0, KILN_I32, 1, &n);
+    if ((s = upload_new(ctx, bb, NULL, cbytes, &b))) goto done;
+    st->kc = kiln_tensor_make(b, 0, c->format, 4, cne);
+    if ((s = upload_new(ctx, bb, NULL, cbytes, &b))) goto done;
+    st->vc = kiln_tensor_make(b, 0, c->format, 4, cne);
+    st->p = (kiln_rope_params){.rope_dim = (int)c->head_dim, .theta = 10000.0f, .freq_scale = 1.0f, .v = &st->v,
+                               .k_cache = &st->kc, .v_cache = &st->vc, .slots = &st->slots, .positions = st->pos};
+    if ((s = time_runs(ctx, c, rope_run, st, copies, r))) goto done;
+    /* q, k read and written; v read; both caches written */
+    r->bytes = 2.0 * (double)(qbytes + kbytes) + (double)vbytes + 2.0 * (double)(cbytes / (size_t)blocks / (size_t)c->block_size) * (double)n;
+    r->flops = 6.0 * (double)n * (double)(c->heads + c->kv_heads) * (double)c->head_dim / 2.0;
+done:
+    free(qh), free(kh), free(vh), free(idx), free(st);
+    return s;
+}
+
 kiln_status kiln_bench_run(kiln_context *ctx, const kiln_bench_case *c, kiln_bench_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -424,6 +489,7 @@ kiln_status kiln_bench_run(kiln_context *ctx, const kiln_bench_case *c, kiln_ben
     case KILN_BENCH_FLASH_ATTN:
     case KILN_BENCH_PAGED_ATTN: s = bench_attention(ctx, c, r, &bb); break;
     case KILN_BENCH_NORM: s = bench_norm(ctx, c, r, &bb); break;
+    case KILN_BENCH_ROPE: s = bench_rope(ctx, c, r, &bb); break;
     default: s = KILN_ERR_INVALID_ARG;
     }
     free_all(&bb);

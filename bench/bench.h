@@ -19,12 +19,13 @@ typedef enum kiln_bench_op {
     KILN_BENCH_FLASH_ATTN,
     KILN_BENCH_PAGED_ATTN,
     KILN_BENCH_NORM,
+    KILN_BENCH_ROPE,       /* RoPE of q_len tokens + the KV append into a cache of `format` */
     KILN_BENCH_OP_COUNT
 } kiln_bench_op;
 
 typedef struct kiln_bench_case {
     kiln_bench_op op;
-    kiln_dtype format;   /* matmul: weights; attention: K/V; norm: unused */
+    kiln_dtype format;   /* matmul: weights; attention and rope: K/V (cache); norm: unused */
     kiln_dtype dtype;    /* activations / q / o / norm data: f32, f16, bf16 */
     /* matmul */
     int64_t m, k, n;

@@ -13,9 +13,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln bench --op OP [options]      (kiln bench -m MODEL --help: whole models)\n"
-            "  --op OP            matvec | matmul | flash_attn | paged_attn | norm\n"
+            "  --op OP            matvec | matmul | flash_attn | paged_attn | norm | rope\n"
             "  --backend B        cpu (default), cuda, vulkan; --device D overrides (\"cuda:1\")\n"
-            "  --format F[,F..]   weight format (matmul) or K/V dtype (attention); one case per format\n"
+            "  --format F[,F..]   weight format (matmul) or K/V dtype (attention, rope's cache); one case per format\n"
             "                     (default q4_0; attention f16)\n"
             "  --dtype T          activations / q / o / norm data: f32 | f16 | bf16\n"
             "  --threads T        cpu worker threads (default: KILN_THREADS or all cores)\n"
@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "  attention: --heads H --kv-heads H --head-dim D --q-len N --kv-len N [--no-causal]\n"
             "             --seqs S --block-size B (paged)\n"
             "  norm:      --rows R --dim D [--layer] [--no-residual]\n"
+            "  rope:      --q-len N (tokens, default 512) --heads H --kv-heads H --head-dim D --block-size B\n"
             "  timing:    --runs N (at most), --min-runs N, --warmup N, --seconds S (time per case)\n"
             "  --no-roofline      skip measuring the host read bandwidth\n"
             "  --json             one JSON object per case on stdout\n"
@@ -114,7 +115,7 @@ int kiln_cmd_bench(int argc, char **argv)
         if (!strcmp(argv[i], "-m")) return kiln_cmd_bench_model(argc, argv); /* whole-model benchmark */
     }
     if (op < 0) {
-        fprintf(stderr, "kiln bench: --op matvec|matmul|flash_attn|paged_attn|norm is required\n\n");
+        fprintf(stderr, "kiln bench: --op matvec|matmul|flash_attn|paged_attn|norm|rope is required\n\n");
         usage(stderr);
         return 2;
     }

@@ -108,6 +108,12 @@ static int check_backend(const char *device)
         failures += kiln_selfcheck(ctx, rest[i].op, rest[i].fmt, report, sizeof report) != KILN_OK;
         printf("  %s\n", report);
     }
+    const kiln_dtype rope_caches[] = {KILN_F16, KILN_Q8_0};
+    for (size_t i = 0; i < sizeof rope_caches / sizeof rope_caches[0]; i++) {
+        checks++;
+        failures += kiln_demo_check_rope(ctx, rope_caches[i], report, sizeof report);
+        printf("  %s\n", report);
+    }
     printf("  %d/%d checks passed in %.2f s\n", checks - failures, checks, now_s() - t0);
     failures += generate(ctx, &d);
     kiln_context_destroy(ctx);
@@ -119,7 +125,7 @@ int kiln_cmd_demo(int argc, char **argv)
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: kiln demo\n\nOn every available backend (cpu, cuda:0, vulkan:0), runs every op family\n"
                "(dequant-matmul in every weight format, flash attention, paged attention,\n"
-               "fused norm) on random inputs and checks it against the double-precision reference,\n"
+               "fused norm, RoPE with the KV-cache append) on random inputs and checks it against the double-precision reference,\n"
                "then generates tokens with a synthetic Q4_0 Llama built in memory (7B shape on\n"
                "GPUs, 1B on the CPU) and prints prefill and decode tokens/s.\n");
         return 0;

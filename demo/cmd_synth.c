@@ -10,7 +10,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: kiln synth --preset tiny|1b|7b|8b [--type TYPE] OUT.gguf\n\n"
-               "Writes a Llama-shaped model with random weights (std 0.02, norms ~1): 1b = Llama 3.2 1B,\n"
+               "Writes a Llama-shaped model with random weights (std 0.02, norms ~1): 1b = TinyLlama 1.1B,\n"
                "7b = Llama 2 7B, 8b = Llama 3 8B shapes. TYPE (default q4_0) is any weight type.\n"
                "It has no vocabulary: run it with --prompt-ids.\n");
 }

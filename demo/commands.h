@@ -21,4 +21,8 @@ int kiln_cmd_quantize(int argc, char **argv); /* demo/cmd_quantize.c */
 int kiln_cmd_synth(int argc, char **argv);    /* demo/cmd_synth.c */
 int kiln_cmd_tune(int argc, char **argv);     /* demo/cmd_tune.c */
 
+/* `kiln demo`'s rope check (demo/demo_rope_check.c): 0 ok, 1 failed; report gets one line. */
+#include "kiln/kiln.h"
+int kiln_demo_check_rope(kiln_context *ctx, kiln_dtype cache, char *report, size_t cap);
+
 #endif

@@ -150,10 +150,11 @@ static void emit_field_macros(emitter *e, const kiln_spec *s, const kiln_spec_fi
         }
         break;
     case KILN_FIELD_FLAGS: {
-        /* Both flag sets, always: only the spec's op has bits set. */
+        /* Every flag set, always: only the spec's op has bits set. */
         static const struct { kiln_op op; const char *prefix; } sets[] = {
             {KILN_OP_MATMUL, "KILN_EPI"},
             {KILN_OP_NORM, "KILN_NORM"},
+            {KILN_OP_ROPE, "KILN_ROPE"},
         };
         for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
             int count;

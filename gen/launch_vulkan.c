@@ -5,6 +5,7 @@
  * kernels/vulkan/templates/<op>.comp, so the backend can refuse a spec that does
  * not fit the device (32 KB on lavapipe, 48 KB on the H100) before compiling it. */
 #include "gen/launch.h"
+#include "kernels/vulkan/vk_specs.h"
 
 /* The largest head size the generic (hd=0) attention kernels size their arrays for. */
 #define KILN_VK_HEAD_MAX 256
@@ -22,8 +23,17 @@ void kiln_gen_launch_vulkan(const kiln_spec *spec, kiln_source *src)
     unsigned floats = 0;
     switch (spec->op) {
     case KILN_OP_MATMUL:
-        floats = tn <= 8 ? tn * tk + tm * tn * nt /* x chunk + partial sums */
-                         : (tm + tn) * 33u;       /* W and x K-chunks of 32, padded */
+        if (kiln_vk_matmul_uses_coopmat(spec)) { /* f16 W and x units (rows + 8 halves), 256 f32 per subgroup */
+            src->shared_bytes = (tm + tn) * ((spec->fmt == KILN_Q4_K ? 64u : 32u) + 8u) * 2u + nt * 8u * 4u;
+            return;
+        }
+        if (kiln_vk_fast_format(spec->fmt) && tn <= 8)
+            floats = tm * tn * nt; /* partial sums (matmul_vec.comp) */
+        else if (kiln_vk_fast_format(spec->fmt) && kiln_vk_tiled(tm, tn, nt))
+            floats = (tm + tn) * ((spec->fmt == KILN_Q4_K ? 64u : 32u) + 1u); /* W and x units, padded */
+        else
+            floats = tn <= 8 ? tn * tk + tm * tn * nt /* x chunk + partial sums */
+                             : (tm + tn) * 33u;       /* W and x K-chunks of 32, padded */
         break;
     case KILN_OP_FLASH_ATTN:
         floats = 2u * tm * hd + tm * tn + 3u * tm; /* Q tile, O tile, scores, m/l/alpha */
@@ -33,6 +43,9 @@ void kiln_gen_launch_vulkan(const kiln_spec *spec, kiln_source *src)
         break;
     case KILN_OP_NORM:
         floats = nt;                                /* reduction */
+        break;
+    case KILN_OP_ROPE:
+        floats = 0;                                 /* no shared memory */
         break;
     default:
         break;

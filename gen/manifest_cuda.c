@@ -6,7 +6,7 @@
  * tiles the backend's heuristic (kernels/cuda/cuda_heuristic.c) starts from.
  * One mat-vec and one mat-mat instance per weight format, the epilogue
  * variants on q4_0, attention per K/V dtype at head sizes 64 and 128 plus the
- * generic one, and every norm variant. */
+ * generic one, every norm variant, and rope alone and with each KV cache dtype. */
 #include "gen/manifest.h"
 #include "kernels/cuda/cuda_heuristic.h"
 
@@ -43,5 +43,7 @@ size_t kiln_manifest_cuda(kiln_spec *out, size_t cap)
             put(out, cap, &n, kiln_cuda_paged_spec(kv_types[t], t == 2 ? KILN_F16 : kv_types[t], head_dims[h]));
     for (size_t t = 0; t < 3; t++)
         for (unsigned flags = 0; flags < 4; flags++) put(out, cap, &n, kiln_cuda_norm_spec(float_types[t], flags, 4096));
+    put(out, cap, &n, kiln_cuda_rope_spec(KILN_DTYPE_COUNT));
+    for (size_t t = 0; t < 3; t++) put(out, cap, &n, kiln_cuda_rope_spec(kv_types[t]));
     return n;
 }

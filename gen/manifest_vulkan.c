@@ -4,8 +4,11 @@
  * builds the exact spec of each call, kernels/vulkan/vk_specs.h), so this list
  * is what `kiln-gen --emit-dir` vendors and what tests/test_vulkan_compile.c
  * compiles to SPIR-V: a mat-vec and a mat-mat instance per weight format, the
+ * fast formats' mat-vec with subgroup and with shared-memory reductions and
+ * their mat-mat on NV cooperative matrices, the
  * fused epilogues and 16-bit activations on q4_0, attention per K/V dtype at
- * head sizes 64 and 128 plus the generic kernel, and every norm variant. */
+ * head sizes 64 and 128 plus the generic kernel, every norm variant, and rope
+ * alone and with each KV cache dtype. */
 #include "gen/manifest.h"
 #include "kernels/vulkan/vk_specs.h"
 
@@ -28,6 +31,30 @@ size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap)
         put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 1));
         put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 512));
     }
+    /* the fast formats' mat-vec with the subgroup reduction (what the heuristic
+     * picks on devices with arithmetic subgroup ops) next to the shared-memory
+     * one above, several tokens per workgroup, and the 48 KB mat-mat tile */
+    static const kiln_dtype fast_formats[] = {KILN_F16, KILN_Q4_0, KILN_Q8_0, KILN_Q4_K, KILN_Q6_K};
+    for (size_t i = 0; i < sizeof fast_formats / sizeof fast_formats[0]; i++) {
+        kiln_spec s = kiln_vk_matmul_spec(fast_formats[i], KILN_F32, KILN_F32, 0, 1);
+        s.tile.stages = 2;
+        put(out, cap, &n, s);
+        s = kiln_vk_matmul_spec(fast_formats[i], KILN_F32, KILN_F32, 0, 8);
+        s.tile.stages = i % 2 ? 2 : 1;
+        put(out, cap, &n, s);
+    }
+    {
+        kiln_spec s = kiln_vk_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, 0, 512);
+        s.tile.tn = 64;
+        put(out, cap, &n, s);
+    }
+    /* NV cooperative matrices (opt-in; on lavapipe only compiled, by
+     * tests/test_vulkan_compile.c) */
+    for (size_t i = 0; i < sizeof fast_formats / sizeof fast_formats[0]; i++) {
+        kiln_spec s = kiln_vk_matmul_spec(fast_formats[i], KILN_F32, KILN_F32, 0, 512);
+        s.tile.tm = 64, s.tile.tn = 64, s.tile.threads = 128, s.tile.stages = 2;
+        put(out, cap, &n, s);
+    }
     put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, KILN_EPI_BIAS | KILN_EPI_RESIDUAL, 1));
     put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, KILN_EPI_SWIGLU, 1));
     put(out, cap, &n, kiln_vk_matmul_spec(KILN_Q4_0, KILN_F16, KILN_F16, KILN_EPI_RESIDUAL, 512));
@@ -40,5 +67,7 @@ size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap)
             put(out, cap, &n, kiln_vk_paged_spec(kv_types[t], t == 2 ? KILN_F16 : kv_types[t], head_dims[h]));
     for (size_t t = 0; t < 3; t++)
         for (unsigned flags = 0; flags < 4; flags++) put(out, cap, &n, kiln_vk_norm_spec(float_types[t], flags, 4096));
+    put(out, cap, &n, kiln_vk_rope_spec(KILN_DTYPE_COUNT));
+    for (size_t t = 0; t < 3; t++) put(out, cap, &n, kiln_vk_rope_spec(kv_types[t]));
     return n;
 }

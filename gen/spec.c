@@ -17,6 +17,7 @@ _Static_assert(KILN_EPI_BIAS == 1u << 0 && KILN_EPI_RESIDUAL == 1u << 1 && KILN_
                "epilogue bits changed: update kiln_gen_flag_names");
 _Static_assert(KILN_SPEC_NORM_LAYER == 1u << 0 && KILN_SPEC_NORM_RESIDUAL == 1u << 1,
                "norm bits changed: update kiln_gen_flag_names");
+_Static_assert(KILN_SPEC_ROPE_KV == 1u << 0, "rope bits changed: update kiln_gen_flag_names");
 
 const char *kiln_op_name(kiln_op op)
 {
@@ -25,6 +26,7 @@ const char *kiln_op_name(kiln_op op)
         [KILN_OP_FLASH_ATTN] = "flash_attn",
         [KILN_OP_PAGED_ATTN] = "paged_attn",
         [KILN_OP_NORM] = "norm",
+        [KILN_OP_ROPE] = "rope",
     };
     return (unsigned)op < KILN_OP_COUNT ? names[op] : "?";
 }
@@ -191,7 +193,7 @@ static kiln_status parse_op(const kiln_spec_field *f, token v, int *out)
             *out = op;
             return KILN_OK;
         }
-    return bad_value(f, v, "an op: matmul, flash_attn, paged_attn or norm");
+    return bad_value(f, v, "an op: matmul, flash_attn, paged_attn, norm or rope");
 }
 
 static kiln_status parse_backend(const kiln_spec_field *f, token v, kiln_spec *s)
@@ -333,7 +335,7 @@ static kiln_status parse_words(const char *text, kiln_spec *s)
         seen |= bit;
         if (fields[i]->kind == KILN_FIELD_OP) seen_op = i;
     }
-    if (seen_op < 0) return kiln_fail(KILN_ERR_INVALID_ARG, "no op (matmul, flash_attn, paged_attn or norm)");
+    if (seen_op < 0) return kiln_fail(KILN_ERR_INVALID_ARG, "no op (matmul, flash_attn, paged_attn, norm or rope)");
 
     /* Constant defaults first, the op next (flag names depend on it), then the
      * given values, and last the defaults that follow another field. */

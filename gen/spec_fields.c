@@ -78,12 +78,14 @@ const char *kiln_gen_backend_name(kiln_backend b)
 const char *const *kiln_gen_flag_names(kiln_op op, int *count)
 {
     /* Indexed by bit: KILN_EPI_BIAS = 1<<0, RESIDUAL = 1<<1, SWIGLU = 1<<2;
-     * KILN_SPEC_NORM_LAYER = 1<<0, KILN_SPEC_NORM_RESIDUAL = 1<<1. */
+     * KILN_SPEC_NORM_LAYER = 1<<0, KILN_SPEC_NORM_RESIDUAL = 1<<1; KILN_SPEC_ROPE_KV = 1<<0. */
     static const char *const matmul[] = {"bias", "residual", "swiglu"};
     static const char *const norm[] = {"layer", "residual"};
+    static const char *const rope[] = {"kv"};
     switch (op) {
     case KILN_OP_MATMUL: *count = 3; return matmul;
     case KILN_OP_NORM: *count = 2; return norm;
+    case KILN_OP_ROPE: *count = 1; return rope;
     default: *count = 0; return NULL;
     }
 }

@@ -15,7 +15,7 @@ typedef enum kiln_field_kind {
     KILN_FIELD_OP,      /* kiln_op; a bare word in the text ("matmul") */
     KILN_FIELD_BACKEND, /* kiln_backend + kiln_isa together: "cuda", "cpu-avx2" */
     KILN_FIELD_DTYPE,   /* kiln_dtype, by its table name ("q4_k") */
-    KILN_FIELD_FLAGS,   /* epilogue bits: matmul KILN_EPI_*, norm KILN_SPEC_NORM_* */
+    KILN_FIELD_FLAGS,   /* epilogue bits: matmul KILN_EPI_*, norm KILN_SPEC_NORM_*, rope KILN_SPEC_ROPE_* */
     KILN_FIELD_INT      /* a non-negative integer (head size, tiles) */
 } kiln_field_kind;
 
@@ -51,7 +51,7 @@ const kiln_spec_field *kiln_field_find(const char *key, size_t len);
 /* Names shared by text, names and macros. */
 const char *kiln_gen_backend_name(kiln_backend b); /* "cpu", "cuda", "vulkan"; NULL out of range */
 /* Epilogue flag names for an op, indexed by bit: matmul {"bias","residual","swiglu"},
- * norm {"layer","residual"}; *count receives how many bits the op has (0 for attention). */
+ * norm {"layer","residual"}, rope {"kv"}; *count receives how many bits the op has (0 for attention). */
 const char *const *kiln_gen_flag_names(kiln_op op, int *count);
 
 #endif

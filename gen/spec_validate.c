@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gen/space.h"
 #include "gen/spec_fields.h"
 #include "kernels/core/backend.h"
 #include "kiln/spec.h"
@@ -30,6 +31,7 @@ static const op_tiles tiles_of[KILN_OP_COUNT] = {
     [KILN_OP_FLASH_ATTN] = {" tm tn threads stages ", ""},
     [KILN_OP_PAGED_ATTN] = {" tn threads split ", " split "},
     [KILN_OP_NORM] = {" threads vec ", ""},
+    [KILN_OP_ROPE] = {" threads ", ""},
 };
 
 static int word_in(const char *list, const char *word)
@@ -94,6 +96,20 @@ static kiln_status check_types(const kiln_spec *s)
             return kiln_fail(KILN_ERR_INVALID_ARG, "fmt=%s with act=%s: norm has one dtype (fmt = act)",
                              dtype_name(s->fmt), dtype_name(s->act));
         break;
+    case KILN_OP_ROPE:
+        /* fmt is the cache dtype; without the kv flag there is no cache and it stays f32 */
+        if (s->epilogue & KILN_SPEC_ROPE_KV) {
+            if (s->fmt != KILN_F32 && s->fmt != KILN_F16 && s->fmt != KILN_Q8_0)
+                return kiln_fail(KILN_ERR_INVALID_ARG, "fmt=%s: the rope KV cache is f32, f16 or q8_0",
+                                 dtype_name(s->fmt));
+        } else if (s->fmt != KILN_F32) {
+            return kiln_fail(KILN_ERR_INVALID_ARG, "fmt=%s without epi=kv: rope has no cache, fmt stays f32",
+                             dtype_name(s->fmt));
+        }
+        if (s->act != KILN_F32 || s->out != KILN_F32)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "act=%s out=%s: rope rotates f32 q/k in place (act = out = f32)",
+                             dtype_name(s->act), dtype_name(s->out));
+        break;
     default: break;
     }
     /* kiln.h: norm's x, residual, sum_out and y share one dtype; attention's O may differ from Q. */
@@ -112,6 +128,7 @@ static kiln_status check_epilogue_and_head(const kiln_spec *s)
                          kiln_op_name(s->op),
                          s->op == KILN_OP_MATMUL ? "bias residual swiglu"
                          : s->op == KILN_OP_NORM ? "layer residual"
+                         : s->op == KILN_OP_ROPE ? "kv"
                                                  : "none");
     int attention = s->op == KILN_OP_FLASH_ATTN || s->op == KILN_OP_PAGED_ATTN;
     if (!attention && s->head_dim != 0)
@@ -210,7 +227,17 @@ kiln_spec kiln_spec_default(kiln_op op, kiln_backend backend, kiln_isa isa, kiln
         s.fmt = s.act;
         s.tile = (kiln_tile){.threads = cpu ? 0 : 256, .vec = cpu ? cpu_vec(s.isa) : 16};
         break;
+    case KILN_OP_ROPE:
+        /* fmt names a cache: f32/f16/q8_0 get the kv flag, anything else none (fmt f32) */
+        if (fmt == KILN_F32 || fmt == KILN_F16 || fmt == KILN_Q8_0) s.epilogue = KILN_SPEC_ROPE_KV;
+        else s.fmt = KILN_F32;
+        s.act = s.out = KILN_F32;
+        s.tile = (kiln_tile){.threads = cpu ? 0 : gpu_threads};
+        break;
     default: break;
     }
+    /* the cpu's tiles mean what its templates make of them: its defaults are
+     * the instances the cpu bundle compiles (gen/space.c) */
+    if (cpu) kiln_space_cpu_default_tiles(&s);
     return s;
 }

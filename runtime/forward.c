@@ -1,21 +1,26 @@
 /* runtime/forward.c — the Llama forward pass through the public kiln ops.
  *
- * Per layer, for n tokens at positions pos0..pos0+n-1:
+ * A step runs n tokens through the model: the tokens of one sequence's
+ * prefill (from position 0), or one token each of n sequences (a decode
+ * step, continuous batching). Every token carries its own position and KV
+ * cache slot. Per layer:
  *   xn  = rmsnorm(x) * attn_norm                     kiln_norm
- *   q,k,v = xn·Wqᵀ, xn·Wkᵀ, xn·Wvᵀ                    kiln_matmul x3
- *   RoPE(q, k); k, v -> paged KV cache               host (rope.c, kv_cache.c)
- *   att = attention(q, K, V)                         kiln_flash_attn (prefill from 0)
- *                                                    kiln_paged_attn (one token)
+ *   q,k,v = xn·Wqᵀ, xn·Wkᵀ, xn·Wvᵀ                    kiln_matmul x3 (n rows each)
+ *   RoPE(q, k) at positions; k, v -> KV cache slots  kiln_rope (with the KV append)
+ *   att = attention(q, K, V)                         kiln_flash_attn (prefill)
+ *                                                    kiln_paged_attn (decode: one
+ *                                                    call over the n sequences)
  *   x  += att·Woᵀ                                    kiln_matmul, RESIDUAL epilogue
  *   xn  = rmsnorm(x) * ffn_norm                      kiln_norm
  *   ffn = silu(xn·Wgateᵀ) * (xn·Wupᵀ)                kiln_matmul, SWIGLU epilogue
  *   x  += ffn·Wdownᵀ                                 kiln_matmul, RESIDUAL epilogue
- * then logits = (rmsnorm(x_last) * output_norm)·Woutᵀ. */
+ * then logits = (rmsnorm(x) * output_norm)·Woutᵀ for the last token of each
+ * sequence. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/core/backend.h"
-#include "runtime/parallel.h"
 #include "runtime/session.h"
 
 static kiln_tensor act(const kiln_session *s, size_t off, int64_t rows, int64_t cols)
@@ -41,22 +46,6 @@ static kiln_status matmul(kiln_session *s, kiln_tensor x, kiln_tensor w, kiln_te
     kiln_matmul_params p = {.x = x, .w = w, .y = y, .residual = residual,
                             .epilogue = residual ? KILN_EPI_RESIDUAL : KILN_EPI_NONE};
     return kiln_matmul(s->ctx, &p);
-}
-
-/* Host view of an activation: in place on the cpu, else downloaded to staging. */
-static kiln_status to_host(kiln_session *s, size_t off, size_t bytes, float *staging, float **out)
-{
-    if (s->host_visible) {
-        *out = (float *)((char *)kiln_buffer_host_ptr(s->act) + off);
-        return KILN_OK;
-    }
-    *out = staging;
-    return kiln_buffer_download(s->act, off, staging, bytes);
-}
-
-static kiln_status from_host(kiln_session *s, size_t off, size_t bytes, const float *src)
-{
-    return s->host_visible ? KILN_OK : kiln_buffer_upload(s->act, off, src, bytes);
 }
 
 static kiln_status embed(kiln_session *s, const int32_t *ids, int n)
@@ -87,59 +76,56 @@ static qkv_layout qkv_of(const kiln_session *s, int n)
     return L;
 }
 
-typedef struct rope_job {
-    const kiln_session *s;
-    float *q, *k;
-    int pos0;
-} rope_job;
-
-/* RoPE on tokens [b, e) of q and k (a prefill splits them over threads). */
-static void rope_range(void *ctx, int64_t b, int64_t e)
+static kiln_tensor i32_vec(const kiln_session *s, size_t off, int64_t n)
 {
-    const rope_job *j = ctx;
-    const kiln_model_config *c = &j->s->m->cfg;
-    int n = (int)(e - b), pos = j->pos0 + (int)b;
-    kiln_rope_apply(j->q + (size_t)b * c->n_heads * c->head_dim, n, c->n_heads, c->head_dim, c->rope_dim, pos,
-                    c->rope_scale, j->s->rope_freq);
-    kiln_rope_apply(j->k + (size_t)b * c->n_kv_heads * c->head_dim, n, c->n_kv_heads, c->head_dim, c->rope_dim, pos,
-                    c->rope_scale, j->s->rope_freq);
+    int64_t ne[1] = {n};
+    return kiln_tensor_make(s->act, off, KILN_I32, 1, ne);
 }
 
-/* q, k of this layer get RoPE; k and v go into the KV cache. On devices that
- * is one download of q|k|v and one upload of q (q|k for a prefill). */
-static kiln_status rope_and_cache(kiln_session *s, int layer, int n, int pos0)
+/* RoPE on this layer's q and k at each token's position, and k, v into the
+ * KV cache at each token's slot: one kiln_rope call on the backend, reading
+ * the step's positions and slots that begin_step put in the activation
+ * buffer (i32 [n] at off_pos, off_slot) — no host round trip per layer. */
+static kiln_status rope_and_store(kiln_session *s, int layer, int n)
 {
+    const kiln_model_config *c = &s->m->cfg;
     qkv_layout L = qkv_of(s, n);
-    float *q;
-    kiln_status st = kiln_synchronize(s->ctx);
-    if (st || (st = to_host(s, L.q, L.bytes_q + 2 * L.bytes_kv, s->host_qkv, &q))) return st;
-    float *k = q + L.bytes_q / 4, *v = k + L.bytes_kv / 4;
-    rope_job job = {s, q, k, pos0};
-    kiln_parallel_for(n, 16, rope_range, &job);
-    if ((st = kiln_kv_cache_store(&s->kv, layer, pos0, n, k, v))) return st;
-    /* Decoding reads K from the cache; a prefill reads the fresh k as well. */
-    return from_host(s, L.q, n > 1 ? L.bytes_q + L.bytes_kv : L.bytes_q, q);
+    kiln_tensor v = heads(s, L.v, n, c->n_kv_heads, c->head_dim);
+    kiln_tensor k_cache = kiln_kv_cache_k(&s->kv, layer), v_cache = kiln_kv_cache_v(&s->kv, layer);
+    kiln_tensor slots = i32_vec(s, s->off_slot, n);
+    kiln_rope_params p = {.q = heads(s, L.q, n, c->n_heads, c->head_dim),
+                          .k = heads(s, L.k, n, c->n_kv_heads, c->head_dim),
+                          .positions = i32_vec(s, s->off_pos, n),
+                          .rope_dim = c->rope_dim,
+                          .theta = c->rope_theta,
+                          .freq_scale = 1.0f / c->rope_scale, /* the config's factor divides positions */
+                          .v = &v,
+                          .k_cache = &k_cache,
+                          .v_cache = &v_cache,
+                          .slots = &slots};
+    return kiln_rope(s->ctx, &p);
 }
 
-static kiln_status attention(kiln_session *s, int layer, int n, int pos0)
+static kiln_status attention(kiln_session *s, int layer, int n, int prefill)
 {
     const kiln_model_config *c = &s->m->cfg;
     qkv_layout L = qkv_of(s, n);
     float scale = 1.0f / sqrtf((float)c->head_dim);
     kiln_tensor q = heads(s, L.q, n, c->n_heads, c->head_dim), o = heads(s, s->off_att, n, c->n_heads, c->head_dim);
-    if (n > 1) { /* prefill from position 0: the fresh K/V are the whole context */
-        kiln_flash_attn_params p = {.q = q, .o = o, .scale = scale, .causal = 1, .q_pos0 = pos0,
+    if (prefill) { /* from position 0: the fresh K/V are the whole context */
+        kiln_flash_attn_params p = {.q = q, .o = o, .scale = scale, .causal = 1, .q_pos0 = s->tok_pos[0],
                                     .k = heads(s, L.k, n, c->n_kv_heads, c->head_dim),
                                     .v = heads(s, L.v, n, c->n_kv_heads, c->head_dim)};
         return kiln_flash_attn(s->ctx, &p);
     }
+    /* One query per sequence; row i of the uploaded table is token i's sequence. */
     kiln_paged_attn_params p = {.q = q, .o = o, .scale = scale,
                                 .k_cache = kiln_kv_cache_k(&s->kv, layer), .v_cache = kiln_kv_cache_v(&s->kv, layer),
                                 .block_table = kiln_kv_cache_table(&s->kv), .seq_lens = kiln_kv_cache_lens(&s->kv)};
     return kiln_paged_attn(s->ctx, &p);
 }
 
-static kiln_status layer_forward(kiln_session *s, int l, int n, int pos0)
+static kiln_status layer_forward(kiln_session *s, int l, int n, int prefill)
 {
     const kiln_model_config *c = &s->m->cfg;
     const kiln_dev_layer *L = &s->layers[l];
@@ -157,7 +143,7 @@ static kiln_status layer_forward(kiln_session *s, int l, int n, int pos0)
                (st = matmul(s, xn, L->w[KILN_ROLE_ATTN_V], act(s, qkv.v, n, kv_dim), NULL))) {
         return st;
     }
-    if ((st = rope_and_cache(s, l, n, pos0)) || (st = attention(s, l, n, pos0)) ||
+    if ((st = rope_and_store(s, l, n)) || (st = attention(s, l, n, prefill)) ||
         (st = matmul(s, att, L->w[KILN_ROLE_ATTN_OUT], x, &x)) ||
         (st = rms(s, x, &L->w[KILN_ROLE_FFN_NORM], xn)))
         return st;
@@ -167,52 +153,154 @@ static kiln_status layer_forward(kiln_session *s, int l, int n, int pos0)
     return matmul(s, ffn, L->w[KILN_ROLE_FFN_DOWN], x, &x);
 }
 
-/* n tokens (n > 1 only from position 0) through all layers; logits of the last. */
-static kiln_status run_batch(kiln_session *s, const int32_t *ids, int n, float *logits)
+/* The n tokens of a step (tok_seq, tok_pos filled in, positions reserved):
+ * their slots, then embeddings, positions and slots to the device. */
+static kiln_status begin_step(kiln_session *s, const int32_t *ids, int n)
+{
+    for (int t = 0; t < n; t++) s->tok_slot[t] = kiln_kv_cache_slot(&s->kv, s->tok_seq[t], s->tok_pos[t]);
+    kiln_status st = embed(s, ids, n);
+    if (st == KILN_OK) st = kiln_buffer_upload(s->act, s->off_pos, s->tok_pos, (size_t)n * 4);
+    if (st == KILN_OK) st = kiln_buffer_upload(s->act, s->off_slot, s->tok_slot, (size_t)n * 4);
+    return st;
+}
+
+static kiln_status run_layers(kiln_session *s, int n, int prefill)
+{
+    for (int l = 0; l < s->m->cfg.n_layers; l++) {
+        kiln_status st = layer_forward(s, l, n, prefill);
+        if (st) return kiln_fail_prefix(st, "layer %d", l);
+    }
+    return KILN_OK;
+}
+
+/* logits[rows][n_vocab] of `rows` consecutive rows of x from row `first`. */
+static kiln_status output_logits(kiln_session *s, int first, int rows, float *logits)
 {
     const kiln_model_config *c = &s->m->cfg;
-    int pos0 = s->kv.len;
+    kiln_tensor x = act(s, s->off_x + (size_t)first * c->dim * 4, rows, c->dim), xn = act(s, s->off_xn, rows, c->dim);
+    kiln_tensor y = act(s, s->off_logits, rows, c->n_vocab);
     kiln_status st;
-    if ((st = kiln_kv_cache_reserve(&s->kv, pos0 + n)) || (st = embed(s, ids, n))) return st;
-    /* Decode attends to pos0 + 1 tokens: the table and length go up once for all layers. */
-    if (n == 1 && (st = kiln_kv_cache_commit(&s->kv, pos0 + 1))) return st;
-    for (int l = 0; l < c->n_layers; l++)
-        if ((st = layer_forward(s, l, n, pos0))) {
-            s->kv.len = pos0; /* the failed tokens are not in the cache */
-            return kiln_fail_prefix(st, "layer %d", l);
-        }
-    if ((st = kiln_kv_cache_commit(&s->kv, pos0 + n))) return st;
-    if (!logits) return KILN_OK;
-    size_t last = (size_t)(n - 1) * c->dim * 4;
-    kiln_tensor x_last = act(s, s->off_x + last, 1, c->dim), xn_last = act(s, s->off_xn, 1, c->dim);
-    kiln_tensor y = act(s, s->off_logits, 1, c->n_vocab);
-    if ((st = rms(s, x_last, &s->output_norm, xn_last)) || (st = matmul(s, xn_last, s->output, y, NULL)) ||
+    if ((st = rms(s, x, &s->output_norm, xn)) || (st = matmul(s, xn, s->output, y, NULL)) ||
         (st = kiln_synchronize(s->ctx)))
         return kiln_fail_prefix(st, "output layer");
-    return kiln_buffer_download(s->act, s->off_logits, logits, (size_t)c->n_vocab * 4);
+    return kiln_buffer_download(s->act, s->off_logits, logits, (size_t)rows * c->n_vocab * 4);
+}
+
+/* n tokens of sequence seq from position 0 in one pass; logits of the last. */
+static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits)
+{
+    kiln_kv_seq *q = &s->kv.seqs[seq];
+    kiln_status st = kiln_kv_cache_reserve(&s->kv, seq, q->len + n);
+    if (st) return st;
+    for (int t = 0; t < n; t++) s->tok_seq[t] = seq, s->tok_pos[t] = q->len + t;
+    if ((st = begin_step(s, ids, n)) || (st = run_layers(s, n, 1))) return st;
+    q->len += n; /* only now: a failed step leaves the tokens out of the sequence */
+    return logits ? output_logits(s, n - 1, 1, logits) : KILN_OK;
+}
+
+/* One token for each of n distinct sequences; logits[n][n_vocab]. */
+static kiln_status decode_step(kiln_session *s, int n, const int32_t *seqs, const int32_t *ids, float *logits)
+{
+    kiln_status st;
+    for (int i = 0; i < n; i++) {
+        int32_t len = s->kv.seqs[seqs[i]].len;
+        if ((st = kiln_kv_cache_reserve(&s->kv, seqs[i], len + 1))) return st;
+        s->tok_seq[i] = seqs[i], s->tok_pos[i] = len, s->step_lens[i] = len + 1;
+    }
+    /* The table rows and lengths (with the new token) go up once for all layers. */
+    if ((st = begin_step(s, ids, n)) || (st = kiln_kv_cache_upload_rows(&s->kv, n, seqs, s->step_lens)) ||
+        (st = run_layers(s, n, 0)))
+        return st;
+    for (int i = 0; i < n; i++) s->kv.seqs[seqs[i]].len = s->step_lens[i];
+    return logits ? output_logits(s, 0, n, logits) : KILN_OK;
+}
+
+/* "" or "sequence 3: ", for messages of sessions that hold several. */
+static const char *seq_label(const kiln_session *s, int32_t seq, char *buf, size_t cap)
+{
+    if (s->max_seqs == 1) return "";
+    snprintf(buf, cap, "sequence %d: ", seq);
+    return buf;
+}
+
+static kiln_status check_ids(const kiln_session *s, const int32_t *ids, size_t n)
+{
+    int32_t n_vocab = s->m->cfg.n_vocab;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "token id %d (at %zu) is outside the vocabulary 0..%d", ids[i], i,
+                             n_vocab - 1);
+    return KILN_OK;
+}
+
+kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *ids, size_t n, float *logits)
+{
+    if (!s || (!ids && n)) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_prefill: null argument");
+    if (n == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_prefill: no tokens");
+    kiln_status st;
+    if ((st = kiln_kv_cache_check_seq(&s->kv, seq, "kiln_session_prefill")) || (st = check_ids(s, ids, n))) return st;
+    /* Everything that can be checked up front is, so a refused call changes nothing. */
+    char label[32];
+    int32_t len = s->kv.seqs[seq].len, cap = kiln_kv_cache_capacity(&s->kv);
+    if ((size_t)len + n > (size_t)cap)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s%zu more tokens do not fit the context: %d of %d positions are used (raise --ctx)",
+                         seq_label(s, seq, label, sizeof label), n, len, cap);
+    int32_t need = kiln_kv_cache_blocks_needed(&s->kv, seq, len + (int32_t)n);
+    if (need > s->kv.n_free)
+        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s%zu more tokens need %d KV blocks; %d of %d are free (end a sequence first)",
+                         seq_label(s, seq, label, sizeof label), n, need, s->kv.n_free, s->kv.n_blocks);
+    for (size_t done = 0; done < n;) {
+        size_t left = n - done, batch = 1;
+        if (s->kv.seqs[seq].len == 0 && left > 1) batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
+        float *out = done + batch == n ? logits : NULL;
+        st = batch > 1 ? prefill_step(s, seq, ids + done, (int)batch, out) : decode_step(s, 1, &seq, ids + done, out);
+        if (st != KILN_OK) return st;
+        done += batch;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *tokens,
+                                float *logits)
+{
+    if (!s || !seq_ids || !tokens) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_decode: null argument");
+    if (n_seqs == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_decode: no sequences");
+    if (n_seqs > (size_t)s->max_seqs)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_decode: %zu sequences, but the session holds at most %d (max_seqs)",
+                         n_seqs, s->max_seqs);
+    kiln_status st = check_ids(s, tokens, n_seqs);
+    if (st) return st;
+    int32_t need = 0, cap = kiln_kv_cache_capacity(&s->kv);
+    for (size_t i = 0; i < n_seqs; i++) {
+        int32_t q = seq_ids[i];
+        if ((st = kiln_kv_cache_check_seq(&s->kv, q, "kiln_session_decode"))) return st;
+        for (size_t j = 0; j < i; j++)
+            if (seq_ids[j] == q)
+                return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_decode: sequence %d appears twice (at %zu and %zu)", q,
+                                 j, i);
+        int32_t len = s->kv.seqs[q].len;
+        if (len + 1 > cap)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d is full: %d of %d positions are used (raise --ctx)", q, len,
+                             cap);
+        need += kiln_kv_cache_blocks_needed(&s->kv, q, len + 1);
+    }
+    if (need > s->kv.n_free)
+        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_session_decode: the step needs %d more KV blocks; %d of %d are free (end a sequence first)",
+                         need, s->kv.n_free, s->kv.n_blocks);
+    return decode_step(s, (int)n_seqs, seq_ids, tokens, logits);
 }
 
 kiln_status kiln_session_forward(kiln_session *s, const int32_t *ids, size_t n, float *logits)
 {
     if (!s || (!ids && n)) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_forward: null argument");
-    if (n == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_forward: no tokens");
-    const kiln_model_config *c = &s->m->cfg;
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->n_vocab)
-            return kiln_fail(KILN_ERR_INVALID_ARG, "token id %d (at %zu) is outside the vocabulary 0..%d", ids[i], i,
-                             c->n_vocab - 1);
-    int32_t cap = kiln_kv_cache_capacity(&s->kv);
-    if ((size_t)s->kv.len + n > (size_t)cap)
-        return kiln_fail(KILN_ERR_INVALID_ARG, "%zu more tokens do not fit the context: %d of %d positions are used (raise --ctx)",
-                         n, s->kv.len, cap);
-    size_t done = 0;
-    while (done < n) {
-        size_t left = n - done, batch = 1;
-        if (s->kv.len == 0 && left > 1) batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
-        int last = done + batch == n;
-        kiln_status st = run_batch(s, ids + done, (int)batch, last ? logits : NULL);
-        if (st != KILN_OK) return st;
-        done += batch;
+    int started = 0;
+    if (!s->kv.seqs[0].active) {
+        kiln_status st = kiln_kv_cache_seq_begin_at(&s->kv, 0);
+        if (st) return st;
+        started = 1;
     }
-    return KILN_OK;
+    kiln_status st = kiln_session_prefill(s, 0, ids, n, logits);
+    /* A refused first call leaves sequence 0 free, as it found it. */
+    if (st != KILN_OK && started && s->kv.seqs[0].len == 0) kiln_kv_cache_seq_end(&s->kv, 0);
+    return st;
 }

@@ -1,16 +1,15 @@
-/* runtime/kv_cache.c — the paged KV cache: blocks, block table, conversion of
- * new K/V rows to the cache type. */
+/* runtime/kv_cache.c — the paged KV cache: sequences, blocks, block tables,
+ * conversion of new K/V rows to the cache type. */
 #include "runtime/kv_cache.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/core/backend.h"
-#include "runtime/parallel.h"
 
 kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype type, int32_t n_layers,
-                               int32_t n_kv_heads, int32_t head_dim, int32_t block_size, int32_t capacity)
+                               int32_t n_kv_heads, int32_t head_dim, int32_t block_size, int32_t capacity,
+                               int32_t max_seqs, int32_t n_blocks)
 {
     memset(kv, 0, sizeof *kv);
     if (type != KILN_F32 && type != KILN_F16 && type != KILN_Q8_0)
@@ -22,18 +21,25 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
     if (block_size < 8 || block_size > 128 || (block_size & (block_size - 1)))
         return kiln_fail(KILN_ERR_INVALID_ARG, "KV block size %d must be a power of two from 8 to 128", block_size);
     if (capacity <= 0) return kiln_fail(KILN_ERR_INVALID_ARG, "KV cache capacity %d must be positive", capacity);
+    if (max_seqs <= 0) return kiln_fail(KILN_ERR_INVALID_ARG, "KV cache: max_seqs %d must be positive", max_seqs);
+    if (n_blocks < 0) return kiln_fail(KILN_ERR_INVALID_ARG, "KV cache: %d blocks; must be >= 0 (0 = enough)", n_blocks);
     kv->ctx = ctx;
     kv->type = type;
     kv->n_layers = n_layers, kv->n_kv_heads = n_kv_heads, kv->head_dim = head_dim;
     kv->block_size = block_size;
-    kv->n_blocks = (capacity + block_size - 1) / block_size;
     kv->capacity = capacity;
+    kv->max_seqs = max_seqs;
+    kv->max_blocks_per_seq = (capacity + block_size - 1) / block_size;
+    kv->n_blocks = n_blocks ? n_blocks : max_seqs * kv->max_blocks_per_seq;
     kv->slot_bytes = kiln_row_bytes(type, (int64_t)n_kv_heads * head_dim);
+    size_t table_len = (size_t)max_seqs * (size_t)kv->max_blocks_per_seq;
     kv->k = calloc((size_t)n_layers, sizeof *kv->k);
     kv->v = calloc((size_t)n_layers, sizeof *kv->v);
     kv->free_blocks = malloc((size_t)kv->n_blocks * sizeof *kv->free_blocks);
-    kv->table = calloc((size_t)kv->n_blocks, sizeof *kv->table);
-    if (!kv->k || !kv->v || !kv->free_blocks || !kv->table) {
+    kv->seqs = calloc((size_t)max_seqs, sizeof *kv->seqs);
+    kv->table = calloc(table_len, sizeof *kv->table);
+    kv->host_rows = calloc(table_len, sizeof *kv->host_rows);
+    if (!kv->k || !kv->v || !kv->free_blocks || !kv->seqs || !kv->table || !kv->host_rows) {
         kiln_kv_cache_free(kv);
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
     }
@@ -43,11 +49,12 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
         st = kiln_buffer_alloc(ctx, layer_bytes, &kv->k[l]);
         if (st == KILN_OK) st = kiln_buffer_alloc(ctx, layer_bytes, &kv->v[l]);
     }
-    if (st == KILN_OK) st = kiln_buffer_alloc(ctx, (size_t)kv->n_blocks * sizeof(int32_t), &kv->table_buf);
-    if (st == KILN_OK) st = kiln_buffer_alloc(ctx, sizeof(int32_t), &kv->len_buf);
+    if (st == KILN_OK) st = kiln_buffer_alloc(ctx, table_len * sizeof(int32_t), &kv->table_buf);
+    if (st == KILN_OK) st = kiln_buffer_alloc(ctx, (size_t)max_seqs * sizeof(int32_t), &kv->lens_buf);
     if (st != KILN_OK) {
+        int32_t blocks = kv->n_blocks;
         kiln_kv_cache_free(kv);
-        return kiln_fail_prefix(st, "KV cache of %d layers x %d blocks x %d tokens (%s)", n_layers, kv->n_blocks,
+        return kiln_fail_prefix(st, "KV cache of %d layers x %d blocks x %d tokens (%s)", n_layers, blocks,
                                 block_size, kiln_dtype_get(type)->name);
     }
     kiln_kv_cache_reset(kv);
@@ -61,12 +68,13 @@ void kiln_kv_cache_free(kiln_kv_cache *kv)
         if (kv->v) kiln_buffer_free(kv->v[l]);
     }
     kiln_buffer_free(kv->table_buf);
-    kiln_buffer_free(kv->len_buf);
+    kiln_buffer_free(kv->lens_buf);
     free(kv->k);
     free(kv->v);
     free(kv->free_blocks);
+    free(kv->seqs);
     free(kv->table);
-    free(kv->staging);
+    free(kv->host_rows);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -78,131 +86,89 @@ void kiln_kv_cache_reset(kiln_kv_cache *kv)
      * and a kernel that ignores the block table is caught by the tests. */
     kv->n_free = 0;
     for (int32_t b = 0; b < kv->n_blocks; b++) kv->free_blocks[kv->n_free++] = b;
-    kv->n_table = 0;
-    kv->len = 0;
+    for (int32_t q = 0; q < kv->max_seqs; q++) kv->seqs[q] = (kiln_kv_seq){0};
 }
 
-kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t new_len)
+kiln_status kiln_kv_cache_seq_begin_at(kiln_kv_cache *kv, int32_t seq)
 {
-    if (new_len > kiln_kv_cache_capacity(kv))
-        return kiln_fail(KILN_ERR_INVALID_ARG, "the KV cache holds %d tokens; %d do not fit (raise --ctx)",
-                         kiln_kv_cache_capacity(kv), new_len);
-    int32_t need = (new_len + kv->block_size - 1) / kv->block_size;
-    while (kv->n_table < need) {
-        if (kv->n_free == 0) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: no free block left");
-        kv->table[kv->n_table++] = kv->free_blocks[--kv->n_free];
-    }
+    if (seq < 0 || seq >= kv->max_seqs)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d is outside 0..%d (the session holds %d sequences)", seq,
+                         kv->max_seqs - 1, kv->max_seqs);
+    if (kv->seqs[seq].active) return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d is already started", seq);
+    kv->seqs[seq] = (kiln_kv_seq){.active = 1};
     return KILN_OK;
 }
 
-static size_t slot_offset(const kiln_kv_cache *kv, int32_t pos)
+kiln_status kiln_kv_cache_seq_begin(kiln_kv_cache *kv, int32_t *seq)
 {
-    int32_t block = kv->table[pos / kv->block_size];
-    return ((size_t)block * (size_t)kv->block_size + (size_t)(pos % kv->block_size)) * kv->slot_bytes;
-}
-
-/* f32 -> f16, round to nearest even, as kiln_f32_to_f16 but fast enough for
- * every K/V row of a prefill (that one goes through the generic dtype table):
- * normal results re-bias the exponent and round the mantissa with integer
- * adds; subnormal results let the FPU round by adding 0.5f, whose ulp is
- * exactly f16's subnormal step 2^-24. */
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7FFFFFFFu;
-    if (a >= 0x7F800000u) return (uint16_t)(sign | (a > 0x7F800000u ? 0x7E00u : 0x7C00u)); /* NaN, Inf */
-    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);                               /* rounds past 65504 */
-    if (a < 0x38800000u) {                                                                  /* below 2^-14 */
-        float v, r;
-        memcpy(&v, &a, 4);
-        r = v + 0.5f;
-        uint32_t rb;
-        memcpy(&rb, &r, 4);
-        return (uint16_t)(sign | (rb - 0x3F000000u));
-    }
-    uint32_t r = a - 0x38000000u; /* exponent bias 127 -> 15 */
-    r += 0x0FFFu + ((r >> 13) & 1u);
-    return (uint16_t)(sign | (r >> 13));
-}
-
-void kiln_kv_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) dst[i] = f32_to_f16(src[i]);
-}
-
-static int convert_row(kiln_dtype type, const float *src, void *dst, int64_t n)
-{
-    if (type == KILN_F32) memcpy(dst, src, (size_t)n * 4);
-    else if (type == KILN_F16) kiln_kv_f32_to_f16_row(src, dst, n);
-    else return kiln_quantize_row(type, src, dst, n) != 0;
-    return 1;
-}
-
-/* Converting the rows of a store, split over threads for long prompts. */
-typedef struct store_job {
-    kiln_kv_cache *kv;
-    const float *k, *v;
-    char *k_dst, *v_dst; /* cpu: the cache buffers themselves; devices: staging */
-    int32_t pos0;
-    int direct;          /* 1: rows go to their slots; 0: packed rows in staging */
-    atomic_int failed;
-} store_job;
-
-static void convert_range(void *ctx, int64_t b, int64_t e)
-{
-    store_job *j = ctx;
-    const kiln_kv_cache *kv = j->kv;
-    int64_t row = (int64_t)kv->n_kv_heads * kv->head_dim;
-    for (int64_t t = b; t < e; t++) {
-        size_t off = j->direct ? slot_offset(kv, j->pos0 + (int32_t)t) : (size_t)t * kv->slot_bytes;
-        if (!convert_row(kv->type, j->k + t * row, j->k_dst + off, row) ||
-            !convert_row(kv->type, j->v + t * row, j->v_dst + off, row))
-            atomic_store(&j->failed, 1);
-    }
-}
-
-kiln_status kiln_kv_cache_store(kiln_kv_cache *kv, int32_t layer, int32_t pos0, int32_t n, const float *k,
-                                const float *v)
-{
-    if (pos0 < 0 || n < 0 || (n > 0 && (pos0 + n - 1) / kv->block_size >= kv->n_table))
-        return kiln_fail(KILN_ERR_INTERNAL, "KV cache: positions %d..%d were not reserved", pos0, pos0 + n - 1);
-    char *hk = kiln_buffer_host_ptr(kv->k[layer]), *hv = kiln_buffer_host_ptr(kv->v[layer]);
-    store_job job = {.kv = kv, .k = k, .v = v, .pos0 = pos0, .direct = hk && hv};
-    atomic_init(&job.failed, 0);
-    size_t bytes = (size_t)n * kv->slot_bytes;
-    if (job.direct) {
-        job.k_dst = hk, job.v_dst = hv;
-    } else {
-        if (2 * bytes > kv->staging_cap) {
-            char *p = realloc(kv->staging, 2 * bytes);
-            if (!p) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory staging %d rows", n);
-            kv->staging = p, kv->staging_cap = 2 * bytes;
+    for (int32_t q = 0; q < kv->max_seqs; q++)
+        if (!kv->seqs[q].active) {
+            *seq = q;
+            return kiln_kv_cache_seq_begin_at(kv, q);
         }
-        job.k_dst = kv->staging, job.v_dst = kv->staging + bytes;
-    }
-    kiln_parallel_for(n, 32, convert_range, &job);
-    if (atomic_load(&job.failed))
-        return kiln_fail(KILN_ERR_INTERNAL, "KV cache: converting rows to %s failed", kiln_dtype_get(kv->type)->name);
-    if (job.direct) return KILN_OK;
-    /* One upload of K and one of V per block the rows fall in. */
-    for (int32_t done = 0; done < n;) {
-        int32_t pos = pos0 + done, run = kv->block_size - pos % kv->block_size;
-        if (run > n - done) run = n - done;
-        size_t off = slot_offset(kv, pos), src = (size_t)done * kv->slot_bytes, len = (size_t)run * kv->slot_bytes;
-        kiln_status st = kiln_buffer_upload(kv->k[layer], off, job.k_dst + src, len);
-        if (st == KILN_OK) st = kiln_buffer_upload(kv->v[layer], off, job.v_dst + src, len);
-        if (st != KILN_OK) return st;
-        done += run;
+    return kiln_fail(KILN_ERR_INVALID_ARG, "all %d sequences of the session are in use (end one, or create the session with a larger max_seqs)",
+                     kv->max_seqs);
+}
+
+void kiln_kv_cache_seq_end(kiln_kv_cache *kv, int32_t seq)
+{
+    if (seq < 0 || seq >= kv->max_seqs || !kv->seqs[seq].active) return;
+    kiln_kv_seq *q = &kv->seqs[seq];
+    const int32_t *row = kv->table + (size_t)seq * kv->max_blocks_per_seq;
+    /* Last block first, so a sequence that starts next gets them back in the same order. */
+    for (int32_t b = q->n_blocks - 1; b >= 0; b--) kv->free_blocks[kv->n_free++] = row[b];
+    *q = (kiln_kv_seq){0};
+}
+
+kiln_status kiln_kv_cache_check_seq(const kiln_kv_cache *kv, int32_t seq, const char *what)
+{
+    if (seq < 0 || seq >= kv->max_seqs)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s: sequence %d is outside 0..%d (the session holds %d sequences)",
+                         what, seq, kv->max_seqs - 1, kv->max_seqs);
+    if (!kv->seqs[seq].active)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s: sequence %d is not started (kiln_session_seq_begin) or has ended",
+                         what, seq);
+    return KILN_OK;
+}
+
+int32_t kiln_kv_cache_blocks_needed(const kiln_kv_cache *kv, int32_t seq, int32_t new_len)
+{
+    int32_t need = (new_len + kv->block_size - 1) / kv->block_size - kv->seqs[seq].n_blocks;
+    return need > 0 ? need : 0;
+}
+
+kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_len)
+{
+    if (new_len > kv->capacity)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d: the KV cache holds %d tokens per sequence; %d do not fit (raise --ctx)",
+                         seq, kv->capacity, new_len);
+    kiln_kv_seq *q = &kv->seqs[seq];
+    int32_t *row = kv->table + (size_t)seq * kv->max_blocks_per_seq;
+    int32_t need = (new_len + kv->block_size - 1) / kv->block_size;
+    while (q->n_blocks < need) {
+        if (kv->n_free == 0)
+            return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: all %d blocks are in use; sequence %d cannot grow to %d tokens (end a sequence first)",
+                             kv->n_blocks, seq, new_len);
+        row[q->n_blocks++] = kv->free_blocks[--kv->n_free];
     }
     return KILN_OK;
 }
 
-kiln_status kiln_kv_cache_commit(kiln_kv_cache *kv, int32_t len)
+int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos)
 {
-    kv->len = len;
-    kiln_status st = kiln_buffer_upload(kv->table_buf, 0, kv->table, (size_t)kv->n_blocks * sizeof(int32_t));
-    return st != KILN_OK ? st : kiln_buffer_upload(kv->len_buf, 0, &kv->len, sizeof kv->len);
+    int32_t block = kv->table[(size_t)seq * kv->max_blocks_per_seq + pos / kv->block_size];
+    return block * kv->block_size + pos % kv->block_size;
+}
+
+
+kiln_status kiln_kv_cache_upload_rows(kiln_kv_cache *kv, int32_t n, const int32_t *seqs, const int32_t *lens)
+{
+    size_t row = (size_t)kv->max_blocks_per_seq;
+    for (int32_t i = 0; i < n; i++)
+        memcpy(kv->host_rows + i * row, kv->table + (size_t)seqs[i] * row, row * sizeof(int32_t));
+    kv->n_rows = n;
+    kiln_status st = kiln_buffer_upload(kv->table_buf, 0, kv->host_rows, (size_t)n * row * sizeof(int32_t));
+    return st != KILN_OK ? st : kiln_buffer_upload(kv->lens_buf, 0, lens, (size_t)n * sizeof(int32_t));
 }
 
 static kiln_tensor cache_tensor(const kiln_kv_cache *kv, kiln_buffer *buf)
@@ -216,12 +182,12 @@ kiln_tensor kiln_kv_cache_v(const kiln_kv_cache *kv, int32_t layer) { return cac
 
 kiln_tensor kiln_kv_cache_table(const kiln_kv_cache *kv)
 {
-    int64_t ne[2] = {1, kv->n_blocks};
+    int64_t ne[2] = {kv->n_rows, kv->max_blocks_per_seq};
     return kiln_tensor_make(kv->table_buf, 0, KILN_I32, 2, ne);
 }
 
 kiln_tensor kiln_kv_cache_lens(const kiln_kv_cache *kv)
 {
-    int64_t ne[1] = {1};
-    return kiln_tensor_make(kv->len_buf, 0, KILN_I32, 1, ne);
+    int64_t ne[1] = {kv->n_rows};
+    return kiln_tensor_make(kv->lens_buf, 0, KILN_I32, 1, ne);
 }

@@ -1,56 +1,82 @@
-/* runtime/kv_cache.h — a paged KV cache on a kiln context (internal).
+/* runtime/kv_cache.h — a paged KV cache for several sequences on a kiln
+ * context (internal).
  *
  * Per layer, K and V live in [n_blocks][block_size][n_kv_head][head_dim]
- * tensors of f32, f16 or q8_0, the layout kiln_paged_attn reads. A sequence
- * owns blocks through its block table (logical block -> physical block),
- * taken from a free list as it grows and returned on reset, so memory is
- * committed per block, never per maximum sequence length. */
+ * tensors of f32, f16 or q8_0, the layout kiln_paged_attn reads. The blocks
+ * form one pool shared by up to max_seqs sequences. A sequence owns blocks
+ * through its row of the block table (logical block -> physical block), taken
+ * from the free list as it grows and given back when it ends, so memory is
+ * committed per block, never per maximum sequence length.
+ *
+ * A token's place in the cache is its slot: physical_block * block_size +
+ * offset in the block. Stores take one slot per token, so one call can write
+ * tokens of different sequences (a batched decode step). */
 #ifndef KILN_RUNTIME_KV_CACHE_H
 #define KILN_RUNTIME_KV_CACHE_H
 
 #include "kiln/kiln.h"
+
+typedef struct kiln_kv_seq {
+    int active;
+    int32_t len;                /* tokens in the sequence */
+    int32_t n_blocks;           /* blocks it holds: the first n_blocks of its table row */
+} kiln_kv_seq;
 
 typedef struct kiln_kv_cache {
     kiln_context *ctx;
     kiln_dtype type;
     int32_t n_layers, n_kv_heads, head_dim;
     int32_t block_size, n_blocks;
-    int32_t capacity;           /* tokens the sequence may hold (<= n_blocks * block_size) */
+    int32_t capacity;           /* tokens one sequence may hold */
+    int32_t max_seqs;
+    int32_t max_blocks_per_seq; /* ceil(capacity / block_size): the table's row length */
     size_t slot_bytes;          /* one token of one layer: n_kv_heads*head_dim in `type` */
     kiln_buffer **k, **v;       /* [n_layers] each [n_blocks][block_size][n_kv_heads][head_dim] */
     int32_t *free_blocks;       /* stack of free physical blocks */
     int32_t n_free;
-    int32_t *table;             /* [n_blocks] the sequence's block table (host copy) */
-    int32_t n_table;            /* blocks the sequence holds */
-    int32_t len;                /* tokens in the sequence */
-    kiln_buffer *table_buf;     /* i32 [1][n_blocks] on the device */
-    kiln_buffer *len_buf;       /* i32 [1] */
-    char *staging;              /* devices: new K then V rows converted to `type` */
-    size_t staging_cap;
+    kiln_kv_seq *seqs;          /* [max_seqs] */
+    int32_t *table;             /* [max_seqs][max_blocks_per_seq] block tables (host) */
+    /* The rows and lengths of the sequences one paged attention call reads,
+     * compacted in the order of the call: i32 [max_seqs][max_blocks_per_seq]
+     * and i32 [max_seqs] on the device. */
+    kiln_buffer *table_buf;
+    kiln_buffer *lens_buf;
+    int32_t *host_rows;         /* staging of table_buf's rows */
+    int32_t n_rows;             /* rows uploaded by the last kiln_kv_cache_upload_rows */
 } kiln_kv_cache;
 
-/* Room for capacity tokens (memory for whole blocks). */
+/* Room for max_seqs sequences of up to capacity tokens each, in a pool of
+ * n_blocks blocks (0: enough for every sequence to reach capacity). */
 kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype type, int32_t n_layers,
-                               int32_t n_kv_heads, int32_t head_dim, int32_t block_size, int32_t capacity);
+                               int32_t n_kv_heads, int32_t head_dim, int32_t block_size, int32_t capacity,
+                               int32_t max_seqs, int32_t n_blocks);
 void kiln_kv_cache_free(kiln_kv_cache *kv);
 int32_t kiln_kv_cache_capacity(const kiln_kv_cache *kv);
-/* Makes room for the sequence to grow to new_len tokens (takes blocks). */
-kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t new_len);
-/* Stores K and V of n tokens (f32 [n][n_kv_heads*head_dim] each) of layer at
- * positions pos0.., converted to the cache type; on devices one upload per
- * block touched. The positions must be reserved. */
-kiln_status kiln_kv_cache_store(kiln_kv_cache *kv, int32_t layer, int32_t pos0, int32_t n, const float *k,
-                                const float *v);
-/* Sets the sequence length and puts the block table and length on the device. */
-kiln_status kiln_kv_cache_commit(kiln_kv_cache *kv, int32_t len);
-/* Tensors for kiln_paged_attn. */
+
+/* Starts a sequence (the lowest free id) or fails when all are in use. */
+kiln_status kiln_kv_cache_seq_begin(kiln_kv_cache *kv, int32_t *seq);
+/* Starts sequence seq in particular (it must be free). */
+kiln_status kiln_kv_cache_seq_begin_at(kiln_kv_cache *kv, int32_t seq);
+/* Ends a sequence; its blocks go back to the free list. */
+void kiln_kv_cache_seq_end(kiln_kv_cache *kv, int32_t seq);
+/* Whether seq is a started sequence; if not, why, through kiln_fail (for `what`). */
+kiln_status kiln_kv_cache_check_seq(const kiln_kv_cache *kv, int32_t seq, const char *what);
+/* Blocks sequence seq would take to grow to new_len tokens. */
+int32_t kiln_kv_cache_blocks_needed(const kiln_kv_cache *kv, int32_t seq, int32_t new_len);
+/* Makes room for sequence seq to grow to new_len tokens (takes blocks). */
+kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_len);
+/* The slot of position pos of sequence seq (the position must be reserved). */
+int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos);
+
+/* Puts the table rows of seqs[n] and the lengths lens[n] on the device,
+ * compacted in that order, for kiln_kv_cache_table/lens. */
+kiln_status kiln_kv_cache_upload_rows(kiln_kv_cache *kv, int32_t n, const int32_t *seqs, const int32_t *lens);
+/* Tensors for kiln_paged_attn (table and lens: the last uploaded rows). */
 kiln_tensor kiln_kv_cache_k(const kiln_kv_cache *kv, int32_t layer);
 kiln_tensor kiln_kv_cache_v(const kiln_kv_cache *kv, int32_t layer);
 kiln_tensor kiln_kv_cache_table(const kiln_kv_cache *kv);
 kiln_tensor kiln_kv_cache_lens(const kiln_kv_cache *kv);
-/* Empties the sequence; its blocks go back to the free list. */
+/* Ends every sequence; all blocks go back to the free list. */
 void kiln_kv_cache_reset(kiln_kv_cache *kv);
-/* f32 -> f16 (round to nearest even, bit-exact with kiln_f32_to_f16). */
-void kiln_kv_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 
 #endif

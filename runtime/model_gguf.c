@@ -48,9 +48,14 @@ kiln_status kiln_model_load_gguf(kiln_model *m, const char *path)
     snprintf(m->cfg.arch, sizeof m->cfg.arch, "%s", a->name);
     if ((st = a->read_config(g, &m->cfg)) != KILN_OK) return st;
 
-    if (kiln_gguf_find_key(g, "tokenizer.ggml.model") >= 0 &&
-        (st = kiln_tokenizer_from_gguf(g, &m->tokenizer)) != KILN_OK)
-        return st;
+    /* "none" / "no_vocab" (llama.cpp's words for a file without a vocabulary,
+     * as kiln synth writes): ids only, like a file without the key */
+    kiln_gguf_str tok_model = {0};
+    int no_vocab = kiln_gguf_find_key(g, "tokenizer.ggml.model") < 0 ||
+                   kiln_gguf_get_str(g, "tokenizer.ggml.model", &tok_model) != KILN_OK ||
+                   (tok_model.len == 4 && !memcmp(tok_model.ptr, "none", 4)) ||
+                   (tok_model.len == 8 && !memcmp(tok_model.ptr, "no_vocab", 8));
+    if (!no_vocab && (st = kiln_tokenizer_from_gguf(g, &m->tokenizer)) != KILN_OK) return st;
 
     if ((st = find_weight(g, a, KILN_ROLE_TOKEN_EMBD, 0, 0, &m->token_embd)) ||
         (st = find_weight(g, a, KILN_ROLE_OUTPUT_NORM, 0, 0, &m->output_norm)) ||

@@ -165,6 +165,12 @@ static kiln_status write_metadata(writer_state *ws, const kiln_model *m)
         ((st = kiln_gguf_writer_set_str(w, "llama.rope.scaling.type", "linear")) ||
          (st = kiln_gguf_writer_set_f32(w, "llama.rope.scaling.factor", c->rope_scale))))
         return st;
+    /* No vocabulary (synthetic models): say so the way llama.cpp reads it, so
+     * llama-bench runs the same file for a same-machine comparison. */
+    int has_vocab = m->tokenizer || (m->gguf && kiln_gguf_find_key(m->gguf, "tokenizer.ggml.model") >= 0);
+    if (!has_vocab && ((st = kiln_gguf_writer_set_str(w, "tokenizer.ggml.model", "none")) ||
+                       (st = kiln_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)c->n_vocab))))
+        return st;
     return KILN_OK;
 }
 

@@ -1,5 +1,6 @@
 /* runtime/session.c — putting a model on a context: weights, activation
- * buffer, KV cache; and taking it down again. The forward pass is forward.c. */
+ * buffer, KV cache; sequences starting and ending; taking it all down again.
+ * The forward pass is forward.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 
 kiln_session_options kiln_session_options_default(void)
 {
-    kiln_session_options o = {.ctx_len = 0, .kv_type = KILN_F16, .kv_block_size = 16};
+    kiln_session_options o = {.ctx_len = 0, .kv_type = KILN_F16, .kv_block_size = 16, .max_seqs = 1, .kv_blocks = 0};
     return o;
 }
 
@@ -78,6 +79,7 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
     const kiln_model_config *c = &m->cfg;
     if (o.ctx_len <= 0) o.ctx_len = c->ctx_len;
     if (o.kv_block_size <= 0) o.kv_block_size = 16;
+    if (o.max_seqs <= 0) o.max_seqs = 1;
     kiln_session *s = calloc(1, sizeof *s);
     if (!s) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
     s->m = m;
@@ -113,28 +115,33 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
         }
     }
 
-    /* Activations. */
+    /* Activations: a step is one sequence's prefill or one token per sequence. */
     s->max_batch = o.ctx_len < MAX_BATCH ? o.ctx_len : MAX_BATCH;
-    size_t nb = (size_t)s->max_batch, q_dim = (size_t)c->n_heads * c->head_dim;
+    s->max_seqs = o.max_seqs;
+    s->max_tokens = s->max_batch > s->max_seqs ? s->max_batch : s->max_seqs;
+    size_t nb = (size_t)s->max_tokens, q_dim = (size_t)c->n_heads * c->head_dim;
     size_t kv_dim = (size_t)c->n_kv_heads * c->head_dim, at = 0;
     s->off_x = carve(&at, nb * c->dim * 4);
     s->off_xn = carve(&at, nb * c->dim * 4);
     s->off_qkv = carve(&at, nb * (q_dim + 2 * kv_dim) * 4);
     s->off_att = carve(&at, nb * q_dim * 4);
     s->off_ffn = carve(&at, nb * c->hidden_dim * 4);
-    s->off_logits = carve(&at, (size_t)c->n_vocab * 4);
+    s->off_pos = carve(&at, nb * 4);
+    s->off_slot = carve(&at, nb * 4);
+    s->off_logits = carve(&at, (size_t)s->max_seqs * c->n_vocab * 4);
     if ((st = kiln_buffer_alloc(ctx, at, &s->act))) goto fail;
 
-    s->rope_freq = malloc((size_t)(c->rope_dim / 2 + 1) * sizeof *s->rope_freq);
     s->host_x = malloc(nb * c->dim * 4);
-    s->host_qkv = malloc(nb * (q_dim + 2 * kv_dim) * 4);
-    if (!s->rope_freq || !s->host_x || !s->host_qkv) {
+    s->tok_pos = malloc(nb * sizeof *s->tok_pos);
+    s->tok_slot = malloc(nb * sizeof *s->tok_slot);
+    s->tok_seq = malloc(nb * sizeof *s->tok_seq);
+    s->step_lens = malloc(nb * sizeof *s->step_lens);
+    if (!s->host_x || !s->tok_pos || !s->tok_slot || !s->tok_seq || !s->step_lens) {
         st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
         goto fail;
     }
-    kiln_rope_freqs(s->rope_freq, c->rope_dim, c->rope_theta);
     if ((st = kiln_kv_cache_init(&s->kv, ctx, o.kv_type, c->n_layers, c->n_kv_heads, c->head_dim, o.kv_block_size,
-                                 o.ctx_len)))
+                                 o.ctx_len, o.max_seqs, o.kv_blocks)))
         goto fail;
     *out = s;
     return KILN_OK;
@@ -151,14 +158,39 @@ void kiln_session_free(kiln_session *s)
     free(s->weight_bufs);
     free(s->layers);
     kiln_buffer_free(s->act);
-    free(s->rope_freq);
     free(s->host_x);
-    free(s->host_qkv);
+    free(s->tok_pos);
+    free(s->tok_slot);
+    free(s->tok_seq);
+    free(s->step_lens);
     free(s);
 }
 
-int32_t kiln_session_pos(const kiln_session *s) { return s ? s->kv.len : 0; }
+kiln_status kiln_session_seq_begin(kiln_session *s, int32_t *seq_id)
+{
+    if (!s || !seq_id) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_seq_begin: null argument");
+    return kiln_kv_cache_seq_begin(&s->kv, seq_id);
+}
+
+void kiln_session_seq_end(kiln_session *s, int32_t seq_id)
+{
+    if (s) kiln_kv_cache_seq_end(&s->kv, seq_id);
+}
+
+int32_t kiln_session_seq_len(const kiln_session *s, int32_t seq_id)
+{
+    if (!s || seq_id < 0 || seq_id >= s->kv.max_seqs || !s->kv.seqs[seq_id].active) return -1;
+    return s->kv.seqs[seq_id].len;
+}
+
+int32_t kiln_session_pos(const kiln_session *s)
+{
+    int32_t len = kiln_session_seq_len(s, 0);
+    return len < 0 ? 0 : len;
+}
+
 int32_t kiln_session_capacity(const kiln_session *s) { return s ? kiln_kv_cache_capacity(&s->kv) : 0; }
+
 void kiln_session_reset(kiln_session *s)
 {
     if (s) kiln_kv_cache_reset(&s->kv);

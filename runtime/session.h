@@ -2,15 +2,19 @@
  *
  * Weights: on the cpu backend the host weights are wrapped in place (no copy);
  * on GPU backends each weight is uploaded to its own buffer once.
- * Activations for up to max_batch tokens live in one buffer:
- *   x     f32 [max_batch][dim]        the residual stream
- *   xn    f32 [max_batch][dim]        normed x
- *   qkv   f32 q [n][n_head*hd], then k [n][n_kv*hd], then v [n][n_kv*hd],
- *         back to back for the n tokens of a call, so that the host round
- *         trip for RoPE is one download and one upload
- *   att   f32 [max_batch][n_head*hd]  attention output
- *   ffn   f32 [max_batch][hidden]     silu(gate) * up
- *   logits f32 [1][n_vocab]           of the last token only */
+ * A forward step runs up to max_tokens tokens: the tokens of one sequence's
+ * prefill (up to max_batch), or one token each of up to max_seqs sequences
+ * (a decode step). Activations for them live in one buffer:
+ *   x      f32 [max_tokens][dim]        the residual stream
+ *   xn     f32 [max_tokens][dim]        normed x
+ *   qkv    f32 q [n][n_head*hd], then k [n][n_kv*hd], then v [n][n_kv*hd],
+ *          back to back for the n tokens of a step, so that the host round
+ *          trip for RoPE is one download and one upload
+ *   att    f32 [max_tokens][n_head*hd]  attention output
+ *   ffn    f32 [max_tokens][hidden]     silu(gate) * up
+ *   pos    i32 [max_tokens]             each token's position in its sequence
+ *   slot   i32 [max_tokens]             each token's KV cache slot
+ *   logits f32 [max_seqs][n_vocab]      of the last token of each sequence */
 #ifndef KILN_RUNTIME_SESSION_H
 #define KILN_RUNTIME_SESSION_H
 
@@ -33,19 +37,17 @@ struct kiln_session {
     int n_weight_bufs;
     kiln_tensor output_norm, output;
     kiln_dev_layer *layers;      /* [n_layers] */
-    int32_t max_batch;
+    int32_t max_batch;           /* tokens of one prefill step */
+    int32_t max_seqs;            /* sequences (= tokens of one decode step) */
+    int32_t max_tokens;          /* max(max_batch, max_seqs) */
     kiln_buffer *act;
-    size_t off_x, off_xn, off_qkv, off_att, off_ffn, off_logits;
+    size_t off_x, off_xn, off_qkv, off_att, off_ffn, off_pos, off_slot, off_logits;
     kiln_kv_cache kv;
-    float *rope_freq;            /* [rope_dim/2] */
-    float *host_qkv;             /* staging of qkv when not host-visible */
-    float *host_x;               /* embeddings [max_batch][dim] */
+    float *host_x;               /* embeddings [max_tokens][dim] */
+    /* The step's tokens: position and KV slot of each (host copies of pos and
+     * slot in the activation buffer), and each token's sequence. */
+    int32_t *tok_pos, *tok_slot, *tok_seq;
+    int32_t *step_lens;          /* decode: each sequence's length after the step */
 };
-
-/* RoPE on consecutive pairs of the first rope_dim values of each head, for
- * n tokens at positions pos0.. (runtime/rope.c). */
-void kiln_rope_freqs(float *freq, int rope_dim, float theta);
-void kiln_rope_apply(float *v, int n, int n_heads, int head_dim, int rope_dim, int pos0, float scale,
-                     const float *freq);
 
 #endif

@@ -73,6 +73,8 @@ Test(cuda_compile, paged_attn_sm90, .timeout = 300) { compile_manifest(KILN_OP_P
 Test(cuda_compile, paged_attn_sm80, .timeout = 300) { compile_manifest(KILN_OP_PAGED_ATTN, "sm_80", NULL); }
 Test(cuda_compile, norm_sm90, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_90", NULL); }
 Test(cuda_compile, norm_sm80, .timeout = 300) { compile_manifest(KILN_OP_NORM, "sm_80", NULL); }
+Test(cuda_compile, rope_sm90, .timeout = 300) { compile_manifest(KILN_OP_ROPE, "sm_90", NULL); }
+Test(cuda_compile, rope_sm80, .timeout = 300) { compile_manifest(KILN_OP_ROPE, "sm_80", NULL); }
 
 /* The FA2 kernel is selected by its tiles (not in the manifest while it is opt-in). */
 Test(cuda_compile, flash_attn_mma_ptx, .timeout = 300)

@@ -274,6 +274,66 @@ Test(op_matmul, large, .timeout = 600)
     kt_contexts_close(&L);
 }
 
+/* Vulkan's fast paths (templates/matmul_vec.comp, matmul_tiled.comp) forced by
+ * spec on each format they serve: the mat-vec with both reductions (stages=2:
+ * subgroupAdd, stages=1: shared memory only, the fallback of devices without
+ * arithmetic subgroup ops), 1..9 and 33 tokens against tn=8 (partial token
+ * groups), m = 37 (no multiple of tm), f16 K tails (k = 40, 4097); and the
+ * tiled mat-mat with 8 tokens per invocation (tn=64) at odd sizes. Specs the
+ * device cannot take (shared memory, subgroups) are skipped. */
+Test(op_matmul, vulkan_fast_paths, .timeout = 900)
+{
+    static const char *fmts[] = {"f16", "q4_0", "q8_0", "q4_k", "q6_k"};
+    static const kiln_dtype dts[] = {KILN_F16, KILN_Q4_0, KILN_Q8_0, KILN_Q4_K, KILN_Q6_K};
+    kt_ctx_list L;
+    kt_contexts_open(&L);
+    for (int ci = 0; ci < L.count; ci++) {
+        const kt_ctx *c = &L.items[ci];
+        if (c->backend != KILN_BACKEND_VULKAN) continue;
+        int ran = 0;
+        for (int f = 0; f < 5; f++) {
+            const int64_t B = block_of(dts[f]) == 1 ? 32 : block_of(dts[f]);
+            const int64_t ks[2] = {dts[f] == KILN_F16 ? 40 : B, dts[f] == KILN_F16 ? 4097 : 3 * B};
+            for (int stages = 1; stages <= 2; stages++) {
+                char text[256];
+                snprintf(text, sizeof text,
+                         "matmul backend=vulkan fmt=%s act=%s tm=4 tn=8 tk=256 threads=64 stages=%d vec=16 split=1", fmts[f],
+                         f % 2 ? "f16" : "f32", stages);
+                kiln_spec s;
+                cr_assert_eq(kiln_spec_parse(text, &s), KILN_OK, "%s: %s", text, kiln_last_error());
+                if (kiln_kernel_can_implement(c->ctx, &s) != KILN_OK) {
+                    cr_log_info("%s: skipped '%s': %s", c->label, text, kiln_last_error());
+                    continue;
+                }
+                const int64_t ns[] = {1, 2, 3, 5, 8, 9, 33};
+                for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+                    for (int ki = 0; ki < 2; ki++) {
+                        if (ki == 1 && ns[a] != 1 && ns[a] != 9) continue; /* the long K: two token counts */
+                        mm_case mc = {.fmt = dts[f], .act = s.act, .out = s.out, .n = ns[a], .m = 37, .k = ks[ki]};
+                        run_mm(c, 1, &mc, &s);
+                        ran++;
+                    }
+            }
+            char text[256];
+            snprintf(text, sizeof text, "matmul backend=vulkan fmt=%s act=bf16 out=f16 epi=residual tm=64 tn=64 tk=256 threads=128 stages=1 vec=16 split=1",
+                     fmts[f]);
+            kiln_spec s;
+            cr_assert_eq(kiln_spec_parse(text, &s), KILN_OK, "%s: %s", text, kiln_last_error());
+            if (kiln_kernel_can_implement(c->ctx, &s) != KILN_OK) {
+                cr_log_info("%s: skipped '%s': %s", c->label, text, kiln_last_error());
+                continue;
+            }
+            mm_case mc = {.fmt = dts[f], .act = KILN_BF16, .out = KILN_F16, .epi = KILN_EPI_RESIDUAL, .n = 65, .m = 70,
+                          .k = dts[f] == KILN_F16 ? 4097 : 3 * B};
+            run_mm(c, 1, &mc, &s);
+            ran++;
+        }
+        cr_log_info("%s: %d fast-path cases run", c->label, ran);
+        cr_expect_geq(ran, 45, "%s: only %d fast-path cases ran", c->label, ran); /* stages=1 runs everywhere */
+    }
+    kt_contexts_close(&L);
+}
+
 /* Every manifest instance of this op that the context can implement, run
  * through kiln_kernel_run on a mat-vec and on an odd-sized matmul. */
 Test(op_matmul, manifest_specs, .timeout = 600)

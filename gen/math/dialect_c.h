@@ -14,6 +14,9 @@
  *                                           (U16 at even, U32 at 4-aligned offsets)
  *   KILN_LD_F16/BF16/F32(b, off)            loads converted to kiln_f32
  *   KILN_EXP KILN_SQRT KILN_RSQRT KILN_MAXF KILN_MINF KILN_ABSF   math
+ *   KILN_COS KILN_SIN KILN_POW KILN_TRUNC   precise (libm-grade, never fast intrinsics)
+ *   KILN_MUL_RN(a, b)                       a product never contracted into an fma
+ *   KILN_F32_BITS(x) KILN_BITS_F32(u)       float <-> its IEEE bits
  */
 #ifndef KILN_DIALECT_C_H
 #define KILN_DIALECT_C_H
@@ -62,4 +65,12 @@ KILN_FN kiln_f32 kiln_h2f_(kiln_u32 h)
 #define KILN_MAXF(a, b) fmaxf(a, b)
 #define KILN_MINF(a, b) fminf(a, b)
 #define KILN_ABSF(x) fabsf(x)
+#define KILN_COS(x) cosf(x)
+#define KILN_SIN(x) sinf(x)
+#define KILN_POW(x, y) powf(x, y)
+#define KILN_TRUNC(x) truncf(x)
+#define KILN_MUL_RN(a, b) ((a) * (b)) /* ISO C mode (-std=c11) does not contract across statements' products */
+KILN_FN kiln_u32 kiln_f32_bits_(kiln_f32 f) { kiln_u32 u; memcpy(&u, &f, 4); return u; }
+#define KILN_F32_BITS(x) kiln_f32_bits_(x)
+#define KILN_BITS_F32(u) kiln_bits_f32_(u)
 #endif

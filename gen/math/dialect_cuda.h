@@ -33,3 +33,10 @@ KILN_FN kiln_f32 kiln_h2f_(kiln_u32 h)
 #define KILN_MAXF(a, b) fmaxf(a, b)
 #define KILN_MINF(a, b) fminf(a, b)
 #define KILN_ABSF(x) fabsf(x)
+#define KILN_COS(x) cosf(x) /* precise: kiln never compiles with -use_fast_math */
+#define KILN_SIN(x) sinf(x)
+#define KILN_POW(x, y) powf(x, y)
+#define KILN_TRUNC(x) truncf(x)
+#define KILN_MUL_RN(a, b) __fmul_rn(a, b) /* never contracted into an fma */
+#define KILN_F32_BITS(x) __float_as_uint(x)
+#define KILN_BITS_F32(u) __uint_as_float(u)

@@ -31,6 +31,13 @@
 #define KILN_MAXF(a, b) max(a, b)
 #define KILN_MINF(a, b) min(a, b)
 #define KILN_ABSF(x) abs(x)
+#define KILN_COS(x) cos(x)
+#define KILN_SIN(x) sin(x)
+#define KILN_POW(x, y) pow(x, y)
+#define KILN_TRUNC(x) trunc(x)
+#define KILN_MUL_RN(a, b) ((a) * (b))
+#define KILN_F32_BITS(x) floatBitsToUint(x)
+#define KILN_BITS_F32(u) uintBitsToFloat(u)
 
 /* GLSL needs a buffer declared before the first function that reads it, and
  * gen/math/dequant.h (inlined right after this file) reads `w`: the Vulkan

@@ -1,7 +1,7 @@
 /* kiln/kiln.h — the public C API of kiln.
  *
  * kiln is a kernel library for quantized transformer inference: dequant-matmul,
- * flash attention, paged attention and fused norms, generated per spec for CUDA
+ * flash attention, paged attention, fused norms and RoPE, generated per spec for CUDA
  * (NVRTC), Vulkan (GLSL -> SPIR-V) and SIMD CPUs.
  *
  * Conventions
@@ -248,6 +248,46 @@ typedef struct kiln_norm_params {
 } kiln_norm_params;
 
 kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p);
+
+/* Rotary position embedding, in place, plus the optional paged KV-cache append
+ * of the same tokens (so Q/K/V never leave the device between the QKV matmul
+ * and attention).
+ * q f32 [n][n_heads][head_dim] and k f32 [n][n_kv_heads][head_dim] (n_heads a
+ *   multiple of n_kv_heads) are rotated in place; positions i32 [n] is each
+ *   token's position. The first rope_dim values of every head (even,
+ *   <= head_dim) turn; the rest are left alone. For pair i < rope_dim/2:
+ *     freq  = 1 / theta^(2i / rope_dim)
+ *     angle = (pos * freq_scale) * freq
+ *     (a, b) -> (a cos - b sin, a sin + b cos)
+ *   with pairs (x[2i], x[2i+1]) (neox = 0, llama/GGUF "normal") or
+ *   (x[i], x[i + rope_dim/2]) (neox = 1, GPT-NeoX). freq_scale is linear
+ *   position scaling: 1 = none; a model's rope "scale" s (positions divided by
+ *   s, as runtime/rope.c does) is freq_scale = 1/s. Everything is computed in
+ *   float in that order (cpu: bit for bit llama2.c's run.c formula when
+ *   freq_scale = 1; GPUs: precise cosf/sinf/powf, a few ulp apart).
+ * KV append (v, k_cache, v_cache and slots all set, or all NULL): after the
+ *   rotation, the k and v rows of token t are written to slot slots[t]
+ *   (block slots[t] / block_size, offset slots[t] % block_size) of the caches,
+ *   [n_blocks][block_size][n_kv_heads][head_dim] of f32, f16 or q8_0 — the
+ *   layout kiln_paged_attn reads (q8_0 needs head_dim % 32 == 0). f16 rounds
+ *   to nearest even as kiln_f32_to_f16; q8_0 is kiln_quantize_row's. A
+ *   negative slot skips its token (padding); other slots are left untouched.
+ *   v is f32 [n][n_kv_heads][head_dim]; slots is i32 [n]. */
+typedef struct kiln_rope_params {
+    kiln_tensor q;                /* f32 [n][n_heads][head_dim], rotated in place */
+    kiln_tensor k;                /* f32 [n][n_kv_heads][head_dim], rotated in place */
+    kiln_tensor positions;        /* i32 [n] */
+    int rope_dim;                 /* even, 2..head_dim */
+    float theta;                  /* base, e.g. 10000 */
+    float freq_scale;             /* 1 = no scaling */
+    int neox;                     /* 0: pairs (x[2i], x[2i+1]); 1: pairs (x[i], x[i + rope_dim/2]) */
+    const kiln_tensor *v;         /* KV append: f32 [n][n_kv_heads][head_dim] */
+    const kiln_tensor *k_cache;   /* KV append: [n_blocks][block_size][n_kv_heads][head_dim] */
+    const kiln_tensor *v_cache;   /* KV append: like k_cache */
+    const kiln_tensor *slots;     /* KV append: i32 [n], block * block_size + offset; < 0 skips */
+} kiln_rope_params;
+
+kiln_status kiln_rope(kiln_context *ctx, const kiln_rope_params *p);
 
 #ifdef __cplusplus
 }

@@ -95,13 +95,18 @@ uint64_t kiln_model_weight_bytes(const kiln_model *m);
 
 /* ---------------------------------------------------------------- session */
 
-/* A model placed on a context, with a paged KV cache for one sequence. */
+/* A model placed on a context, with a paged KV cache for up to max_seqs
+ * sequences (continuous batching: sequences start and end between steps, and
+ * one decode step advances any set of them together). */
 typedef struct kiln_session kiln_session;
 
 typedef struct kiln_session_options {
-    int32_t ctx_len;        /* tokens the KV cache holds; 0 = the model's context length */
+    int32_t ctx_len;        /* tokens one sequence may hold; 0 = the model's context length */
     kiln_dtype kv_type;     /* KILN_F16 (default), KILN_F32 or KILN_Q8_0 */
     int32_t kv_block_size;  /* tokens per KV block, a power of two 8..128; 0 = 16 */
+    int32_t max_seqs;       /* sequences at once; 0 = 1 */
+    int32_t kv_blocks;      /* blocks in the pool all sequences share; 0 = enough for
+                               max_seqs sequences of ctx_len tokens each */
 } kiln_session_options;
 
 kiln_session_options kiln_session_options_default(void);
@@ -109,15 +114,37 @@ kiln_session_options kiln_session_options_default(void);
 kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const kiln_session_options *opts,
                                 kiln_session **out);
 void kiln_session_free(kiln_session *s);
-/* Runs n tokens at the next positions through the model (one prefill when the
- * session is empty and n > 1, else token by token) and writes the logits of
- * the last one to logits[n_vocab] (may be NULL). Ids out of range, or more
- * tokens than the KV cache has room for, fail without changing the session. */
+
+/* Starts a sequence: *seq_id gets the lowest free id (0..max_seqs-1). Fails
+ * when all max_seqs are in use. */
+kiln_status kiln_session_seq_begin(kiln_session *s, int32_t *seq_id);
+/* Ends a sequence: its KV blocks go back to the pool and the id is free
+ * again. Ids that are not started are ignored. */
+void kiln_session_seq_end(kiln_session *s, int32_t seq_id);
+/* Tokens in a sequence so far, or -1 when seq_id is not started. */
+int32_t kiln_session_seq_len(const kiln_session *s, int32_t seq_id);
+/* Appends n tokens to sequence seq_id: one prefill (flash attention over the
+ * fresh K/V, up to 512 tokens at a time) when the sequence is empty and
+ * n > 1, the rest token by token; writes the logits of the last token to
+ * logits[n_vocab] (may be NULL). */
+kiln_status kiln_session_prefill(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n, float *logits);
+/* One decode step: token tokens[i] is appended to sequence seq_ids[i] (n_seqs
+ * distinct started sequences, in any order), all in one pass: every matmul
+ * runs once over the n_seqs tokens, one paged attention over the sequences.
+ * Writes logits[n_seqs][n_vocab] (may be NULL). */
+kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *tokens,
+                                float *logits);
+
+/* The single-sequence convenience: kiln_session_prefill on sequence 0
+ * (started on first use). Ids out of range, or more tokens than the KV cache
+ * has room for, fail without changing the session (as do bad arguments to
+ * prefill and decode). */
 kiln_status kiln_session_forward(kiln_session *s, const int32_t *ids, size_t n, float *logits);
-/* Tokens in the KV cache so far, and its capacity. */
+/* Tokens in sequence 0 so far (0 when not started), and the tokens one
+ * sequence may hold. */
 int32_t kiln_session_pos(const kiln_session *s);
 int32_t kiln_session_capacity(const kiln_session *s);
-/* Empties the KV cache (blocks go back to the pool). */
+/* Ends every sequence (all blocks go back to the pool). */
 void kiln_session_reset(kiln_session *s);
 
 /* ---------------------------------------------------------------- sampler */

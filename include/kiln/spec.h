@@ -29,6 +29,7 @@ typedef enum kiln_op {
     KILN_OP_FLASH_ATTN,
     KILN_OP_PAGED_ATTN,
     KILN_OP_NORM,
+    KILN_OP_ROPE,         /* rotary position embedding (+ paged KV-cache append) */
     KILN_OP_COUNT
 } kiln_op;
 
@@ -46,7 +47,8 @@ typedef enum kiln_isa {
  *               vec = bytes per load, split = split-K factor
  *   flash_attn: tm queries per block, tn keys per step, threads, stages
  *   paged_attn: tn keys per step, threads, split = KV splits (0 = auto)
- *   norm:       threads per row, vec */
+ *   norm:       threads per row, vec
+ *   rope:       threads per token (GPU workgroup; cpu: ignored) */
 typedef struct kiln_tile {
     int tm, tn, tk;
     int threads;
@@ -59,11 +61,12 @@ typedef struct kiln_spec {
     kiln_op op;
     kiln_backend backend;
     kiln_isa isa;          /* cpu only */
-    kiln_dtype fmt;        /* matmul: weight format; attention: K/V dtype; norm: unused (= act) */
+    kiln_dtype fmt;        /* matmul: weight format; attention: K/V dtype; norm: unused (= act);
+                            * rope: the KV cache dtype with the kv flag, else f32 */
     kiln_dtype act;        /* activation dtype (x, q, norm input) */
     kiln_dtype out;        /* output dtype */
     kiln_dtype acc;        /* accumulator: f32 (f16 allowed on GPUs for attention) */
-    unsigned epilogue;     /* matmul: KILN_EPI_*; norm: KILN_SPEC_NORM_* flags */
+    unsigned epilogue;     /* matmul: KILN_EPI_*; norm: KILN_SPEC_NORM_*; rope: KILN_SPEC_ROPE_* flags */
     int head_dim;          /* attention: 64/80/96/128/256, or 0 = generic */
     kiln_tile tile;
 } kiln_spec;
@@ -72,6 +75,11 @@ typedef struct kiln_spec {
 enum {
     KILN_SPEC_NORM_LAYER = 1u << 0,    /* LayerNorm instead of RMSNorm */
     KILN_SPEC_NORM_RESIDUAL = 1u << 1  /* residual add before the norm */
+};
+
+/* RoPE flags carried in kiln_spec.epilogue */
+enum {
+    KILN_SPEC_ROPE_KV = 1u << 0        /* append K and V to a paged cache of dtype fmt */
 };
 
 #define KILN_SPEC_TEXT_MAX 512

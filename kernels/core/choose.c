@@ -62,6 +62,13 @@ static call_key key_of(kiln_op op, const void *params)
                      (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
         break;
     }
+    case KILN_OP_ROPE: {
+        const kiln_rope_params *p = params;
+        k.fmt = p->k_cache ? (int)p->k_cache->dtype : (int)KILN_F32;
+        k.act = k.out = KILN_F32;
+        k.epilogue = p->k_cache ? KILN_SPEC_ROPE_KV : 0u;
+        break;
+    }
     default:
         break;
     }

@@ -32,6 +32,11 @@ kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p)
     return run_chosen(ctx, KILN_OP_NORM, p, "kiln_norm");
 }
 
+kiln_status kiln_rope(kiln_context *ctx, const kiln_rope_params *p)
+{
+    return run_chosen(ctx, KILN_OP_ROPE, p, "kiln_rope");
+}
+
 static kiln_status check_spec_for(kiln_context *ctx, const kiln_spec *spec, const char *what)
 {
     if (!ctx || !spec) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: NULL argument", what);

@@ -9,7 +9,8 @@
  * is KILN_ERR_INVALID_ARG (wrong kind of argument) or KILN_ERR_SHAPE (sizes
  * that do not fit together) with a message naming the op, the parameter and
  * the numbers. Nothing is read from device memory; values inside the paged
- * attention tables are checked only when they are host-visible (cpu). */
+ * attention tables and rope's slots are checked only when they are
+ * host-visible (cpu). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -386,6 +387,125 @@ static kiln_status validate_norm(kiln_context *ctx, const kiln_norm_params *p)
     return KILN_OK;
 }
 
+/* ---------------------------------------------------------------- rope */
+
+static kiln_status check_i32_vector(kiln_context *ctx, const char *name, const kiln_tensor *t, int64_t n)
+{
+    if (t->dtype != KILN_I32) /* the dtype first: it says more than the stride complaint it would cause */
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: %s is %s; expected i32", name, dname(t->dtype));
+    TRY(check_tensor(ctx, "rope", name, t, 1));
+    if (t->ne[0] != n)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: %s has %lld entries but q has n=%lld tokens", name, LL(t->ne[0]), LL(n));
+    return KILN_OK;
+}
+
+static kiln_status check_f32_heads(kiln_context *ctx, const char *name, const kiln_tensor *t)
+{
+    if (t->dtype != KILN_F32)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: %s is %s; expected f32", name, dname(t->dtype));
+    TRY(check_tensor(ctx, "rope", name, t, 3));
+    return KILN_OK;
+}
+
+/* Slot values, when the cpu can see them: each must name a slot of the cache. */
+static kiln_status check_rope_slots(const kiln_tensor *slots, int64_t n_slots)
+{
+    const char *sl = kiln_buffer_host_ptr(slots->buf);
+    if (!sl) return KILN_OK;
+    for (int64_t t = 0; t < slots->ne[0]; t++) {
+        int32_t v;
+        memcpy(&v, sl + slots->offset + (size_t)t * 4, 4);
+        if (v >= n_slots)
+            return kiln_fail(KILN_ERR_SHAPE, "rope: slots[%lld]=%d is past the cache's %lld slots (n_blocks x block_size)",
+                             LL(t), v, LL(n_slots));
+    }
+    return KILN_OK;
+}
+
+static kiln_status validate_rope_cache(kiln_context *ctx, const kiln_rope_params *p)
+{
+    const char *op = "rope";
+    const int64_t n = p->q.ne[0], n_kv = p->k.ne[1], hd = p->q.ne[2];
+    TRY(check_f32_heads(ctx, "v", p->v));
+    if (!same_shape(p->v, &p->k)) {
+        char a[96], b[96];
+        shape_text(p->v, a, sizeof a);
+        shape_text(&p->k, b, sizeof b);
+        return kiln_fail(KILN_ERR_SHAPE, "rope: v has shape %s but k has shape %s; they must match", a, b);
+    }
+    const kiln_tensor *kc = p->k_cache, *vc = p->v_cache;
+    const kiln_dtype kv = kc->dtype;
+    if (kv != KILN_F32 && kv != KILN_F16 && kv != KILN_Q8_0)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: k_cache is %s; expected f32, f16 or q8_0", dname(kv));
+    if (vc->dtype != kv)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: k_cache is %s but v_cache is %s; they must match", dname(kv),
+                         dname(vc->dtype));
+    if (kv == KILN_Q8_0 && hd % 32)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: a q8_0 KV cache needs head_dim %% 32 == 0, but head_dim=%lld", LL(hd));
+    TRY(check_tensor(ctx, op, "k_cache", kc, 4));
+    TRY(check_tensor(ctx, op, "v_cache", vc, 4));
+    TRY(check_like(op, "v_cache", vc, "k_cache", kc));
+    if (kc->ne[2] != n_kv || kc->ne[3] != hd)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: k_cache rows are [%lld][%lld] (n_kv_heads, head_dim) but k is [%lld][%lld]",
+                         LL(kc->ne[2]), LL(kc->ne[3]), LL(n_kv), LL(hd));
+    const int64_t bs = kc->ne[1];
+    if (bs < 8 || bs > 128 || (bs & (bs - 1)))
+        return kiln_fail(KILN_ERR_SHAPE, "rope: block_size=%lld (k_cache ne[1]) must be a power of two from 8 to 128", LL(bs));
+    if (kc->ne[0] * bs > INT32_MAX)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: %lld cache slots do not fit the i32 slots", LL(kc->ne[0] * bs));
+    TRY(check_i32_vector(ctx, "slots", p->slots, n));
+    /* the caches are written: they must not overlap each other or any input */
+    static const char *const ins[] = {"q", "k", "v", "positions", "slots"};
+    const kiln_tensor *in[] = {&p->q, &p->k, p->v, &p->positions, p->slots};
+    for (int i = 0; i < 5; i++) {
+        TRY(check_no_overlap(op, "k_cache", kc, ins[i], in[i], 0));
+        TRY(check_no_overlap(op, "v_cache", vc, ins[i], in[i], 0));
+    }
+    TRY(check_no_overlap(op, "v_cache", vc, "k_cache", kc, 0));
+    return check_rope_slots(p->slots, kc->ne[0] * bs);
+}
+
+static kiln_status validate_rope(kiln_context *ctx, const kiln_rope_params *p)
+{
+    const char *op = "rope";
+    TRY(check_f32_heads(ctx, "q", &p->q));
+    TRY(check_f32_heads(ctx, "k", &p->k));
+    const int64_t n = p->q.ne[0], hd = p->q.ne[2];
+    if (p->k.ne[0] != n)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: q has n=%lld tokens but k has %lld", LL(n), LL(p->k.ne[0]));
+    if (p->k.ne[2] != hd)
+        return kiln_fail(KILN_ERR_SHAPE, "rope: head_dim differs: q %lld, k %lld", LL(hd), LL(p->k.ne[2]));
+    TRY(check_heads(op, p->q.ne[1], p->k.ne[1]));
+    TRY(check_i32_vector(ctx, "positions", &p->positions, n));
+    if (p->rope_dim < 2 || p->rope_dim % 2 || p->rope_dim > hd)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: rope_dim=%d must be even, from 2 to head_dim=%lld", p->rope_dim,
+                         LL(hd));
+    if (!isfinite(p->theta) || !(p->theta > 0.0f))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: theta=%g must be finite and > 0", (double)p->theta);
+    if (!isfinite(p->freq_scale) || !(p->freq_scale > 0.0f))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: freq_scale=%g must be finite and > 0 (1 = no scaling)",
+                         (double)p->freq_scale);
+    if (p->neox != 0 && p->neox != 1)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "rope: neox=%d must be 0 (pairs x[2i], x[2i+1]) or 1 (x[i], x[i+rope_dim/2])",
+                         p->neox);
+    /* q and k are written in place: they must not overlap each other or the positions */
+    TRY(check_no_overlap(op, "q", &p->q, "k", &p->k, 0));
+    TRY(check_no_overlap(op, "q", &p->q, "positions", &p->positions, 0));
+    TRY(check_no_overlap(op, "k", &p->k, "positions", &p->positions, 0));
+    const int set = (p->v != NULL) + (p->k_cache != NULL) + (p->v_cache != NULL) + (p->slots != NULL);
+    if (set == 0) return KILN_OK;
+    if (set != 4)
+        return kiln_fail(KILN_ERR_INVALID_ARG,
+                         "rope: the KV append needs v, k_cache, v_cache and slots all set (or all NULL); missing:%s%s%s%s",
+                         p->v ? "" : " v", p->k_cache ? "" : " k_cache", p->v_cache ? "" : " v_cache",
+                         p->slots ? "" : " slots");
+    TRY(check_no_overlap(op, "q", &p->q, "v", p->v, 0));
+    TRY(check_no_overlap(op, "k", &p->k, "v", p->v, 0));
+    TRY(check_no_overlap(op, "q", &p->q, "slots", p->slots, 0));
+    TRY(check_no_overlap(op, "k", &p->k, "slots", p->slots, 0));
+    return validate_rope_cache(ctx, p);
+}
+
 kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params)
 {
     if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", kiln_op_name(op));
@@ -395,6 +515,7 @@ kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *para
     case KILN_OP_FLASH_ATTN: return validate_flash_attn(ctx, params);
     case KILN_OP_PAGED_ATTN: return validate_paged_attn(ctx, params);
     case KILN_OP_NORM: return validate_norm(ctx, params);
+    case KILN_OP_ROPE: return validate_rope(ctx, params);
     default: return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_validate_params: unknown op %d", (int)op);
     }
 }

@@ -13,10 +13,13 @@
 /* Per-thread scratch the kernels may assume: the generic matmul dequantizes
  * 4 rows of w and 4 of w_up as f32 (8 k floats, with room to spare); */
 #define MATMUL_THREAD_SCRATCH(k) ((size_t)(k) * 64 + 4096)
-/* attention: G = n_head / n_kv_head accumulators of head_dim, a tile of 32
- * converted K rows, one V row, G x 32 scores, 2 G softmax states (floats;
- * ATTN_SCRATCH_FLOATS in templates/attn_common.c) */
-#define ATTN_THREAD_SCRATCH(hd, G) (((size_t)(G) * (hd) + 33 * (size_t)(hd) + 34 * (size_t)(G)) * 4 + 4096)
+/* attention: R = 4 G rows (up to 4 queries per tile, flash's tm, times G =
+ * n_head / n_kv_head heads) of head_dim accumulators, a tile of up to 64
+ * converted K rows (the spec's tn, at most ATTN_TILE_MAX), one V row, R x 64
+ * scores, 2 R softmax states (floats; ATTN_SCRATCH_FLOATS in
+ * templates/attn_common.c) */
+#define ATTN_THREAD_SCRATCH(hd, G) \
+    ((4 * (size_t)(G) * (hd) + 65 * (size_t)(hd) + 4 * 66 * (size_t)(G)) * 4 + 4096)
 /* Shared scratch for prepared (quantized) activations: 2 bytes per element + 512 per row. */
 #define MATMUL_ACT_SCRATCH(n, k) ((size_t)(n) * ((size_t)(k) * 2 + 512))
 
@@ -277,6 +280,38 @@ static kiln_status norm(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln_n
     return KILN_OK;
 }
 
+/* q, k (and v) are f32 with float strides (validated); the caches keep their dtype. */
+static kiln_status rope(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln_spec *spec, const kiln_rope_params *p)
+{
+    const int append = p->k_cache != NULL;
+    if (!host_ok(&p->q) || !host_ok(&p->k) || !host_ok(&p->positions) || p->q.ndim != 3 || p->k.ndim != 3 ||
+        (append && (!host_ok(p->v) || !host_ok(p->k_cache) || !host_ok(p->v_cache) || !host_ok(p->slots) ||
+                    p->k_cache->ndim != 4 || p->v_cache->ndim != 4)))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "cpu rope: tensors of the wrong rank or without host buffers");
+    if (append && (!(spec->epilogue & KILN_SPEC_ROPE_KV) || spec->fmt != p->k_cache->dtype))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "cpu rope: the call appends to a %s cache but the spec has %s",
+                         kiln_dtype_get(p->k_cache->dtype)->name,
+                         (spec->epilogue & KILN_SPEC_ROPE_KV) ? kiln_dtype_get(spec->fmt)->name : "no kv flag");
+    kiln_cpu_rope_args a = {
+        .q = (float *)kiln_cpu_row_ptr(&p->q, 0), .q_tok = p->q.nb[0] / 4, .q_head = p->q.nb[1] / 4,
+        .k = (float *)kiln_cpu_row_ptr(&p->k, 0), .k_tok = p->k.nb[0] / 4, .k_head = p->k.nb[1] / 4,
+        .positions = (const int32_t *)kiln_cpu_row_ptr(&p->positions, 0),
+        .n = p->q.ne[0], .n_head = p->q.ne[1], .n_kv_head = p->k.ne[1], .head_dim = p->q.ne[2],
+        .rope_dim = p->rope_dim, .neox = p->neox, .theta = p->theta, .freq_scale = p->freq_scale,
+    };
+    if (append) {
+        a.v = (const float *)kiln_cpu_row_ptr(p->v, 0), a.v_tok = p->v->nb[0] / 4, a.v_head = p->v->nb[1] / 4;
+        a.slots = (const int32_t *)kiln_cpu_row_ptr(p->slots, 0);
+        a.kc = kiln_cpu_row_ptr(p->k_cache, 0), a.vc = kiln_cpu_row_ptr(p->v_cache, 0);
+        a.kc_blk = p->k_cache->nb[0], a.kc_slot = p->k_cache->nb[1], a.kc_head = p->k_cache->nb[2];
+        a.vc_blk = p->v_cache->nb[0], a.vc_slot = p->v_cache->nb[1], a.vc_head = p->v_cache->nb[2];
+        a.block_size = p->k_cache->ne[1], a.n_blocks = p->k_cache->ne[0];
+    }
+    if (a.n <= 0) return KILN_OK;
+    run_phase(c, fn, &a, KILN_CPU_PHASE_RUN);
+    return KILN_OK;
+}
+
 kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec)
 {
     kiln_cpu_context *c = ctx->impl;
@@ -301,6 +336,7 @@ kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *p
     case KILN_OP_MATMUL: s = matmul(c, e->fn, params); break;
     case KILN_OP_FLASH_ATTN: s = flash_attn(c, e->fn, params); break;
     case KILN_OP_PAGED_ATTN: s = paged_attn(c, e->fn, params); break;
+    case KILN_OP_ROPE: s = rope(c, e->fn, spec, params); break;
     case KILN_OP_NORM: {
         const kiln_norm_params *p = params;
         if ((p->kind == KILN_NORM_LAYER) != !!(spec->epilogue & KILN_SPEC_NORM_LAYER)) {
@@ -349,6 +385,12 @@ kiln_status kiln_cpu_heuristic(kiln_context *ctx, kiln_op op, const void *params
         const kiln_norm_params *p = params;
         fmt = act = p->x.dtype, outt = p->y.dtype;
         epi = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) | (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
+        break;
+    }
+    case KILN_OP_ROPE: {
+        const kiln_rope_params *p = params;
+        fmt = p->k_cache ? p->k_cache->dtype : KILN_F32;
+        epi = p->k_cache ? KILN_SPEC_ROPE_KV : 0u;
         break;
     }
     default: return kiln_fail(KILN_ERR_INVALID_ARG, "cpu: unknown op %d", (int)op);

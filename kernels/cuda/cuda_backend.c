@@ -253,6 +253,7 @@ const kiln_backend_vtable kiln_cuda_backend = {
     .buffer_download = cuda_buffer_download,
     .can_implement = kiln_cuda_can_implement,
     .prepare = kiln_cuda_prepare,
+    .precompile = kiln_cuda_modules_precompile,
     .run = kiln_cuda_run,
     .heuristic = kiln_cuda_heuristic,
 };

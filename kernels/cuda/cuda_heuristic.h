@@ -92,4 +92,15 @@ static inline kiln_spec kiln_cuda_norm_spec(kiln_dtype t, unsigned flags, long l
     return s;
 }
 
+/* kv: the cache dtype of a call with the KV append, or KILN_DTYPE_COUNT for
+ * rotation only. 128 threads take one token's (head, pair) items. */
+static inline kiln_spec kiln_cuda_rope_spec(kiln_dtype kv)
+{
+    int append = kv != KILN_DTYPE_COUNT;
+    kiln_spec s = kiln_cuda_base_spec(KILN_OP_ROPE, append ? kv : KILN_F32, KILN_F32, KILN_F32);
+    s.epilogue = append ? KILN_SPEC_ROPE_KV : 0u;
+    s.tile = (kiln_tile){.threads = 128};
+    return s;
+}
+
 #endif

@@ -51,6 +51,9 @@ kiln_status kiln_cuda_bind(kiln_cuda_ctx *c);
 /* The loaded module of spec, compiling (through the disk cache) and loading it
  * on first use; later calls are a lookup under the lock. */
 kiln_status kiln_cuda_module_get(kiln_context *ctx, const kiln_spec *spec, const kiln_cuda_module **out);
+/* Compile specs[0..n) with NVRTC into the disk cache on up to `threads` threads
+ * (the vtable's precompile); module_get then loads them without compiling. */
+kiln_status kiln_cuda_modules_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
 void kiln_cuda_modules_release(kiln_cuda_ctx *c);
 
 /* Device scratch of at least bytes (grown, never shrunk; freed with the context). */

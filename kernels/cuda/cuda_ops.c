@@ -95,6 +95,7 @@ kiln_status kiln_cuda_can_implement(kiln_context *ctx, const kiln_spec *s)
         smem = kiln_cuda_pa_smem(s, kiln_cuda_attn_hd_max(s));
         break;
     case KILN_OP_NORM:
+    case KILN_OP_ROPE:
         break;
     default:
         return kiln_fail(KILN_ERR_UNSUPPORTED, "cuda: op %d has no kernel", (int)s->op);
@@ -147,6 +148,11 @@ kiln_status kiln_cuda_heuristic(kiln_context *ctx, kiln_op op, const void *param
         unsigned flags = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) |
                          (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
         *out = kiln_cuda_norm_spec(p->x.dtype, flags, last_dim(&p->x));
+        return KILN_OK;
+    }
+    case KILN_OP_ROPE: {
+        const kiln_rope_params *p = params;
+        *out = kiln_cuda_rope_spec(p->k_cache ? p->k_cache->dtype : KILN_DTYPE_COUNT);
         return KILN_OK;
     }
     default:
@@ -297,6 +303,29 @@ static kiln_status run_norm(kiln_cuda_ctx *c, const kiln_cuda_module *m, const k
     return launch(c, m->main, (unsigned)rows, 1, 1, m->threads, 0, &a, "norm");
 }
 
+static kiln_status run_rope(kiln_cuda_ctx *c, const kiln_spec *s, const kiln_cuda_module *m, const kiln_rope_params *p)
+{
+    kiln_cu_rope_args a;
+    memset(&a, 0, sizeof a);
+    a.q = addr(&p->q), a.k = addr(&p->k), a.pos = addr(&p->positions);
+    a.q_s0 = p->q.nb[0], a.q_s1 = p->q.nb[1], a.k_s0 = p->k.nb[0], a.k_s1 = p->k.nb[1];
+    a.n = (int)p->q.ne[0], a.n_head = (int)p->q.ne[1], a.n_kv_head = (int)p->k.ne[1], a.head_dim = (int)p->q.ne[2];
+    a.rope_dim = p->rope_dim, a.neox = p->neox, a.theta = p->theta, a.freq_scale = p->freq_scale;
+    if (p->k_cache) {
+        /* the cache dtype is compiled in: a spec for another one must not run */
+        if (!(s->epilogue & KILN_SPEC_ROPE_KV) || s->fmt != p->k_cache->dtype)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "cuda: rope: the call appends to a %s cache but the spec has %s",
+                             kiln_dtype_get(p->k_cache->dtype)->name,
+                             (s->epilogue & KILN_SPEC_ROPE_KV) ? kiln_dtype_get(s->fmt)->name : "no kv flag");
+        a.v = addr(p->v), a.slots = addr(p->slots), a.kc = addr(p->k_cache), a.vc = addr(p->v_cache);
+        a.v_s0 = p->v->nb[0], a.v_s1 = p->v->nb[1];
+        a.kc_s0 = p->k_cache->nb[0], a.kc_s1 = p->k_cache->nb[1], a.kc_s2 = p->k_cache->nb[2];
+        a.vc_s0 = p->v_cache->nb[0], a.vc_s1 = p->v_cache->nb[1], a.vc_s2 = p->v_cache->nb[2];
+        a.block_size = (int)p->k_cache->ne[1], a.n_blocks = (int)p->k_cache->ne[0];
+    }
+    return launch(c, m->main, (unsigned)a.n, 1, 1, m->threads, 0, &a, "rope");
+}
+
 kiln_status kiln_cuda_run(kiln_context *ctx, const kiln_spec *spec, const void *params)
 {
     kiln_cuda_ctx *c = kiln_cuda_of(ctx);
@@ -310,6 +339,7 @@ kiln_status kiln_cuda_run(kiln_context *ctx, const kiln_spec *spec, const void *
     case KILN_OP_FLASH_ATTN: return run_flash(c, spec, m, params);
     case KILN_OP_PAGED_ATTN: return run_paged(c, spec, m, params);
     case KILN_OP_NORM: return run_norm(c, m, params);
+    case KILN_OP_ROPE: return run_rope(c, spec, m, params);
     default: return kiln_fail(KILN_ERR_UNSUPPORTED, "cuda: op %d has no kernel", (int)spec->op);
     }
 }

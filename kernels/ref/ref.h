@@ -116,6 +116,23 @@ typedef struct kiln_ref_norm_args {
 /* y [rows][dim]; sum [rows][dim] (s) or NULL. */
 kiln_status kiln_ref_norm(const kiln_ref_norm_args *a, double *y, double *sum);
 
+/* ------------------------------------------------------------ rope
+ * Rotary position embedding of x [n][n_heads][head_dim] (f32, packed): for
+ * pair i < rope_dim/2 of each head, angle = pos[t] · freq_scale · theta^(−2i/rope_dim)
+ * in double, pairs (2i, 2i+1) or, with neox, (i, i + rope_dim/2); values past
+ * rope_dim are copied. The KV append of kiln_rope is a dtype conversion of
+ * this result, which tests check against kiln_quantize_row. */
+typedef struct kiln_ref_rope_args {
+    int64_t n, n_heads, head_dim;
+    const float *x;             /* [n][n_heads][head_dim], packed */
+    const int32_t *positions;   /* [n] */
+    int rope_dim, neox;
+    double theta, freq_scale;
+} kiln_ref_rope_args;
+/* y [n][n_heads][head_dim]; angle (or NULL) receives each element's rotation
+ * angle (0 past rope_dim), the size its rounding error scales with. */
+kiln_status kiln_ref_rope(const kiln_ref_rope_args *a, double *y, double *angle);
+
 #ifdef __cplusplus
 }
 #endif

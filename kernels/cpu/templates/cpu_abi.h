@@ -101,4 +101,24 @@ typedef struct kiln_cpu_norm_args {
     float eps;
 } kiln_cpu_norm_args;
 
+/* RoPE in place on q/k (f32), then, with the spec's kv flag and kc != NULL,
+ * the K/V append of each token with slots[t] >= 0 into caches
+ * [n_blocks][block_size][n_kv_head][head_dim] of the spec's fmt. */
+typedef struct kiln_cpu_rope_args {
+    float *q;
+    int64_t q_tok, q_head;    /* floats */
+    float *k;
+    int64_t k_tok, k_head;
+    const float *v;           /* NULL without the append */
+    int64_t v_tok, v_head;
+    const int32_t *positions;
+    const int32_t *slots;     /* NULL without the append */
+    uint8_t *kc, *vc;
+    int64_t kc_blk, kc_slot, kc_head; /* bytes */
+    int64_t vc_blk, vc_slot, vc_head;
+    int64_t n, n_head, n_kv_head, head_dim, block_size, n_blocks;
+    int rope_dim, neox;
+    float theta, freq_scale;
+} kiln_cpu_rope_args;
+
 #endif

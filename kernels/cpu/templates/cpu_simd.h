@@ -62,6 +62,7 @@ typedef struct kiln_cpu_q8_0 {
  * and that error dominated the K-quant dot products. */
 typedef struct kiln_cpu_q8_k {
     float d[8];        /* scale of each 32 values */
+    float dsum[8];     /* d[s] * sum of the 32 qs: what the q4_K/q5_K mins multiply */
     int8_t qs[256];
     int16_t bsums[16]; /* sums of qs in groups of 16: the K-quant mins need them */
 } kiln_cpu_q8_k;
@@ -115,6 +116,7 @@ static inline void kiln_cpu_quantize_q8_k(const float *x, kiln_cpu_q8_k *out)
         kiln_cpu_q8_0 b;
         kiln_cpu_quantize_q8_0(x + 32 * s, &b);
         out->d[s] = b.d;
+        out->dsum[s] = b.d * b.s;
         memcpy(out->qs + 32 * s, b.qs, 32);
     }
     for (int g = 0; g < 16; g++) {

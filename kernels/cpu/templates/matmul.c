@@ -15,7 +15,20 @@
  * All paths share the driver below: rows of W are split over the tasks in
  * tiles of MM_RM rows, columns (tokens) are walked in blocks that keep their
  * activations in L2, and the epilogue (flags chosen at run time, see
- * docs/CPU.md) is applied per output element. */
+ * docs/CPU.md) is applied per output element.
+ *
+ * The spec's tiles that mean something here (the autotuner's cpu axes,
+ * gen/space.c; the manifest compiles the variants in, gen/manifest_cpu.c):
+ *   tn     columns (tokens) per L2 block when n > 1 (MM_NB): the W rows of a
+ *          task stream once per block, so longer blocks re-read W less but
+ *          need more activations resident.
+ *   split  work chunks per task. 1: each task takes one contiguous range of
+ *          row tiles (static, no shared state). s > 1: every column block is
+ *          cut into ntasks * s chunks of row tiles, claimed in order through
+ *          a shared counter, so a task on a core that is busy with other work
+ *          takes fewer (dynamic).
+ * tm (4: the row micro-tile the int8 and f16 kernels are written for), tk,
+ * vec and stages are fixed on the cpu. */
 #pragma kiln include "kernels/cpu/templates/cpu_abi.h"
 #pragma kiln include "kernels/cpu/templates/cpu_simd.h"
 
@@ -42,18 +55,24 @@
 /* Paths whose tile kernels read W directly (no dequantized row tile). */
 #define MM_PATH_DIRECT (MM_PATH_INT8 || MM_PATH_F16)
 
-/* Rows of W per tile (MM_RM) and columns per micro-tile (MM_RN); columns per
- * L2 block (MM_NB). */
+/* Rows of W per tile (MM_RM) and columns per micro-tile (MM_RN). */
 #if MM_PATH_DIRECT
 #define MM_RM 4
 #define MM_RN 1
 #define MM_RM_WIDE 4 /* n > 1: 4 rows x 2 columns reuse both operands */
 #define MM_RN_WIDE 2
-#define MM_NB 16     /* 16 tokens of int8 / f32 activations stay in L2 */
 #else
 #define MM_RM 4
 #define MM_RN 4
-#define MM_NB 256    /* the row tile is dequantized once per block: make blocks long */
+#endif
+/* Columns per L2 block: the spec's tn. The manifest's defaults are 16 for the
+ * direct paths (16 tokens of int8 / f32 activations stay in L2) and 256 for
+ * the generic one (its row tile is dequantized once per block: long blocks). */
+#define MM_NB KILN_TN
+/* Work chunks per task: the spec's split (see the header). */
+#define MM_SPLIT KILN_SPLIT
+#if MM_NB < 1 || MM_SPLIT < 1
+#error "cpu matmul: tn and split must be positive (kiln_spec_validate)"
 #endif
 
 /* Bytes of one activation row as the integer path stores it. */
@@ -91,8 +110,19 @@ static inline void mm_split(int64_t count, int task, int ntasks, int64_t *begin,
     *end = *begin + base + (task < rest ? 1 : 0);
 }
 
+/* The chunk counter of split > 1: the last cache line of the shared scratch.
+ * cpu_run.c sizes that scratch at n * (2k + 512) bytes, far more than the
+ * quantized activation rows at its start ever take. Task 0 zeroes it in
+ * PREPARE, and the pool finishes every task of a phase before the next. */
+static inline int64_t *mm_chunk_counter(const kiln_cpu_matmul_args *a)
+{
+    uintptr_t end = (uintptr_t)a->scratch + a->scratch_bytes;
+    return (int64_t *)((end - 64) & ~(uintptr_t)63);
+}
+
 static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
 {
+    if (MM_SPLIT > 1 && task == 0) __atomic_store_n(mm_chunk_counter(a), 0, __ATOMIC_RELAXED);
 #if MM_PATH_INT8
     int64_t r0, r1;
     mm_split(a->n, task, ntasks, &r0, &r1);
@@ -104,7 +134,8 @@ static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
 #endif
 }
 
-static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
+/* Row tiles [t0, t1) x columns [nb, nb + MM_NB) of the output. */
+static void mm_block(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_t t0, int64_t t1)
 {
     int swiglu = (a->epilogue & 4u) != 0;
 #if MM_PATH_DIRECT
@@ -115,39 +146,61 @@ static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
     float *rows = (float *)(a->thread_scratch + (size_t)task * a->thread_scratch_bytes); /* MM_RM rows of w, then of w_up */
     float *rows_up = rows + (size_t)MM_RM * (size_t)a->k;
 #endif
-    int64_t tiles = (a->m + rm - 1) / rm, t0, t1;
-    mm_split(tiles, task, ntasks, &t0, &t1);
+    (void)task;
     float dots[MM_RM * MM_RN > 8 ? MM_RM * MM_RN : 8], ups[MM_RM * MM_RN > 8 ? MM_RM * MM_RN : 8];
-    for (int64_t nb = 0; nb < a->n; nb += MM_NB) {
-        int64_t nb_end = nb + MM_NB < a->n ? nb + MM_NB : a->n;
-        for (int64_t t = t0; t < t1; t++) {
-            int64_t row0 = t * rm;
-            int nrows = (int)(a->m - row0 < rm ? a->m - row0 : rm);
+    int64_t nb_end = nb + MM_NB < a->n ? nb + MM_NB : a->n;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t row0 = t * rm;
+        int nrows = (int)(a->m - row0 < rm ? a->m - row0 : rm);
 #if !MM_PATH_DIRECT
-            mm_dequant_rows(a, a->w, row0, nrows, rows);
-            if (swiglu) mm_dequant_rows(a, a->w_up, row0, nrows, rows_up);
+        mm_dequant_rows(a, a->w, row0, nrows, rows);
+        if (swiglu) mm_dequant_rows(a, a->w_up, row0, nrows, rows_up);
 #endif
-            for (int64_t col0 = nb; col0 < nb_end; col0 += rn) {
-                int ncols = (int)(nb_end - col0 < rn ? nb_end - col0 : rn);
+        for (int64_t col0 = nb; col0 < nb_end; col0 += rn) {
+            int ncols = (int)(nb_end - col0 < rn ? nb_end - col0 : rn);
 #if MM_PATH_INT8
-                mm_int8_tile(a, a->w, row0, nrows, col0, ncols, wide, dots);
-                if (swiglu) mm_int8_tile(a, a->w_up, row0, nrows, col0, ncols, wide, ups);
+            mm_int8_tile(a, a->w, row0, nrows, col0, ncols, wide, dots);
+            if (swiglu) mm_int8_tile(a, a->w_up, row0, nrows, col0, ncols, wide, ups);
 #elif MM_PATH_F16
-                mm_f16_tile(a, a->w, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, dots);
-                if (swiglu) mm_f16_tile(a, a->w_up, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, ups);
+            mm_f16_tile(a, a->w, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, dots);
+            if (swiglu) mm_f16_tile(a, a->w_up, row0, nrows, col0, ncols, wide ? MM_RN_WIDE : MM_RN, ups);
 #else
-                mm_f32_tile(a, rows, nrows, col0, ncols, dots);
-                if (swiglu) mm_f32_tile(a, rows_up, nrows, col0, ncols, ups);
+            mm_f32_tile(a, rows, nrows, col0, ncols, dots);
+            if (swiglu) mm_f32_tile(a, rows_up, nrows, col0, ncols, ups);
 #endif
-                for (int c = 0; c < ncols; c++)
-                    for (int r = 0; r < nrows; r++) {
-                        int64_t row = row0 + r, col = col0 + c;
-                        float up = swiglu ? ups[r * rn + c] : 0.0f;
-                        a->y[col * a->y_stride + row] = mm_epilogue(a, row, col, dots[r * rn + c], up);
-                    }
-            }
+            for (int c = 0; c < ncols; c++)
+                for (int r = 0; r < nrows; r++) {
+                    int64_t row = row0 + r, col = col0 + c;
+                    float up = swiglu ? ups[r * rn + c] : 0.0f;
+                    a->y[col * a->y_stride + row] = mm_epilogue(a, row, col, dots[r * rn + c], up);
+                }
         }
     }
+}
+
+static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
+{
+#if MM_PATH_DIRECT
+    int rm = a->n > 1 ? MM_RM_WIDE : MM_RM;
+#else
+    int rm = MM_RM;
+#endif
+    int64_t tiles = (a->m + rm - 1) / rm, t0, t1;
+#if MM_SPLIT == 1
+    mm_split(tiles, task, ntasks, &t0, &t1);
+    for (int64_t nb = 0; nb < a->n; nb += MM_NB) mm_block(a, task, nb, t0, t1);
+#else
+    /* chunk c is column block c / chunks, row chunk c % chunks: tasks move
+     * through the column blocks together, so a block's activations are shared
+     * in cache while it is worked on */
+    int64_t chunks = (int64_t)ntasks * MM_SPLIT, blocks = (a->n + MM_NB - 1) / MM_NB;
+    if (chunks > tiles) chunks = tiles;
+    int64_t *next = mm_chunk_counter(a);
+    for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < blocks * chunks;) {
+        mm_split(tiles, (int)(c % chunks), (int)chunks, &t0, &t1);
+        mm_block(a, task, c / chunks * MM_NB, t0, t1);
+    }
+#endif
 }
 
 void KILN_ENTRY(const void *args, int phase, int task, int ntasks)

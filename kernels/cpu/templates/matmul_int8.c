@@ -9,6 +9,13 @@
  * run 4 rows x 2 columns so each expanded weight block serves 2 columns. */
 #if MM_PATH_INT8
 
+/* Software prefetch of the next 4-row tile while this one runs: each row is
+ * its own stream, and a row of a decode step's small matrices (k = 2048 is
+ * 1152 bytes of q4_0) is too short for the hardware prefetcher to ramp up
+ * on, which halved their bandwidth. A tile ahead (4 rows) keeps the distance
+ * proportional to the row; prefetches past the matrix end do not fault. */
+#define MM_PREFETCH(p, ahead) _mm_prefetch((const char *)(p) + (ahead), _MM_HINT_T0)
+
 static inline int64_t mm_xq_row_bytes(const kiln_cpu_matmul_args *a) { return a->k / MM_XQ_BLOCK * MM_XQ_BYTES; }
 
 /* Quantize row r of x into the scratch. */
@@ -140,7 +147,7 @@ static inline __attribute__((always_inline)) void mm_q8_0_4xn(const kiln_cpu_mat
      * accumulators get them by broadcast loads (no shuffle, no extra registers:
      * 8 accumulators must stay in the 16 ymm registers) */
     float scale[2][4] __attribute__((aligned(16)));
-    int64_t blocks = a->k / 32;
+    int64_t blocks = a->k / 32, ahead = 4 * a->w_stride;
     for (int64_t b = 0; b < blocks; b++) {
         int64_t off = b * KILN_FMT_BYTES;
         __m128 dw = mm_scales4(wr, off);
@@ -161,6 +168,7 @@ static inline __attribute__((always_inline)) void mm_q8_0_4xn(const kiln_cpu_mat
         }
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
+            MM_PREFETCH(wr[r] + off, ahead);
             __m256i q = mm_w_block(wr[r] + off);
 #pragma GCC unroll 2
             for (int c = 0; c < NC; c++)
@@ -216,24 +224,35 @@ static inline __m128i mm_q4_k_scales_mins(const uint8_t *packed)
  * the mins (dmin * m[s] * dx[s] * sum of x over sub-block s) come from the
  * q8_K group sums, 8 sub-blocks at once. out[c] for column c. */
 static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr, const kiln_cpu_q8_k *const *xq,
-                                                              int64_t blocks, const int NC, float *out)
+                                                              int64_t blocks, int64_t ahead, const int NC, float *out)
 {
     const __m256i low = _mm256_set1_epi8(0x0f);
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m256 mins[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    /* Two accumulators per column (low and high nibble sub-blocks), and with
+     * one column the 32-element groups alternate between two pairs: a single
+     * accumulator chains 8 dependent FMAs per super-block, which made this
+     * loop latency-bound rather than bandwidth-bound. */
+    __m256 acc[2][4], mins[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+#pragma GCC unroll 2
+    for (int c = 0; c < NC; c++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[c][i] = _mm256_setzero_ps();
+    const int PAIRS = NC == 1 ? 2 : 1; /* accumulator pairs per column */
     float ds[2][8] __attribute__((aligned(32))); /* d * dx[s], read back by broadcast loads */
     for (int64_t b = 0; b < blocks; b++) {
 #if defined(KILN_FMT_Q5_K)
         /* q5_K: q4_K's layout with qh[32] before the nibbles; bit s of qh[l] is
          * bit 4 of element l of sub-block s */
         const uint8_t *blk = wr + b * KILN_FMT_BYTES, *qs = blk + 48;
+        for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16)), one = _mm256_set1_epi8(1);
 #else
         const uint8_t *blk = wr + b * KILN_FMT_BYTES, *qs = blk + 16;
+        for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
 #endif
         __m128i sm = mm_q4_k_scales_mins(blk + 4);
-        uint8_t sc[16];
-        _mm_storeu_si128((__m128i *)sc, sm);
+        /* the 8 scales as 16-bit words in both halves; sub-block s takes word s
+         * to every lane with one byte shuffle (not extract + broadcast) */
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
         __m256 d = _mm256_set1_ps(kiln_cpu_f16(blk)), dmin = _mm256_set1_ps(kiln_cpu_f16(blk + 2));
 #pragma GCC unroll 2
@@ -241,11 +260,8 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
             const kiln_cpu_q8_k *x = xq[c] + b;
             __m256 dx = _mm256_loadu_ps(x->d);
             _mm256_store_ps(ds[c], _mm256_mul_ps(d, dx));
-            /* sum over sub-blocks of m[s] * dx[s] * (bsums[2s] + bsums[2s+1]) */
-            __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums),
-                                          _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
-            __m256 xs = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pair)), dx);
-            mins[c] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, mf), xs, mins[c]);
+            /* sum over sub-blocks of m[s] * dx[s] * (sum of x's 32 qs) */
+            mins[c] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, mf), _mm256_loadu_ps(x->dsum), mins[c]);
         }
 #pragma GCC unroll 4
         for (int c4 = 0; c4 < 4; c4++) {
@@ -256,7 +272,9 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4), one), 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4 + 1), one), 4));
 #endif
-            __m256i sl = _mm256_set1_epi16(sc[2 * c4]), sh = _mm256_set1_epi16(sc[2 * c4 + 1]);
+            __m256i sl = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4))));
+            __m256i sh = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4 + 1))));
+            const int ia = 2 * (c4 % PAIRS);
 #pragma GCC unroll 2
             for (int c = 0; c < NC; c++) {
                 const kiln_cpu_q8_k *x = xq[c] + b;
@@ -264,12 +282,18 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
                 __m256i xh = _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c4 + 32));
                 __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl);
                 __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh);
-                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4]), _mm256_cvtepi32_ps(pl), acc[c]);
-                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4 + 1]), _mm256_cvtepi32_ps(ph), acc[c]);
+                acc[c][ia] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4]), _mm256_cvtepi32_ps(pl), acc[c][ia]);
+                acc[c][ia + 1] =
+                    _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4 + 1]), _mm256_cvtepi32_ps(ph), acc[c][ia + 1]);
             }
         }
     }
-    for (int c = 0; c < NC; c++) out[c] = kiln_cpu_hsum256(_mm256_sub_ps(acc[c], mins[c]));
+#pragma GCC unroll 2
+    for (int c = 0; c < NC; c++) {
+        __m256 sum = _mm256_add_ps(acc[c][0], acc[c][1]);
+        if (PAIRS == 2) sum = _mm256_add_ps(sum, _mm256_add_ps(acc[c][2], acc[c][3]));
+        out[c] = kiln_cpu_hsum256(_mm256_sub_ps(sum, mins[c]));
+    }
 }
 
 /* One row of q6_K super-blocks · NC rows of q8_K blocks. A q6_K element is 4
@@ -278,13 +302,21 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
  * the offset comes off per 32 values as 32 * (sc[2i] bsums[2i] + sc[2i+1]
  * bsums[2i+1]) and the 6-bit values enter maddubs unsigned. */
 static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr, const kiln_cpu_q8_k *const *xq,
-                                                              int64_t blocks, const int NC, float *out)
+                                                              int64_t blocks, int64_t ahead, const int NC, float *out)
 {
     const __m256i low = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    /* Independent accumulators per column, as in mm_q4_k_row: one chain of 9
+     * dependent FMAs per super-block bounds the loop by FMA latency. */
+    const int NACC = NC == 1 ? 4 : 2;
+    __m256 acc[2][4];
+#pragma GCC unroll 2
+    for (int c = 0; c < NC; c++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[c][i] = _mm256_setzero_ps();
     float ds[2][8] __attribute__((aligned(32))); /* d * dx[i] per 32 values */
     for (int64_t b = 0; b < blocks; b++) {
         const uint8_t *blk = wr + b * KILN_FMT_BYTES, *ql = blk, *qh = blk + 128;
+        for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
         const int8_t *sc = (const int8_t *)(blk + 192);
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         __m256 d = _mm256_set1_ps(kiln_cpu_f16(blk + 208));
@@ -294,7 +326,7 @@ static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr,
             __m256 dd = _mm256_mul_ps(d, _mm256_loadu_ps(x->d));
             _mm256_store_ps(ds[c], dd);
             __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x->bsums), sc16);
-            acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dd, _mm256_set1_ps(32.0f)), _mm256_cvtepi32_ps(offset), acc[c]);
+            acc[c][0] = _mm256_fnmadd_ps(_mm256_mul_ps(dd, _mm256_set1_ps(32.0f)), _mm256_cvtepi32_ps(offset), acc[c][0]);
         }
 #pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
@@ -317,12 +349,18 @@ static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr,
                 for (int c = 0; c < NC; c++) {
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[c][b].qs + 128 * n + 32 * t));
                     __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[t], xv), s);
-                    acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][4 * n + t]), _mm256_cvtepi32_ps(p), acc[c]);
+                    const int ia = (2 * n + t) % NACC;
+                    acc[c][ia] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][4 * n + t]), _mm256_cvtepi32_ps(p), acc[c][ia]);
                 }
             }
         }
     }
-    for (int c = 0; c < NC; c++) out[c] = kiln_cpu_hsum256(acc[c]);
+#pragma GCC unroll 2
+    for (int c = 0; c < NC; c++) {
+        __m256 sum = _mm256_add_ps(acc[c][0], acc[c][1]);
+        if (NACC == 4) sum = _mm256_add_ps(sum, _mm256_add_ps(acc[c][2], acc[c][3]));
+        out[c] = kiln_cpu_hsum256(sum);
+    }
 }
 
 #if defined(KILN_FMT_Q6_K)
@@ -334,7 +372,7 @@ static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr,
 static void mm_q4_k_tile(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
                          int ncols, int rn, float *dots)
 {
-    int64_t blocks = a->k / 256;
+    int64_t blocks = a->k / 256, ahead = 4 * a->w_stride; /* rows are walked in order: 4 rows ahead */
     for (int r = 0; r < nrows; r++) {
         const uint8_t *wr = w + (row0 + r) * a->w_stride;
         int c = 0;
@@ -342,13 +380,13 @@ static void mm_q4_k_tile(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_
             const kiln_cpu_q8_k *x[2] = {(const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c),
                                          (const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c + 1)};
             float out[2];
-            mm_kquant_row(wr, x, blocks, 2, out);
+            mm_kquant_row(wr, x, blocks, ahead, 2, out);
             dots[r * rn + c] = out[0];
             dots[r * rn + c + 1] = out[1];
         }
         if (c < ncols) {
             const kiln_cpu_q8_k *x[1] = {(const kiln_cpu_q8_k *)mm_xq_row(a, col0 + c)};
-            mm_kquant_row(wr, x, blocks, 1, &dots[r * rn + c]);
+            mm_kquant_row(wr, x, blocks, ahead, 1, &dots[r * rn + c]);
         }
     }
 }

@@ -3,7 +3,8 @@
  * units — the query heads sharing that KV head together, so each cached row is
  * read and converted once for all of them — and walks the sequence's logical
  * blocks through the block table, streaming keys in tiles through the online
- * softmax (gen/math/common.h). The cache is
+ * softmax (gen/math/common.h) in tiles of the spec's tn keys (ATTN_TILE,
+ * attn_common.c). The cache is
  * [n_blocks][block_size][n_kv_head][head_dim] in f32, f16 or q8_0 (blocks of
  * 32 along head_dim, dequantized with the shared kiln_dequant). A block id
  * outside the cache is skipped and a length beyond the table's row is cut,
@@ -33,12 +34,12 @@ static void paged_unit(const kiln_cpu_paged_attn_args *a, int64_t sq, int64_t kv
             krow[n] = kb + t * a->k_tok;
             vrow[n] = vb + t * a->v_tok;
             if (++n == ATTN_TILE) {
-                attn_tile(q, a->q_head, G, hd, a->scale, krow, vrow, n, acc, st, kbuf, vbuf, p);
+                attn_tile(q, 0, a->q_head, 1, G, hd, a->scale, krow, vrow, n, &n, acc, st, kbuf, vbuf, p);
                 n = 0;
             }
         }
     }
-    if (n) attn_tile(q, a->q_head, G, hd, a->scale, krow, vrow, n, acc, st, kbuf, vbuf, p);
+    if (n) attn_tile(q, 0, a->q_head, 1, G, hd, a->scale, krow, vrow, n, &n, acc, st, kbuf, vbuf, p);
     attn_finish(acc, st, G, hd, a->o + sq * a->o_seq + kvh * G * a->o_head, a->o_head);
 }
 

@@ -45,4 +45,13 @@ typedef struct kiln_cu_norm_args {
     int pad_;
 } kiln_cu_norm_args;
 
+/* RoPE + optional KV append (kc = 0: rotation only). One block per token. */
+typedef struct kiln_cu_rope_args {
+    unsigned long long q, k, v, pos, slots, kc, vc;
+    long long q_s0, q_s1, k_s0, k_s1, v_s0, v_s1;       /* [token][head] strides */
+    long long kc_s0, kc_s1, kc_s2, vc_s0, vc_s1, vc_s2; /* [block][slot][head] strides */
+    int n, n_head, n_kv_head, head_dim, rope_dim, neox, block_size, n_blocks;
+    float theta, freq_scale;
+} kiln_cu_rope_args;
+
 #endif
