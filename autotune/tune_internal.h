@@ -2,7 +2,7 @@
  *
  *   classes.c   shape classes (bands) and the representative shapes tuned
  *   problem.c   random inputs on a context, rotated copies, the reference check
- *   measure.c   timing: warm-up, batches, median
+ *   measure.c   timing: warm-up, batches, lower quartile
  *   search.c    candidates from the search space: exhaustive or coordinate descent
  *   cache.c     the per-device JSON file and its in-memory form
  *   lookup.c    what the op entry points ask: the tuned spec for a call
@@ -55,9 +55,9 @@ kiln_status kiln_tune_problem_check(kiln_tune_problem *p, int r, const kiln_spec
 /* Poison rotation r's output (NaN) so an unwritten output fails the check. */
 kiln_status kiln_tune_problem_poison(kiln_tune_problem *p, int r);
 
-/* ---- measure.c: median microseconds per run of spec on the problem. */
+/* ---- measure.c: microseconds per run of spec on the problem (lower quartile of batches). */
 kiln_status kiln_tune_measure(kiln_context *ctx, kiln_tune_problem *p, const kiln_spec *spec,
-                              double max_seconds, double *median_us);
+                              double max_seconds, double *us);
 
 /* ---- cache.c */
 typedef struct kiln_tune_entry {

@@ -13,7 +13,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln tune [--backend cpu|cuda|vulkan] [--device ID] [--ops LIST] [--budget SECONDS]\n"
-            "                 [-m MODEL.gguf] [--formats LIST] [--small] [--exhaustive] [--force]\n"
+            "                 [-m MODEL.gguf] [--formats LIST] [--small] [--force]\n"
+            "                 [--search auto|exhaustive|guided] [--check-exhaustive] [--axes LIST]\n"
+            "                 [--compile-threads N]\n"
             "       kiln tune --show [--backend B | --device ID]\n\n"
             "Searches the tile parameters of each op on a device and keeps the fastest correct\n"
             "candidate per shape class in $XDG_CACHE_HOME/kiln/tune/<device>.json, which every\n"
@@ -26,7 +28,18 @@ static void usage(FILE *f)
             "  -m MODEL         tune the shapes and weight formats of a GGUF model\n"
             "  --formats LIST   weight formats for matmul (default q4_0,q8_0,q4_k,f16)\n"
             "  --small          small shapes (quick; for tests and slow devices)\n"
-            "  --exhaustive     search whole spaces, however large\n"
+            "  --search S       auto (default: exhaustive up to 48 points, else guided),\n"
+            "                   exhaustive (every point, within the budget) or guided\n"
+            "                   (coordinate descent from the heuristic default)\n"
+            "  --exhaustive     same as --search exhaustive\n"
+            "  --check-exhaustive  search guided, then walk the whole space too, and report\n"
+            "                   the guided pick against the exhaustive best (exit 3 when a\n"
+            "                   complete check finds the pick more than 5%% slower)\n"
+            "  --axes LIST      search only these tile fields (tm,tn,tk,threads,stages,vec,split);\n"
+            "                   the others keep the default's values (a walkable space for\n"
+            "                   --check-exhaustive on a GPU)\n"
+            "  --compile-threads N  threads compiling candidates ahead of measuring\n"
+            "                   (vulkan, cuda); 1 compiles each on its first run (default: cores)\n"
             "  --show           print the cache and exit\n");
 }
 
@@ -42,13 +55,35 @@ static void progress(void *user, int done, int total, const char *what)
 
 static void print_table(const kiln_tune_result *r, size_t n)
 {
-    printf("%-60s %-26s %11s %11s %8s  %s\n", "shape class", "shape", "default us", "tuned us", "speedup",
-           "chosen spec");
+    printf("%-60s %-26s %11s %11s %8s %-16s  %s\n", "shape class", "shape", "default us", "tuned us", "speedup",
+           "search: tried", "chosen spec");
     for (size_t i = 0; i < n; i++) {
         double speedup = r[i].default_us > 0 ? r[i].default_us / r[i].tuned_us : NAN;
-        printf("%-60.60s %-26.26s %11.2f %11.2f %7.2fx  %s%s\n", r[i].shape_class, r[i].shape, r[i].default_us,
-               r[i].tuned_us, speedup, r[i].tuned_spec, r[i].from_cache ? " (cached)" : "");
+        char how[48];
+        if (r[i].from_cache) snprintf(how, sizeof how, "(cached)");
+        else snprintf(how, sizeof how, "%s: %d/%d", r[i].search, r[i].tried, r[i].space_points);
+        printf("%-60.60s %-26.26s %11.2f %11.2f %7.2fx %-16s  %s\n", r[i].shape_class, r[i].shape, r[i].default_us,
+               r[i].tuned_us, speedup, how, r[i].tuned_spec);
     }
+}
+
+/* The guided pick against the exhaustive best, per class (--check-exhaustive).
+ * Returns how many complete checks found the pick more than 5% slower. */
+static int print_check(const kiln_tune_result *r, size_t n)
+{
+    int over = 0;
+    printf("\n%-60s %10s %11s %11s %7s  %s\n", "check: shape class", "walked", "guided us", "best us", "ratio",
+           "exhaustive best");
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].from_cache || r[i].exhaustive_us <= 0) continue;
+        int complete = r[i].exhaustive_visited >= r[i].space_points;
+        double ratio = r[i].tuned_us / r[i].exhaustive_us;
+        if (complete && ratio > 1.05) over++;
+        printf("%-60.60s %4d/%-5d %11.2f %11.2f %6.3fx  %s%s\n", r[i].shape_class, r[i].exhaustive_visited,
+               r[i].space_points, r[i].tuned_us, r[i].exhaustive_us, ratio, r[i].exhaustive_spec,
+               !complete ? " (budget ran out: partial)" : ratio > 1.05 ? " (guided pick > 5% slower)" : "");
+    }
+    return over;
 }
 
 static int parse_ops(const char *list, unsigned *ops)
@@ -83,7 +118,26 @@ int kiln_cmd_tune(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--show")) show = 1;
         else if (!strcmp(a, "--small")) o.small = 1;
-        else if (!strcmp(a, "--exhaustive")) o.exhaustive = 1;
+        else if (!strcmp(a, "--exhaustive")) o.search = KILN_TUNE_SEARCH_EXHAUSTIVE;
+        else if (!strcmp(a, "--check-exhaustive")) o.check_exhaustive = 1;
+        else if (v && !strcmp(a, "--search")) {
+            if (!strcmp(v, "auto")) o.search = KILN_TUNE_SEARCH_AUTO;
+            else if (!strcmp(v, "exhaustive")) o.search = KILN_TUNE_SEARCH_EXHAUSTIVE;
+            else if (!strcmp(v, "guided")) o.search = KILN_TUNE_SEARCH_GUIDED;
+            else {
+                fprintf(stderr, "kiln tune: --search takes auto, exhaustive or guided, not '%s'\n", v);
+                return 2;
+            }
+            i++;
+        } else if (v && !strcmp(a, "--axes")) {
+            o.axes = v, i++;
+        } else if (v && !strcmp(a, "--compile-threads")) {
+            o.compile_threads = atoi(v), i++;
+            if (o.compile_threads < 1) {
+                fprintf(stderr, "kiln tune: --compile-threads must be 1 or more\n");
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--force")) o.force = 1;
         else if (v && (!strcmp(a, "--backend") || !strcmp(a, "--device"))) device = v, i++;
         else if (v && !strcmp(a, "--budget")) {
@@ -135,6 +189,7 @@ int kiln_cmd_tune(int argc, char **argv)
         return st == KILN_OK ? 0 : 1;
     }
     kiln_tune_results_free(r);
+    if (o.check_exhaustive) o.force = 1; /* a check measures, whatever the cache holds */
     if (isatty(2)) o.progress = progress;
     else o.progress = NULL;
     fprintf(stderr, "kiln tune: %s, budget %.0f s, cache %s\n", device, o.budget_s, path);
@@ -145,7 +200,8 @@ int kiln_cmd_tune(int argc, char **argv)
         return 1;
     }
     print_table(r, n);
+    int over = o.check_exhaustive ? print_check(r, n) : 0;
     kiln_tune_results_free(r);
     kiln_context_destroy(ctx);
-    return 0;
+    return over ? 3 : 0;
 }

@@ -1,16 +1,21 @@
 /* tests/test_autotune.c — the autotuner end to end on the CPU (and on Vulkan
  * when lavapipe is there): tuning within a budget, reuse of the cache without
- * measuring, corrupt and stale cache files, a wrong candidate rejected, and
- * the op entry points picking up tuned specs. */
+ * measuring, corrupt and stale cache files, a wrong candidate rejected, the
+ * op entry points picking up tuned specs, exhaustive search running every
+ * compiled-in cpu tile variant against the reference, the exhaustive check of
+ * a guided search, and the vulkan backend's parallel precompile. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "gen/space.h"
+#include "kernels/core/backend.h"
 #include "kiln/autotune.h"
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"
+#include "test_vulkan_util.h"
 
 static char cache_dir[64];
 
@@ -269,5 +274,216 @@ Test(autotune, entry_points_use_the_cache_and_nearest_class, .timeout = 120)
     got = choose(plain, 4);
     cr_assert(kiln_spec_equal(&got, &dflt));
     kiln_context_destroy(plain);
+    cleanup(ctx);
+}
+
+/* ---- search modes, the cpu's tile variants, parallel precompile */
+
+
+/* Candidates run (the after_first_run hook), by canonical text. */
+typedef struct visits {
+    char text[256][KILN_SPEC_TEXT_MAX];
+    int n;
+} visits;
+
+static void record_visit(void *user, kiln_context *ctx, const kiln_spec *spec, const void *params)
+{
+    (void)ctx, (void)params;
+    visits *v = user;
+    char text[KILN_SPEC_TEXT_MAX];
+    kiln_spec_to_text(spec, text, sizeof text);
+    for (int i = 0; i < v->n; i++)
+        if (!strcmp(v->text[i], text)) return;
+    cr_assert_lt(v->n, 256);
+    snprintf(v->text[v->n++], KILN_SPEC_TEXT_MAX, "%s", text);
+}
+
+static int visited(const visits *v, const char *text)
+{
+    for (int i = 0; i < v->n; i++)
+        if (!strcmp(v->text[i], text)) return 1;
+    return 0;
+}
+
+/* Exhaustive search on the cpu runs every compiled-in tile variant of each
+ * class (matmul tn x split, attention tn) against the double reference: none
+ * is rejected, and the space has more than the default to offer. The small
+ * matmul shapes go up to n = 80, past both column blocks (16, 64), with m and
+ * k that leave partial row chunks. */
+Test(autotune, exhaustive_runs_every_cpu_variant_correctly, .timeout = 300)
+{
+    kiln_context *ctx = make_ctx("cpu");
+    cr_assert_not_null(ctx, "cpu context: %s", kiln_last_error());
+    static visits v;
+    memset(&v, 0, sizeof v);
+    kiln_tune_options o = quick();
+    o.ops = (1u << KILN_OP_MATMUL) | (1u << KILN_OP_FLASH_ATTN) | (1u << KILN_OP_PAGED_ATTN);
+    o.search = KILN_TUNE_SEARCH_EXHAUSTIVE;
+    o.budget_s = 90;
+    o.after_first_run = record_visit;
+    o.user = &v;
+    kiln_tune_result *r;
+    size_t n;
+    cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
+    cr_assert_geq(n, 6);
+    int variants = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(r[i].search, "exhaustive");
+        cr_assert_eq(r[i].rejected, 0, "%s: a tile variant failed the reference", r[i].shape_class);
+        kiln_spec base;
+        cr_assert_eq(kiln_spec_parse(r[i].default_spec, &base), KILN_OK, "%s", r[i].default_spec);
+        kiln_search_space sp;
+        cr_assert_eq(kiln_search_space_make(&base, &sp), KILN_OK);
+        size_t size = kiln_search_space_size(&sp);
+        cr_assert_gt(size, 1, "%s: only the default is compiled in", r[i].shape_class);
+        cr_assert_eq((size_t)r[i].space_points, size);
+        for (size_t p = 0; p < size; p++) {
+            kiln_spec s;
+            cr_assert_eq(kiln_search_space_point(&sp, p, &s), KILN_OK);
+            char text[KILN_SPEC_TEXT_MAX];
+            kiln_spec_to_text(&s, text, sizeof text);
+            cr_assert(visited(&v, text), "%s: point %s was never run", r[i].shape_class, text);
+            variants += !kiln_spec_equal(&s, &base);
+        }
+    }
+    cr_log_info("%d non-default cpu tile variants checked against the reference", variants);
+    kiln_tune_results_free(r);
+    cleanup(ctx);
+}
+
+/* --check-exhaustive: guided first, then the whole space; the exhaustive best
+ * is never slower than the guided pick (they share measurements). */
+Test(autotune, check_exhaustive_walks_the_whole_space, .timeout = 240)
+{
+    kiln_context *ctx = make_ctx("cpu");
+    cr_assert_not_null(ctx, "cpu context: %s", kiln_last_error());
+    kiln_tune_options o = quick();
+    o.ops = 1u << KILN_OP_MATMUL;
+    o.check_exhaustive = 1;
+    o.budget_s = 40;
+    kiln_tune_result *r;
+    size_t n;
+    cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
+    cr_assert_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(r[i].search, "guided", "%s", r[i].shape_class);
+        cr_assert_eq(r[i].exhaustive_visited, r[i].space_points, "%s: %d of %d points walked", r[i].shape_class,
+                     r[i].exhaustive_visited, r[i].space_points);
+        cr_assert_gt(r[i].exhaustive_us, 0);
+        cr_assert_leq(r[i].exhaustive_us, r[i].tuned_us, "%s", r[i].shape_class);
+        kiln_spec s;
+        cr_assert_eq(kiln_spec_parse(r[i].exhaustive_spec, &s), KILN_OK, "%s", r[i].exhaustive_spec);
+    }
+    kiln_tune_results_free(r);
+    cleanup(ctx);
+}
+
+/* Regular files of dir, sorted by name, concatenated as "name:size:bytes" so
+ * two directories compare with one strcmp-like memcmp. */
+static char *dir_digest(const char *dir, size_t *len, int *files)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cd '%s' && for f in $(ls *.spv | sort); do echo \"$f\"; od -An -tx1 \"$f\"; done", dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got; (got = fread(buf + n, 1, cap - n, p)) > 0;) {
+        n += got;
+        if (n == cap) buf = realloc(buf, cap *= 2);
+    }
+    pclose(p);
+    *len = n;
+    *files = 0;
+    for (size_t i = 0; i + 4 <= n; i++) *files += !memcmp(buf + i, ".spv", 4);
+    return buf;
+}
+
+/* The vulkan backend's precompile (several threads, glslang in process) builds
+ * the same SPIR-V as one-at-a-time preparation, and the pipelines it built run
+ * correctly. */
+Test(autotune, parallel_precompile_builds_the_same_kernels, .timeout = 300)
+{
+    vk_skip_unless_available();
+    char dir_a[] = "/tmp/kiln-precompile-a-XXXXXX", dir_b[] = "/tmp/kiln-precompile-b-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir_a));
+    cr_assert_not_null(mkdtemp(dir_b));
+    kiln_context *a = vk_open(dir_a), *b = vk_open(dir_b);
+    cr_assert_not_null(a->vt->precompile, "the vulkan backend has no precompile hook");
+
+    /* candidates: the tuner's space around the norm this problem chooses */
+    vk_norm_case c;
+    vk_norm_make(a, &c, 3, 77, 11);
+    kiln_spec base, specs[8];
+    cr_assert_eq(kiln_kernel_choose(a, KILN_OP_NORM, &c.p, &base), KILN_OK, "%s", kiln_last_error());
+    kiln_search_space sp;
+    cr_assert_eq(kiln_search_space_make(&base, &sp), KILN_OK);
+    int n = 0;
+    for (size_t i = 0, size = kiln_search_space_size(&sp); i < size && n < 8; i += 3) {
+        kiln_spec s;
+        if (kiln_search_space_point(&sp, i, &s) == KILN_OK && kiln_kernel_can_implement(a, &s) == KILN_OK)
+            specs[n++] = s;
+    }
+    cr_assert_geq(n, 4, "only %d candidates", n);
+
+    cr_assert_eq(a->vt->precompile(a, specs, n, 4), KILN_OK, "%s", kiln_last_error());
+    for (int i = 0; i < n; i++) cr_assert_eq(kiln_kernel_prepare(b, &specs[i]), KILN_OK, "%s", kiln_last_error());
+
+    char sub_a[128], sub_b[128];
+    snprintf(sub_a, sizeof sub_a, "%s/vulkan", dir_a);
+    snprintf(sub_b, sizeof sub_b, "%s/vulkan", dir_b);
+    size_t la, lb;
+    int fa, fb;
+    char *da = dir_digest(sub_a, &la, &fa), *db = dir_digest(sub_b, &lb, &fb);
+    cr_assert_eq(fa, n, "precompile wrote %d SPIR-V entries for %d specs", fa, n);
+    cr_assert_eq(fb, n);
+    cr_assert(la == lb && !memcmp(da, db, la), "parallel and serial compiles differ");
+    free(da), free(db);
+
+    /* the precompiled pipelines compute the right thing */
+    for (int i = 0; i < n; i++) {
+        size_t bytes = sizeof(float) * (size_t)(c.rows * c.dim);
+        void *nan = malloc(bytes);
+        memset(nan, 0xff, bytes);
+        cr_assert_eq(kiln_buffer_upload(c.by, 0, nan, bytes), KILN_OK);
+        free(nan);
+        cr_assert_eq(kiln_kernel_run(a, &specs[i], &c.p), KILN_OK, "%s", kiln_last_error());
+        cr_assert_eq(kiln_synchronize(a), KILN_OK, "%s", kiln_last_error());
+        char text[KILN_SPEC_TEXT_MAX];
+        kiln_spec_to_text(&specs[i], text, sizeof text);
+        cr_assert(vk_norm_matches(&c), "precompiled %s gives a wrong result", text);
+    }
+    vk_norm_free(&c);
+    kiln_context_destroy(a);
+    kiln_context_destroy(b);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir_a, dir_b);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Tuning on vulkan (lavapipe) end to end in a small budget, candidates
+ * compiled ahead in parallel; a second run reuses the cache. */
+Test(autotune, tunes_vulkan_within_budget, .timeout = 300)
+{
+    vk_skip_unless_available();
+    kiln_context *ctx = make_ctx("vulkan");
+    cr_assert_not_null(ctx, "vulkan context: %s", kiln_last_error());
+    kiln_tune_options o = quick();
+    o.ops = 1u << KILN_OP_NORM;
+    o.budget_s = 30;
+    o.compile_threads = 2;
+    kiln_tune_result *r;
+    size_t n;
+    cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
+    cr_assert_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(r[i].from_cache, 0);
+        cr_assert_gt(r[i].tried, 1, "%s: nothing but the default was measured", r[i].shape_class);
+        cr_assert(r[i].tuned_us <= r[i].default_us * 1.0001 || r[i].default_us < 0);
+    }
+    kiln_tune_results_free(r);
+    cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
+    for (size_t i = 0; i < n; i++) cr_assert_eq(r[i].from_cache, 1);
+    kiln_tune_results_free(r);
     cleanup(ctx);
 }

@@ -6,7 +6,7 @@
  * For each class the tuner searches the op's space (gen/space.h): each
  * candidate is checked against the double-precision reference on its first
  * run (a wrong one is discarded and reported, never chosen), then timed:
- * warm-up, median of repeated batches, inputs rotated beyond the last-level
+ * warm-up, lower quartile of repeated batches, inputs rotated beyond the last-level
  * cache. Winners go to $XDG_CACHE_HOME/kiln/tune/<device-key>.json (versioned,
  * written atomically; a corrupt or stale file is reported and rebuilt). Every
  * op entry point consults that file automatically (kiln_context_options.use_tuning);
@@ -26,10 +26,25 @@ typedef struct kiln_tune_result {
     char shape[96];                       /* the shape measured: "m=4096 k=14336 n=1" */
     char default_spec[KILN_SPEC_TEXT_MAX];
     char tuned_spec[KILN_SPEC_TEXT_MAX];
-    double default_us, tuned_us;          /* median times */
+    double default_us, tuned_us;          /* times per run (lower quartile of batches) */
     int tried, rejected;                  /* candidates measured / failing the reference */
     int from_cache;                       /* 1: reused, nothing measured */
+    /* How the class was searched (not kept in the cache file). */
+    char search[16];                      /* "exhaustive" or "guided" */
+    int space_points;                     /* points in the class's space, before pruning */
+    /* check_exhaustive: the best over every point of the space, measured in
+     * the same run (a point the guided search measured keeps its time). */
+    char exhaustive_spec[KILN_SPEC_TEXT_MAX];
+    double exhaustive_us;                 /* 0 when not checked */
+    int exhaustive_visited;               /* points walked; < space_points: the budget ran out */
 } kiln_tune_result;
+
+/* How a class's space is searched. */
+typedef enum kiln_tune_search {
+    KILN_TUNE_SEARCH_AUTO = 0,            /* exhaustive up to 48 points, else guided */
+    KILN_TUNE_SEARCH_EXHAUSTIVE,          /* every point, however many (within the budget) */
+    KILN_TUNE_SEARCH_GUIDED,              /* coordinate descent from the heuristic default */
+} kiln_tune_search;
 
 typedef struct kiln_tune_options {
     unsigned ops;               /* bit (1u << kiln_op) per op family; 0 = all */
@@ -38,7 +53,16 @@ typedef struct kiln_tune_options {
     const kiln_dtype *formats;  /* weight formats to tune (NULL = q4_0, q8_0, q4_k, f16) */
     int n_formats;
     int small;                  /* 1: small representative shapes (tests, slow devices) */
-    int exhaustive;             /* 1: search every point, however many */
+    int exhaustive;             /* 1: same as search = KILN_TUNE_SEARCH_EXHAUSTIVE */
+    kiln_tune_search search;    /* default AUTO */
+    int check_exhaustive;       /* 1: search guided (unless search says exhaustive), then
+                                 * walk the whole space too and report its best in
+                                 * kiln_tune_result.exhaustive_* (the guided pick is kept) */
+    const char *axes;           /* comma list of tile fields to search ("tm,tn,threads");
+                                 * the others stay at the default. NULL = all */
+    int compile_threads;        /* threads compiling a batch of candidates before they are
+                                 * measured, where the backend compiles at run time:
+                                 * 0 = one per core (at most 8), 1 = compile on first run */
     int force;                  /* 1: measure even classes already in the cache */
     /* Progress: called before each candidate and once at the end (done == total). */
     void (*progress)(void *user, int done, int total, const char *what);

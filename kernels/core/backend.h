@@ -59,6 +59,11 @@ typedef struct kiln_backend_vtable {
     kiln_status (*can_implement)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*prepare)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*run)(kiln_context *ctx, const kiln_spec *spec, const void *params);
+    /* Optional: compile specs[0..n) ahead of their first run with up to `threads`
+     * threads (the autotuner's candidates), so run() and prepare() find them
+     * built. Specs that fail are skipped: run() reports them. NULL: nothing to
+     * compile at run time (cpu). Off the hot path: only the tuner calls it. */
+    kiln_status (*precompile)(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
     /* Optional: the backend's heuristic spec for params when nothing is tuned.
      * NULL: core picks the closest manifest instance (kernels/core/choose.c). */
     kiln_status (*heuristic)(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);

@@ -11,8 +11,12 @@
 #include "kernels/core/backend.h"
 #include "kernels/vulkan/glsl_compile.h"
 
-/* glslang keeps process-wide tables (initialize_process) and is not
- * documented as safe for concurrent compiles: one compile at a time. */
+/* glslang keeps process-wide tables, set up once by initialize_process (under
+ * this lock). After that, shaders and programs compiled on different threads
+ * are independent: glslang's pool allocator is per thread (thread_local since
+ * glslang 11) and its built-in symbol tables are set up under its own lock —
+ * what glslangValidator's multi-threaded mode relies on. The autotuner's
+ * precompile (vk_pipeline.c) compiles candidates on several threads. */
 static pthread_mutex_t g_glslang_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_glslang_ready;
 
@@ -38,10 +42,9 @@ kiln_status kiln_glsl_compile(const char *source, const char *name, uint32_t **s
     *words = 0;
     pthread_mutex_lock(&g_glslang_lock);
     if (!g_glslang_ready) g_glslang_ready = glslang_initialize_process();
-    if (!g_glslang_ready) {
-        pthread_mutex_unlock(&g_glslang_lock);
-        return kiln_fail(KILN_ERR_COMPILE, "vulkan: glslang failed to initialize");
-    }
+    int ready = g_glslang_ready;
+    pthread_mutex_unlock(&g_glslang_lock);
+    if (!ready) return kiln_fail(KILN_ERR_COMPILE, "vulkan: glslang failed to initialize");
     glslang_input_t in = {
         .language = GLSLANG_SOURCE_GLSL,
         .stage = GLSLANG_STAGE_COMPUTE,
@@ -95,6 +98,5 @@ kiln_status kiln_glsl_compile(const char *source, const char *name, uint32_t **s
 done:
     if (prog) glslang_program_delete(prog);
     if (sh) glslang_shader_delete(sh);
-    pthread_mutex_unlock(&g_glslang_lock);
     return s;
 }

@@ -75,6 +75,14 @@ static kiln_status vk_heuristic(kiln_context *ctx, kiln_op op, const void *param
     case KILN_OP_MATMUL: {
         const kiln_matmul_params *p = params;
         *out = kiln_vk_matmul_spec(p->w.dtype, p->x.dtype, p->y.dtype, p->epilogue, (long long)p->x.ne[0]);
+        /* queried, not assumed: the fast mat-vec reduces through subgroupAdd
+         * where the device has it; 48 KB of shared memory (NVIDIA) takes
+         * twice the tokens per mat-mat tile (8 per invocation) */
+        if (vk->caps.subgroup_arith && kiln_vk_fast_format(out->fmt) && out->tile.tn <= 8) out->tile.stages = 2;
+        if (kiln_vk_fast_format(out->fmt) && out->tile.tn > 8 && shared >= 48u * 1024u) out->tile.tn = 64;
+        /* 64 x 64 on four subgroups of NV cooperative matrices, when opted in */
+        if (kiln_vk_fast_format(out->fmt) && out->tile.tn > 8 && vk->coopmat)
+            out->tile.tm = 64, out->tile.tn = 64, out->tile.threads = 128, out->tile.stages = 2;
         break;
     }
     case KILN_OP_FLASH_ATTN: {
@@ -92,6 +100,11 @@ static kiln_status vk_heuristic(kiln_context *ctx, kiln_op op, const void *param
         unsigned flags = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) |
                          (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
         *out = kiln_vk_norm_spec(p->x.dtype, flags, (long long)p->x.ne[1]);
+        break;
+    }
+    case KILN_OP_ROPE: {
+        const kiln_rope_params *p = params;
+        *out = kiln_vk_rope_spec(p->k_cache ? p->k_cache->dtype : KILN_DTYPE_COUNT);
         break;
     }
     default:
@@ -133,6 +146,7 @@ const kiln_backend_vtable kiln_vulkan_backend = {
     .buffer_download = kiln_vk_buffer_download,
     .can_implement = kiln_vk_can_implement,
     .prepare = vk_prepare,
+    .precompile = kiln_vk_pipelines_precompile,
     .run = kiln_vk_run,
     .heuristic = vk_heuristic,
 };

@@ -93,17 +93,32 @@ static kiln_status create_device(kiln_vk_context *vk)
         .pNext = &f11,
         .features = {.shaderInt16 = VK_TRUE},
     };
-    const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+    const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME, "VK_NV_cooperative_matrix"};
+    /* NV cooperative matrices only on request (KILN_VULKAN_COOPMAT=1): the
+     * kernel that uses them (templates/matmul_coopmat.comp) is compile-tested
+     * but not yet verified on hardware. It needs the f16 16x16x16 shape, f16
+     * arithmetic and subgroups of 32. */
+    const char *want = getenv("KILN_VULKAN_COOPMAT");
+    int coopmat = want && !strcmp(want, "1") && c->coopmat_nv_f16 && c->float16 && c->subgroup_size == 32;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    if (coopmat) {
+        fcm.pNext = f2.pNext;
+        f2.pNext = &fcm;
+    }
     VkDeviceCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &f2,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qci,
-        .enabledExtensionCount = 1,
+        .enabledExtensionCount = coopmat ? 2u : 1u,
         .ppEnabledExtensionNames = exts,
     };
     VkResult r = vk->fi.vkCreateDevice(vk->phys, &dci, NULL, &vk->device);
     if (r != VK_SUCCESS) return kiln_vk_fail_result(r, "vkCreateDevice");
+    vk->coopmat = coopmat;
     kiln_status s = kiln_vk_load_device_funcs(&vk->fi, vk->device, &vk->fd);
     if (s != KILN_OK) return s;
     vk->fd.vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
@@ -213,6 +228,10 @@ kiln_status kiln_vk_context_init(kiln_context *ctx, int index)
         snprintf(ctx->info.features + len, sizeof ctx->info.features - len, "%svalidation", len ? " " : "");
     }
     if ((s = create_device(vk)) != KILN_OK) goto fail;
+    if (vk->coopmat) { /* opted in (KILN_VULKAN_COOPMAT=1) and enabled on this context's device */
+        size_t len = strlen(ctx->info.features);
+        snprintf(ctx->info.features + len, sizeof ctx->info.features - len, "%scoopmat_on", len ? " " : "");
+    }
     if ((s = create_submission(vk)) != KILN_OK) goto fail;
     if ((s = kiln_vk_layouts_create(vk)) != KILN_OK) goto fail;
     /* disk caches live under <cache_dir>/vulkan/ (no disk caching without a cache dir) */

@@ -179,6 +179,29 @@ static int has_device_ext(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd,
     return found;
 }
 
+/* Whether the NV cooperative-matrix shapes include the one
+ * templates/matmul_coopmat.comp uses: M = N = K = 16, A and B f16, C and D
+ * f32, subgroup scope. */
+static int coopmat_nv_has_f16_16x16x16(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd)
+{
+    if (!fi->vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) return 0;
+    VkCooperativeMatrixPropertiesNV props[64];
+    uint32_t n = 0;
+    if (fi->vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, NULL) != VK_SUCCESS) return 0;
+    if (n > 64) n = 64;
+    for (uint32_t i = 0; i < n; i++) props[i] = (VkCooperativeMatrixPropertiesNV){.sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkResult r = fi->vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, props);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const VkCooperativeMatrixPropertiesNV *p = &props[i];
+        if (p->MSize == 16 && p->NSize == 16 && p->KSize == 16 && p->AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+            p->BType == VK_COMPONENT_TYPE_FLOAT16_NV && p->CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+            p->DType == VK_COMPONENT_TYPE_FLOAT32_NV && p->scope == VK_SCOPE_SUBGROUP_NV)
+            return 1;
+    }
+    return 0;
+}
+
 void kiln_vk_query_caps(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd, kiln_vk_caps *caps)
 {
     memset(caps, 0, sizeof *caps);
@@ -217,6 +240,7 @@ void kiln_vk_query_caps(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd, k
     }
     caps->push_descriptor = has_device_ext(fi, pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
     caps->coopmat_nv = has_device_ext(fi, pd, "VK_NV_cooperative_matrix");
+    caps->coopmat_nv_f16 = caps->coopmat_nv && coopmat_nv_has_f16_16x16x16(fi, pd);
 
     VkPhysicalDeviceMemoryProperties mem;
     fi->vkGetPhysicalDeviceMemoryProperties(pd, &mem);

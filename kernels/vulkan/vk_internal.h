@@ -21,6 +21,7 @@ typedef struct kiln_vk_caps {
     int storage16, storage8, float16, int8, int16;
     int push_descriptor;
     int coopmat_nv;
+    int coopmat_nv_f16;          /* ... offering 16x16x16 f16 x f16 -> f32 at subgroup scope */
     int unified_memory;          /* device-local memory is host-visible (lavapipe, iGPUs) */
     uint32_t max_shared;         /* maxComputeSharedMemorySize */
     uint32_t max_invocations;    /* maxComputeWorkGroupInvocations */
@@ -53,6 +54,7 @@ typedef struct kiln_vk_context {
     VkPhysicalDeviceMemoryProperties mem;
     kiln_vk_caps caps;
     int validation;              /* VK_LAYER_KHRONOS_validation is on */
+    int coopmat;                 /* VK_NV_cooperative_matrix enabled (opt-in: KILN_VULKAN_COOPMAT=1) */
 
     /* Validation messages (errors) seen since the last check; the messenger
      * callback runs on whatever thread made the call, hence the lock. */
@@ -138,6 +140,8 @@ kiln_status kiln_vk_layouts_create(kiln_vk_context *vk);
 void kiln_vk_pipelines_destroy(kiln_vk_context *vk);
 kiln_status kiln_vk_can_implement(kiln_context *ctx, const kiln_spec *spec);
 kiln_status kiln_vk_pipeline_get(kiln_context *ctx, const kiln_spec *spec, const kiln_vk_pipeline **out);
+/* Build the pipelines of specs[0..n) on up to `threads` threads (the vtable's precompile). */
+kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
 void kiln_vk_pipeline_cache_save(kiln_vk_context *vk);
 
 /* vk_ops.c */

@@ -35,7 +35,8 @@
 /* Instance functions of optional extensions (may stay NULL). */
 #define KILN_VK_INSTANCE_OPT_FUNCS(X)   \
     X(vkCreateDebugUtilsMessengerEXT)   \
-    X(vkDestroyDebugUtilsMessengerEXT)
+    X(vkDestroyDebugUtilsMessengerEXT)  \
+    X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
 
 /* Resolved per device. */
 #define KILN_VK_DEVICE_FUNCS(X)          \

@@ -290,6 +290,49 @@ static kiln_status run_paged_attn(kiln_context *ctx, const kiln_spec *spec, cons
     return record_dispatch(ctx, pl, KILN_OP_PAGED_ATTN, &rec, n_seq * n_head);
 }
 
+/* ------------------------------------------------------------------ rope */
+
+static kiln_status run_rope(kiln_context *ctx, const kiln_rope_params *p, const kiln_vk_pipeline *pl)
+{
+    kiln_vk_context *vk = kiln_vk_ctx(ctx);
+    op_record rec = {0};
+    const int append = p->k_cache != NULL;
+    push_u32(&rec, (uint64_t)p->q.ne[0]);
+    push_u32(&rec, (uint64_t)p->q.ne[1]);
+    push_u32(&rec, (uint64_t)p->k.ne[1]);
+    push_u32(&rec, (uint64_t)p->q.ne[2]);
+    push_u32(&rec, (uint64_t)p->rope_dim);
+    push_u32(&rec, p->neox ? 1u : 0u);
+    push_f32(&rec, p->theta);
+    push_f32(&rec, p->freq_scale);
+    BIND(0, &p->positions, "positions");
+    BIND(1, &p->q, "q");
+    push_u32(&rec, (uint64_t)p->q.nb[0]);
+    push_u32(&rec, (uint64_t)p->q.nb[1]);
+    BIND(2, &p->k, "k");
+    push_u32(&rec, (uint64_t)p->k.nb[0]);
+    push_u32(&rec, (uint64_t)p->k.nb[1]);
+    /* without the append, v/slots/caches are bound to inputs the kernel never reads past its flag */
+    const kiln_tensor *v = append ? p->v : &p->k, *slots = append ? p->slots : &p->positions;
+    const kiln_tensor *kc = append ? p->k_cache : &p->k, *vc = append ? p->v_cache : &p->k;
+    BIND(3, v, "v");
+    push_u32(&rec, (uint64_t)v->nb[0]);
+    push_u32(&rec, (uint64_t)v->nb[1]);
+    BIND(4, slots, "slots");
+    BIND(5, kc, "k_cache");
+    push_u32(&rec, append ? (uint64_t)kc->nb[0] : 0);
+    push_u32(&rec, append ? (uint64_t)kc->nb[1] : 0);
+    push_u32(&rec, append ? (uint64_t)kc->nb[2] : 0);
+    BIND(6, vc, "v_cache");
+    push_u32(&rec, append ? (uint64_t)vc->nb[0] : 0);
+    push_u32(&rec, append ? (uint64_t)vc->nb[1] : 0);
+    push_u32(&rec, append ? (uint64_t)vc->nb[2] : 0);
+    push_u32(&rec, append ? (uint64_t)kc->ne[1] : 1);
+    push_u32(&rec, append ? (uint64_t)kc->ne[0] : 0);
+    push_u32(&rec, append ? 1u : 0u);
+    return record_dispatch(ctx, pl, KILN_OP_ROPE, &rec, (uint64_t)p->q.ne[0]);
+}
+
 /* ------------------------------------------------------------------ entry */
 
 /* The spec must describe the call it runs: the dtypes are compiled in. */
@@ -320,6 +363,12 @@ static kiln_status check_spec_matches(const kiln_spec *s, const void *params)
         epi = (p->kind == KILN_NORM_LAYER ? KILN_SPEC_NORM_LAYER : 0u) | (p->residual ? KILN_SPEC_NORM_RESIDUAL : 0u);
         break;
     }
+    case KILN_OP_ROPE: {
+        const kiln_rope_params *p = params;
+        fmt = p->k_cache ? p->k_cache->dtype : KILN_F32, act = out = KILN_F32;
+        epi = p->k_cache ? KILN_SPEC_ROPE_KV : 0u;
+        break;
+    }
     default: break;
     }
     if (fmt != s->fmt || act != s->act || out != s->out || epi != s->epilogue) {
@@ -344,6 +393,7 @@ kiln_status kiln_vk_run(kiln_context *ctx, const kiln_spec *spec, const void *pa
     case KILN_OP_FLASH_ATTN: s = run_flash_attn(ctx, spec, params, pl); break;
     case KILN_OP_PAGED_ATTN: s = run_paged_attn(ctx, spec, params, pl); break;
     case KILN_OP_NORM: s = run_norm(ctx, params, pl); break;
+    case KILN_OP_ROPE: s = run_rope(ctx, params, pl); break;
     default: s = kiln_fail(KILN_ERR_INVALID_ARG, "vulkan: unknown op %d", (int)spec->op);
     }
     if (s != KILN_OK) return s;

@@ -14,6 +14,7 @@
 #include "kernels/core/fsutil.h"
 #include "kernels/vulkan/spirv_cache.h"
 #include "kernels/vulkan/vk_internal.h"
+#include "kernels/vulkan/vk_specs.h"
 
 #define KILN_VK_PUSH_BYTES 128u /* the minimum every device guarantees */
 
@@ -24,6 +25,7 @@ uint32_t kiln_vk_op_binding_count(kiln_op op)
         [KILN_OP_FLASH_ATTN] = 4, /* q k v o */
         [KILN_OP_PAGED_ATTN] = 6, /* q k_cache v_cache block_table seq_lens o */
         [KILN_OP_NORM] = 6,       /* x residual weight bias sum_out y */
+        [KILN_OP_ROPE] = 7,       /* positions q k v slots k_cache v_cache */
     };
     return (unsigned)op < KILN_OP_COUNT ? counts[op] : 0;
 }
@@ -167,6 +169,15 @@ kiln_status kiln_vk_can_implement(kiln_context *ctx, const kiln_spec *spec)
         if (per_thread > 64)
             return kiln_fail(KILN_ERR_UNSUPPORTED,
                              "vulkan: spec '%s' gives each invocation %ld accumulators (at most 64)", text, per_thread);
+        if (kiln_vk_matmul_uses_coopmat(spec) && !vk->coopmat)
+            return kiln_fail(KILN_ERR_UNSUPPORTED,
+                             "vulkan: spec '%s' runs on NV cooperative matrices (tn > 8, stages >= 2), which need "
+                             "VK_NV_cooperative_matrix (f16 16x16x16), subgroups of 32 and KILN_VULKAN_COOPMAT=1; %s: %s",
+                             text, ctx->info.name, vk->caps.coopmat_nv ? "not enabled" : "no such extension");
+        if (kiln_vk_matmul_needs_subgroups(spec) && !vk->caps.subgroup_arith)
+            return kiln_fail(KILN_ERR_UNSUPPORTED,
+                             "vulkan: spec '%s' reduces with subgroup operations (stages >= 2), which %s lacks; "
+                             "use stages=1", text, ctx->info.name);
     }
     if ((spec->op == KILN_OP_FLASH_ATTN) && t->tm > t->threads)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "vulkan: spec '%s': flash_attn needs tm <= threads", text);
@@ -186,7 +197,7 @@ static kiln_status build_pipeline(kiln_context *ctx, const kiln_spec *spec, kiln
         kiln_source_free(&src);
         return s;
     }
-    if (!spv.from_cache) vk->spirv_compiles++;
+    if (!spv.from_cache) __atomic_fetch_add(&vk->spirv_compiles, 1, __ATOMIC_RELAXED); /* precompile: several threads */
     VkShaderModuleCreateInfo mci = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
         .codeSize = spv.count * 4,
@@ -223,21 +234,29 @@ static kiln_status build_pipeline(kiln_context *ctx, const kiln_spec *spec, kiln
     }
     p->local_size[0] = local;
     p->local_size[1] = p->local_size[2] = 1;
-    vk->pipelines_created++;
+    __atomic_fetch_add(&vk->pipelines_created, 1, __ATOMIC_RELAXED);
     kiln_source_free(&src);
     return kiln_vk_check_validation(vk, "pipeline creation");
+}
+
+/* The context's pipeline for spec, or NULL (pipe_lock held). */
+static kiln_vk_pipeline *find_pipeline(kiln_vk_context *vk, const kiln_spec *spec)
+{
+    for (kiln_vk_pipeline *p = vk->pipelines; p; p = p->next)
+        if (kiln_spec_equal(&p->spec, spec)) return p;
+    return NULL;
 }
 
 kiln_status kiln_vk_pipeline_get(kiln_context *ctx, const kiln_spec *spec, const kiln_vk_pipeline **out)
 {
     kiln_vk_context *vk = kiln_vk_ctx(ctx);
     pthread_mutex_lock(&vk->pipe_lock);
-    for (kiln_vk_pipeline *p = vk->pipelines; p; p = p->next)
-        if (kiln_spec_equal(&p->spec, spec)) {
-            *out = p;
-            pthread_mutex_unlock(&vk->pipe_lock);
-            return KILN_OK;
-        }
+    kiln_vk_pipeline *known = find_pipeline(vk, spec);
+    if (known) {
+        *out = known;
+        pthread_mutex_unlock(&vk->pipe_lock);
+        return KILN_OK;
+    }
     kiln_status s = kiln_vk_can_implement(ctx, spec);
     if (s == KILN_OK) s = ensure_pipeline_cache(vk);
     kiln_vk_pipeline *p = NULL;
@@ -259,4 +278,71 @@ kiln_status kiln_vk_pipeline_get(kiln_context *ctx, const kiln_spec *spec, const
     }
     pthread_mutex_unlock(&vk->pipe_lock);
     return s;
+}
+
+/* ---- precompile: a batch of specs (the autotuner's candidates) built on a
+ * few threads. build_pipeline runs outside pipe_lock here: GLSL -> SPIR-V
+ * (glslang, thread-safe once its process tables exist), the disk cache
+ * (atomic writes) and vkCreateComputePipelines (the device and the pipeline
+ * cache are internally synchronized) all take concurrent callers. The lock
+ * only guards the list; a spec built twice by a race keeps the first. */
+
+typedef struct precompile_job {
+    kiln_context *ctx;
+    const kiln_spec *specs;
+    int n;
+    int next; /* next index to take (atomic) */
+} precompile_job;
+
+static void *precompile_worker(void *arg)
+{
+    precompile_job *j = arg;
+    kiln_vk_context *vk = kiln_vk_ctx(j->ctx);
+    for (int i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) {
+        const kiln_spec *spec = &j->specs[i];
+        pthread_mutex_lock(&vk->pipe_lock);
+        int known = find_pipeline(vk, spec) != NULL;
+        pthread_mutex_unlock(&vk->pipe_lock);
+        if (known || kiln_vk_can_implement(j->ctx, spec) != KILN_OK) continue;
+        kiln_vk_pipeline *p = calloc(1, sizeof *p);
+        if (!p) break;
+        p->spec = *spec;
+        if (build_pipeline(j->ctx, spec, p) != KILN_OK) { /* run() will build it again and say why */
+            if (p->pipeline) vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
+            free(p);
+            continue;
+        }
+        pthread_mutex_lock(&vk->pipe_lock);
+        if (find_pipeline(vk, spec)) {
+            vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
+            free(p);
+        } else {
+            p->next = vk->pipelines;
+            vk->pipelines = p;
+        }
+        pthread_mutex_unlock(&vk->pipe_lock);
+    }
+    kiln_clear_error(); /* failures are reported by the spec's own run */
+    return NULL;
+}
+
+kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads)
+{
+    enum { MAX_THREADS = 8 };
+    if (!ctx || !specs || n <= 0) return KILN_OK;
+    kiln_vk_context *vk = kiln_vk_ctx(ctx);
+    pthread_mutex_lock(&vk->pipe_lock);
+    kiln_status s = ensure_pipeline_cache(vk);
+    pthread_mutex_unlock(&vk->pipe_lock);
+    if (s != KILN_OK) return s;
+    if (threads > n) threads = n;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    precompile_job job = {.ctx = ctx, .specs = specs, .n = n};
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, precompile_worker, &job) == 0) started++;
+    precompile_worker(&job); /* the caller takes specs too */
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    return KILN_OK;
 }

@@ -24,6 +24,45 @@ static inline kiln_spec kiln_vk_spec_base(kiln_op op)
     return s;
 }
 
+/* Formats with the fast matmul kernels (templates/matmul_blocks.glsl): the
+ * same list as KILN_VK_FAST_FMT in templates/matmul.comp. */
+static inline int kiln_vk_fast_format(kiln_dtype f)
+{
+    return f == KILN_F16 || f == KILN_Q4_0 || f == KILN_Q8_0 || f == KILN_Q4_K || f == KILN_Q6_K;
+}
+
+/* Whether the tiled mat-mat (templates/matmul_tiled.comp) takes these tiles:
+ * micro-tiles of 4 rows x rn tokens cover tm x tn exactly with nt invocations
+ * (KILN_VK_TILED in templates/matmul.comp); other tiles run the generic kernel. */
+static inline int kiln_vk_tiled(unsigned tm, unsigned tn, unsigned nt)
+{
+    if (nt == 0) return 0;
+    unsigned rn = tm * tn / (4u * nt);
+    return tm % 4u == 0 && (tm * tn) % (4u * nt) == 0 && rn >= 1 && rn <= 16 && tn % rn == 0;
+}
+
+/* The cooperative-matrix mat-mat's tiles: a 32 x 32 sub-tile per subgroup of
+ * 32 (KILN_VK_COOPMAT_TILES in templates/matmul.comp). */
+static inline int kiln_vk_coopmat_tiles(unsigned tm, unsigned tn, unsigned nt)
+{
+    return tm % 32u == 0 && tn % 32u == 0 && tm * tn == 32u * nt;
+}
+
+/* tn > 8 with stages >= 2 and such tiles runs on NV cooperative matrices
+ * (templates/matmul_coopmat.comp); other stages or tiles on the SIMT kernels. */
+static inline int kiln_vk_matmul_uses_coopmat(const kiln_spec *s)
+{
+    return s->op == KILN_OP_MATMUL && kiln_vk_fast_format(s->fmt) && s->tile.tn > 8 && s->tile.stages >= 2 &&
+           kiln_vk_coopmat_tiles((unsigned)s->tile.tm, (unsigned)s->tile.tn, (unsigned)s->tile.threads);
+}
+
+/* The fast mat-vec reduces through subgroupAdd (stages >= 2), which needs a
+ * device with arithmetic subgroup operations, or shared memory (stages = 1). */
+static inline int kiln_vk_matmul_needs_subgroups(const kiln_spec *s)
+{
+    return s->op == KILN_OP_MATMUL && kiln_vk_fast_format(s->fmt) && s->tile.tn <= 8 && s->tile.stages >= 2;
+}
+
 /* n tokens: up to 8 take the mat-vec path (all tokens in one workgroup, K
  * split over the threads), more the tiled mat-mat path. */
 static inline kiln_spec kiln_vk_matmul_spec(kiln_dtype fmt, kiln_dtype act, kiln_dtype out, unsigned epi, long long n)
@@ -68,6 +107,18 @@ static inline kiln_spec kiln_vk_norm_spec(kiln_dtype t, unsigned flags, long lon
     kiln_spec s = kiln_vk_spec_base(KILN_OP_NORM);
     s.fmt = s.act = s.out = t, s.epilogue = flags;
     s.tile = (kiln_tile){.threads = dim <= 256 ? 64 : 256, .vec = 16};
+    return s;
+}
+
+/* kv: the cache dtype of a call with the KV append, or KILN_DTYPE_COUNT for
+ * rotation only. One workgroup per token; 64 invocations take its items. */
+static inline kiln_spec kiln_vk_rope_spec(kiln_dtype kv)
+{
+    kiln_spec s = kiln_vk_spec_base(KILN_OP_ROPE);
+    int append = kv != KILN_DTYPE_COUNT;
+    s.fmt = append ? kv : KILN_F32, s.act = s.out = KILN_F32;
+    s.epilogue = append ? KILN_SPEC_ROPE_KV : 0u;
+    s.tile = (kiln_tile){.threads = 64};
     return s;
 }
 

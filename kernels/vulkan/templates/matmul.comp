@@ -1,17 +1,31 @@
 /* kernels/vulkan/templates/matmul.comp — dequant-matmul y[n][m] = x[n][k] . W[m][k]^T (+ epilogue).
  *
- * Generic for every weight format: W is read element by element through
- * kiln_dequant() (gen/math/dequant.h, the one description of each format).
- * Two shapes of work, picked by the spec's tn:
- *   tn <= 8  (mat-vec, decode): a workgroup owns tm rows of W and all tn tokens;
+ * Four kernels share the push constants, the stores and the epilogue below;
+ * the spec picks one at compile time:
+ *   fast formats (f16, q4_0, q8_0, q4_K, q6_K: matmul_blocks.glsl decodes W a
+ *   unit of 32 or 64 weights at a time from wide loads)
+ *     tn <= 8                  matmul_vec.comp: rows per workgroup, K split over
+ *                              the invocations, subgroup (stages >= 2) or
+ *                              shared-memory (stages = 1) reduction;
+ *     tn > 8, stages >= 2      matmul_coopmat.comp: the same tiles in f16 on
+ *       and 32x32 per subgroup NV cooperative matrices (compile-tested only;
+ *                              opt-in, KILN_VULKAN_COOPMAT=1);
+ *     tn > 8, tiles that fit   matmul_tiled.comp: W and x tiles decoded into
+ *                              shared memory, register micro-tiles of 4 x RN;
+ *   every format (the generic paths, W element by element through kiln_dequant(),
+ *   gen/math/dequant.h, the one description of each format)
+ *     tn <= 8  (mat-vec, decode): a workgroup owns tm rows of W and all tn tokens;
  *            its threads split K, each dequantizes W straight from memory and
  *            multiplies with the x chunk staged in shared memory; a shared-memory
  *            reduction sums the threads' partial dot products. Every W element is
  *            read once per tn tokens.
- *   tn > 8   (mat-mat, prefill): a workgroup owns a tm x tn output tile; W and x
+ *     tn > 8   (mat-mat, prefill): a workgroup owns a tm x tn output tile; W and x
  *            K-chunks of 32 are dequantized / converted into shared memory and
  *            each thread accumulates its outputs from there.
- * SwiGLU needs x . W_up^T too, but kiln_dequant() reads the buffer named `w`,
+ * kernels/vulkan/vk_specs.h makes the same choice in C (kiln_vk_fast_format,
+ * kiln_vk_tiled, kiln_vk_coopmat_tiles) for gen/launch_vulkan.c's shared-memory
+ * sizes and the backend's checks: change both together.
+ * SwiGLU needs x . W_up^T too, but the kernels read the buffer named `w`,
  * so the host runs this kernel twice: mode 1 with W_up bound as w writes the raw
  * up products to the f32 scratch `aux`; mode 2 with W bound reads them back and
  * applies kiln_epilogue(). Without SwiGLU one dispatch (mode 0) does all. */
@@ -68,8 +82,35 @@ float kiln_vk_w(uint row, uint kg)
 
 float kiln_vk_x(uint col, uint kg) { return KILN_VK_LD_ACT(x, pc.x_off + col * pc.x_stride + kg * KILN_VK_ACT_BYTES); }
 
-#if KILN_TN <= 8
-/* ---------------------------------------------------------------- mat-vec */
+#if defined(KILN_FMT_F16) || defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0) || defined(KILN_FMT_Q4_K) || \
+    defined(KILN_FMT_Q6_K)
+#define KILN_VK_FAST_FMT 1
+#else
+#define KILN_VK_FAST_FMT 0
+#endif
+/* the tiled kernel's micro-tile (4 rows x RN tokens per invocation) must tile
+ * tm x tn exactly with `threads` invocations and keep RN <= 16 (no division
+ * by RN = 0: the preprocessor evaluates every operand) */
+#define KILN_VK_TILED_RN ((KILN_TM * KILN_TN) / (4 * KILN_THREADS))
+#define KILN_VK_TILED                                                                                          \
+    (KILN_TM % 4 == 0 && (KILN_TM * KILN_TN) % (4 * KILN_THREADS) == 0 && KILN_VK_TILED_RN >= 1 &&              \
+     KILN_VK_TILED_RN <= 16 && KILN_TN % (KILN_VK_TILED_RN + (KILN_VK_TILED_RN == 0)) == 0)
+
+/* NV cooperative matrices (stages >= 2, tn > 8): 32 x 32 per subgroup of 32 */
+#define KILN_VK_COOPMAT_TILES (KILN_TM % 32 == 0 && KILN_TN % 32 == 0 && KILN_TM * KILN_TN == 32 * KILN_THREADS)
+
+#if KILN_VK_FAST_FMT
+#pragma kiln include "kernels/vulkan/templates/matmul_blocks.glsl"
+#endif
+
+#if KILN_VK_FAST_FMT && KILN_TN <= 8
+#pragma kiln include "kernels/vulkan/templates/matmul_vec.comp"
+#elif KILN_VK_FAST_FMT && KILN_STAGES >= 2 && KILN_VK_COOPMAT_TILES
+#pragma kiln include "kernels/vulkan/templates/matmul_coopmat.comp"
+#elif KILN_VK_FAST_FMT && KILN_VK_TILED
+#pragma kiln include "kernels/vulkan/templates/matmul_tiled.comp"
+#elif KILN_TN <= 8
+/* ------------------------------------------------------- generic mat-vec */
 #define KC KILN_TK
 shared float xs[TN * KC];
 shared float red[TM * TN * NT];
@@ -110,7 +151,7 @@ void main()
 }
 
 #else
-/* ---------------------------------------------------------------- mat-mat */
+/* ------------------------------------------------------- generic mat-mat */
 #define KC 32u
 #define KP (KC + 1u) /* padded rows: no shared-memory bank conflicts on column reads */
 #define OPT ((TM * TN + NT - 1) / NT)
