@@ -4,7 +4,7 @@
  * 128; GQA; neox 0/1; freq_scale 1 and 0.25/0.7; positions that are neither
  * contiguous nor sorted; slots scattered over the blocks with -1 (padding)
  * among them; caches f32/f16/q8_0; every manifest instance. Plus: the cpu is
- * bit for bit the runtime's host formula (runtime/rope.c, re-stated below),
+ * bit for bit llama2.c's float formula (re-stated below),
  * and bad parameters are rejected with a message.
  *
  * Checks per case:
@@ -310,7 +310,7 @@ Test(op_rope, manifest_specs, .timeout = 300)
 
 /* ------------------------------------------------------------ exactness */
 
-/* runtime/rope.c's host formula (llama2.c's run.c), re-stated: the cpu
+/* llama2.c's run.c formula (the runtime's former host RoPE), re-stated: the cpu
  * instances must reproduce it bit for bit, since a stories260K greedy test
  * hinges on a 0.003 logit margin. freq_scale there is 1 / scale. */
 static void host_rope(float *v, int n, int n_heads, int head_dim, int rope_dim, const int32_t *pos, float scale,
@@ -360,10 +360,10 @@ Test(op_rope, cpu_is_the_host_formula_bit_for_bit)
             host_rope(qf, n, cases[i].n_heads, cases[i].hd, cases[i].rope_dim, pos, cases[i].scale, 10000.0f);
             host_rope(kf, n, cases[i].n_kv, cases[i].hd, cases[i].rope_dim, pos, cases[i].scale, 10000.0f);
             cr_expect_eq(memcmp(kiln_buffer_host_ptr(q.buf), qf, (size_t)n * hq * 4), 0,
-                         "%s case %zu: q differs from runtime/rope.c's formula (seed %llu)", c->label, i,
+                         "%s case %zu: q differs from llama2.c's formula (seed %llu)", c->label, i,
                          (unsigned long long)kt_seed());
             cr_expect_eq(memcmp(kiln_buffer_host_ptr(k.buf), kf, (size_t)n * hk * 4), 0,
-                         "%s case %zu: k differs from runtime/rope.c's formula (seed %llu)", c->label, i,
+                         "%s case %zu: k differs from llama2.c's formula (seed %llu)", c->label, i,
                          (unsigned long long)kt_seed());
             kt_tensor_free(&q), kt_tensor_free(&k), kt_tensor_free(&pt);
             free(qf), free(kf), free(pos);

@@ -2,7 +2,7 @@
  * (gen/math/dialect_*.h) for the cpu, CUDA and Vulkan templates: the rotation
  * angle and the conversions of new K/V rows into the paged cache's dtype.
  *
- * The angle follows runtime/rope.c (llama2.c's run.c) operation for operation,
+ * The angle follows llama2.c's run.c operation for operation,
  * in float: freq = 1 / theta^(2i / rope_dim), angle = (pos * freq_scale) * freq.
  * With freq_scale = 1 the multiply is exact, so the cpu instance reproduces
  * the host formula bit for bit (its libm's cosf/sinf/powf). The conversions

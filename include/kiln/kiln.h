@@ -262,7 +262,7 @@ kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p);
  *   with pairs (x[2i], x[2i+1]) (neox = 0, llama/GGUF "normal") or
  *   (x[i], x[i + rope_dim/2]) (neox = 1, GPT-NeoX). freq_scale is linear
  *   position scaling: 1 = none; a model's rope "scale" s (positions divided by
- *   s, as runtime/rope.c does) is freq_scale = 1/s. Everything is computed in
+ *   s, as GGUF's rope.scaling.factor means) is freq_scale = 1/s. Everything is computed in
  *   float in that order (cpu: bit for bit llama2.c's run.c formula when
  *   freq_scale = 1; GPUs: precise cosf/sinf/powf, a few ulp apart).
  * KV append (v, k_cache, v_cache and slots all set, or all NULL): after the

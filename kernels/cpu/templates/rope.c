@@ -1,11 +1,11 @@
 /* kernels/cpu/templates/rope.c — rotary position embedding in place on q and
  * k, then (spec flag kv) the paged KV-cache append of the same tokens.
  * Tokens are split over the tasks; per token the angles are computed once per
- * pair (in chunks, as runtime/rope.c does) and applied to every q and k head,
+ * pair (in chunks, as llama2.c does) and applied to every q and k head,
  * then its k (rotated) and v rows are converted into slot slots[t] of the
  * caches. The math — angle, rotation, f16 and q8_0 conversions — is
  * gen/math/rope.h, shared with the GPU templates; for neox = 0 and
- * freq_scale = 1 this reproduces runtime/rope.c bit for bit. Plain C: the work
+ * freq_scale = 1 this reproduces llama2.c's float formula bit for bit. Plain C: the work
  * is a few multiplies per element and cosf/sinf per pair, and ISO C keeps each
  * product rounded on its own (no fma contraction), which the exactness needs. */
 #pragma kiln include "kernels/cpu/templates/cpu_abi.h"
