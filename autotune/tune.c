@@ -334,6 +334,8 @@ static kiln_status tune_class(kiln_context *ctx, const kiln_tune_options *o, con
         if (kiln_tune_measure(ctx, prob, &base, s.per_candidate_s, &again) == KILN_OK && again < default_us)
             default_us = again;
         kiln_clear_error();
+        /* the default kept, or now no slower than the pick: the default, at its new time */
+        if (kiln_spec_equal(&best, &base) || best_us > default_us) best = base, best_us = default_us;
     }
     free(s.seen);
     kiln_tune_problem_free(prob);
