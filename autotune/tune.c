@@ -92,11 +92,11 @@ static int runnable_new(search *s, const kiln_spec *spec)
  * for the candidate's own run to report. */
 static void precompile(search *s, const kiln_spec *specs, int n)
 {
-    if (n < 2 || s->compile_threads < 2 || !s->ctx->vt->precompile) return;
+    if (n < 2 || s->compile_threads < 2 || !s->ctx->vt->precompile) return; /* nothing to overlap */
     char msg[64];
     snprintf(msg, sizeof msg, "compiling %d candidates", n);
     progress(s, "%s: %s", msg);
-    s->ctx->vt->precompile(s->ctx, specs, n, s->compile_threads);
+    kiln_precompile(s->ctx, specs, n, s->compile_threads);
     kiln_clear_error();
 }
 

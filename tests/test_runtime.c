@@ -13,44 +13,8 @@
 #include "kiln/runtime.h"
 #include "runtime/model.h"
 #include "tests/support/harness.h"
+#include "tests/test_runtime_util.h"
 #include "tests/test_model_reference.h"
-
-#define MODELS KILN_SOURCE_DIR "/../shared/models/"
-
-static kiln_model *load_or_skip(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) cr_skip_test("%s is absent", path);
-    fclose(f);
-    kiln_model *m = NULL;
-    cr_assert_eq(kiln_model_load(path, &m), KILN_OK, "%s", kiln_last_error());
-    return m;
-}
-
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
-
-static void poison(float *v, int n)
-{
-    for (int i = 0; i < n; i++) v[i] = NAN;
-}
-
-/* ‖a − b‖ / ‖b‖, with NaN anywhere counting as infinitely wrong. */
-static double rel_err(const float *a, const float *b, int n)
-{
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
 
 static kiln_session *session_on(const kiln_model *m, kt_ctx *c, kiln_dtype kv_type, int ctx_len, int block)
 {

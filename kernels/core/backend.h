@@ -59,11 +59,11 @@ typedef struct kiln_backend_vtable {
     kiln_status (*can_implement)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*prepare)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*run)(kiln_context *ctx, const kiln_spec *spec, const void *params);
-    /* Optional: compile specs[0..n) ahead of their first run with up to `threads`
-     * threads (the autotuner's candidates), so run() and prepare() find them
-     * built. Specs that fail are skipped: run() reports them. NULL: nothing to
-     * compile at run time (cpu). Off the hot path: only the tuner calls it. */
-    kiln_status (*precompile)(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
+    /* Optional: compile spec ahead of its first run, so run() and prepare()
+     * find it built. Thread-safe: kiln_precompile calls it from several threads
+     * at once (the autotuner's candidates). A spec that fails is left for run()
+     * to report. NULL: nothing to compile at run time (cpu). */
+    kiln_status (*precompile)(kiln_context *ctx, const kiln_spec *spec);
     /* Optional: the backend's heuristic spec for params when nothing is tuned.
      * NULL: core picks the closest manifest instance (kernels/core/choose.c). */
     kiln_status (*heuristic)(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
@@ -88,6 +88,10 @@ void kiln_clear_error(void);
 
 /* The spec choice without the autotune cache: backend heuristic, else the
  * closest manifest instance, else the generator's default (kernels/core/choose.c). */
+/* Compile specs[0..n) through the backend's precompile on up to `threads`
+ * threads (at most 8); nothing when the backend has no precompile. Off the hot
+ * path: only the tuner calls it (kernels/core/precompile.c). */
+void kiln_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
 kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
 /* Forget memoized choices (after the tuning cache changed). */
 void kiln_choice_memo_reset(kiln_context *ctx);

@@ -53,7 +53,7 @@ kiln_status kiln_cuda_bind(kiln_cuda_ctx *c);
 kiln_status kiln_cuda_module_get(kiln_context *ctx, const kiln_spec *spec, const kiln_cuda_module **out);
 /* Compile specs[0..n) with NVRTC into the disk cache on up to `threads` threads
  * (the vtable's precompile); module_get then loads them without compiling. */
-kiln_status kiln_cuda_modules_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
+kiln_status kiln_cuda_modules_precompile(kiln_context *ctx, const kiln_spec *spec);
 void kiln_cuda_modules_release(kiln_cuda_ctx *c);
 
 /* Device scratch of at least bytes (grown, never shrunk; freed with the context). */

@@ -130,55 +130,28 @@ void kiln_cuda_modules_release(kiln_cuda_ctx *c)
     c->modules = NULL;
 }
 
-/* ---- precompile: the autotuner's batches. NVRTC is thread-safe, so each
- * thread emits and compiles its specs into the disk cache
- * (kiln_cuda_cubin: atomic writes); loading stays in module_get, on the
- * caller's thread with the context current, and finds the cubins there.
- * Without a cache directory there is nowhere to keep them: nothing to do. */
-
-typedef struct precompile_job {
-    kiln_context *ctx;
-    const kiln_spec *specs;
-    int n;
-    int next; /* next index to take (atomic) */
-} precompile_job;
-
-static void *precompile_worker(void *arg)
+/* ---- precompile (one spec; kiln_precompile runs several on threads).
+ * NVRTC is thread-safe, so the spec is emitted and compiled into the disk
+ * cache (kiln_cuda_cubin: atomic writes); loading stays in module_get, on the
+ * caller's thread with the context current, and finds the cubin there.
+ * Without a cache directory there is nowhere to keep it: nothing to do. */
+kiln_status kiln_cuda_modules_precompile(kiln_context *ctx, const kiln_spec *spec)
 {
-    precompile_job *j = arg;
-    kiln_cuda_ctx *c = kiln_cuda_of(j->ctx);
-    for (int i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) {
-        const kiln_spec *spec = &j->specs[i];
-        pthread_mutex_lock(&c->lock);
-        int loaded = find(c, spec, kiln_spec_hash(spec)) != NULL;
-        pthread_mutex_unlock(&c->lock);
-        if (loaded || kiln_cuda_can_implement(j->ctx, spec) != KILN_OK) continue;
-        kiln_source src;
-        memset(&src, 0, sizeof src);
-        if (kiln_gen_emit(spec, &src) != KILN_OK) continue;
-        void *cubin = NULL;
-        size_t size = 0;
-        int from_cache = 0;
-        (void)kiln_cuda_cubin(j->ctx->cache_dir, src.text, src.entry, c->arch, &cubin, &size, &from_cache);
-        free(cubin);
-        kiln_source_free(&src);
-    }
-    kiln_clear_error(); /* failures are reported by the spec's own run */
-    return NULL;
-}
-
-kiln_status kiln_cuda_modules_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads)
-{
-    enum { MAX_THREADS = 8 };
-    if (!ctx || !specs || n <= 0 || !ctx->cache_dir[0]) return KILN_OK;
-    if (threads > n) threads = n;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    precompile_job job = {.ctx = ctx, .specs = specs, .n = n};
-    pthread_t tid[MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, precompile_worker, &job) == 0) started++;
-    precompile_worker(&job); /* the caller takes specs too */
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    return KILN_OK;
+    kiln_cuda_ctx *c = kiln_cuda_of(ctx);
+    if (!ctx->cache_dir[0]) return KILN_OK;
+    pthread_mutex_lock(&c->lock);
+    int loaded = find(c, spec, kiln_spec_hash(spec)) != NULL;
+    pthread_mutex_unlock(&c->lock);
+    kiln_status st;
+    if (loaded || (st = kiln_cuda_can_implement(ctx, spec)) != KILN_OK) return loaded ? KILN_OK : st;
+    kiln_source src;
+    memset(&src, 0, sizeof src);
+    if ((st = kiln_gen_emit(spec, &src)) != KILN_OK) return st;
+    void *cubin = NULL;
+    size_t size = 0;
+    int from_cache = 0;
+    st = kiln_cuda_cubin(ctx->cache_dir, src.text, src.entry, c->arch, &cubin, &size, &from_cache);
+    free(cubin);
+    kiln_source_free(&src);
+    return st;
 }

@@ -140,8 +140,8 @@ kiln_status kiln_vk_layouts_create(kiln_vk_context *vk);
 void kiln_vk_pipelines_destroy(kiln_vk_context *vk);
 kiln_status kiln_vk_can_implement(kiln_context *ctx, const kiln_spec *spec);
 kiln_status kiln_vk_pipeline_get(kiln_context *ctx, const kiln_spec *spec, const kiln_vk_pipeline **out);
-/* Build the pipelines of specs[0..n) on up to `threads` threads (the vtable's precompile). */
-kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
+/* Build spec's pipeline ahead of its first run; thread-safe (the vtable's precompile). */
+kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *spec);
 void kiln_vk_pipeline_cache_save(kiln_vk_context *vk);
 
 /* vk_ops.c */

@@ -280,69 +280,38 @@ kiln_status kiln_vk_pipeline_get(kiln_context *ctx, const kiln_spec *spec, const
     return s;
 }
 
-/* ---- precompile: a batch of specs (the autotuner's candidates) built on a
- * few threads. build_pipeline runs outside pipe_lock here: GLSL -> SPIR-V
- * (glslang, thread-safe once its process tables exist), the disk cache
- * (atomic writes) and vkCreateComputePipelines (the device and the pipeline
- * cache are internally synchronized) all take concurrent callers. The lock
- * only guards the list; a spec built twice by a race keeps the first. */
-
-typedef struct precompile_job {
-    kiln_context *ctx;
-    const kiln_spec *specs;
-    int n;
-    int next; /* next index to take (atomic) */
-} precompile_job;
-
-static void *precompile_worker(void *arg)
+/* ---- precompile (one spec; kiln_precompile runs several on threads).
+ * build_pipeline runs outside pipe_lock here: GLSL -> SPIR-V (glslang,
+ * thread-safe once its process tables exist), the disk cache (atomic writes)
+ * and vkCreateComputePipelines (the device and the pipeline cache are
+ * internally synchronized) all take concurrent callers. The lock only guards
+ * the list and the pipeline cache's creation; a spec built twice by a race
+ * keeps the first. */
+kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *spec)
 {
-    precompile_job *j = arg;
-    kiln_vk_context *vk = kiln_vk_ctx(j->ctx);
-    for (int i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) {
-        const kiln_spec *spec = &j->specs[i];
-        pthread_mutex_lock(&vk->pipe_lock);
-        int known = find_pipeline(vk, spec) != NULL;
-        pthread_mutex_unlock(&vk->pipe_lock);
-        if (known || kiln_vk_can_implement(j->ctx, spec) != KILN_OK) continue;
-        kiln_vk_pipeline *p = calloc(1, sizeof *p);
-        if (!p) break;
-        p->spec = *spec;
-        if (build_pipeline(j->ctx, spec, p) != KILN_OK) { /* run() will build it again and say why */
-            if (p->pipeline) vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
-            free(p);
-            continue;
-        }
-        pthread_mutex_lock(&vk->pipe_lock);
-        if (find_pipeline(vk, spec)) {
-            vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
-            free(p);
-        } else {
-            p->next = vk->pipelines;
-            vk->pipelines = p;
-        }
-        pthread_mutex_unlock(&vk->pipe_lock);
-    }
-    kiln_clear_error(); /* failures are reported by the spec's own run */
-    return NULL;
-}
-
-kiln_status kiln_vk_pipelines_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads)
-{
-    enum { MAX_THREADS = 8 };
-    if (!ctx || !specs || n <= 0) return KILN_OK;
     kiln_vk_context *vk = kiln_vk_ctx(ctx);
     pthread_mutex_lock(&vk->pipe_lock);
     kiln_status s = ensure_pipeline_cache(vk);
+    int known = find_pipeline(vk, spec) != NULL;
     pthread_mutex_unlock(&vk->pipe_lock);
-    if (s != KILN_OK) return s;
-    if (threads > n) threads = n;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    precompile_job job = {.ctx = ctx, .specs = specs, .n = n};
-    pthread_t tid[MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, precompile_worker, &job) == 0) started++;
-    precompile_worker(&job); /* the caller takes specs too */
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    if (s != KILN_OK || known) return s;
+    if ((s = kiln_vk_can_implement(ctx, spec)) != KILN_OK) return s;
+    kiln_vk_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "vulkan: out of memory for a pipeline");
+    p->spec = *spec;
+    if ((s = build_pipeline(ctx, spec, p)) != KILN_OK) { /* run() will build it again and say why */
+        if (p->pipeline) vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
+        free(p);
+        return s;
+    }
+    pthread_mutex_lock(&vk->pipe_lock);
+    if (find_pipeline(vk, spec)) {
+        vk->fd.vkDestroyPipeline(vk->device, p->pipeline, NULL);
+        free(p);
+    } else {
+        p->next = vk->pipelines;
+        vk->pipelines = p;
+    }
+    pthread_mutex_unlock(&vk->pipe_lock);
     return KILN_OK;
 }
