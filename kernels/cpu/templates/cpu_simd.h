@@ -57,67 +57,99 @@ typedef struct kiln_cpu_q8_0 {
 } kiln_cpu_q8_0;
 
 /* Like GGUF's q8_K (256 values with group sums for the K-quant mins), but with
- * a scale per 32 values instead of one per 256: an 8-bit step set by the
- * largest of 256 Gaussian values is ~1.4x coarser than by the largest of 32,
- * and that error dominated the K-quant dot products. */
+ * a two-level scale: sub-block s of 32 values has the step D * u[s], with u[s]
+ * an integer of at most 255. One scale per 256 (GGUF's) is ~1.4x coarser for
+ * Gaussian values — the largest of 256 sets it — and that error dominated the
+ * K-quant dot products; a float scale per 32 (kiln's first q8_K) keeps the
+ * precision but costs a convert and an FMA per 32 values in the dot product.
+ * With integer sub-scales the q4_K dot multiplies u[s] into the weight's 6-bit
+ * sub-block scale (16-bit lanes) and sums a whole super-block in int32, as
+ * GGUF engines do, while each step stays within 1/u[s] of the per-32 one. */
 typedef struct kiln_cpu_q8_k {
-    float d[8];        /* scale of each 32 values */
+    float d[8];        /* step of each 32 values: exactly D * u[s] */
     float dsum[8];     /* d[s] * sum of the 32 qs: what the q4_K/q5_K mins multiply */
+    float D;           /* super-block step */
+    int16_t u[8];      /* sub-block multipliers, 0..255 */
     int8_t qs[256];
     int16_t bsums[16]; /* sums of qs in groups of 16: the K-quant mins need them */
 } kiln_cpu_q8_k;
 
 static inline float kiln_cpu_round(float v) { return v >= 0.0f ? (float)(int)(v + 0.5f) : -(float)(int)(-v + 0.5f); }
 
-/* x[32] -> one q8_0 block (symmetric, round to nearest). */
-static inline void kiln_cpu_quantize_q8_0(const float *x, kiln_cpu_q8_0 *out)
+/* max |x[i]| over 32 values. */
+static inline float kiln_cpu_amax32(const float *x)
 {
 #if KILN_SIMD_AVX2
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
-           v3 = _mm256_loadu_ps(x + 24);
-    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                              _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)),
+                                            _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
+                              _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)),
+                                            _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float amax = _mm_cvtss_f32(m4);
-    float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    out->d = d;
+    return _mm_cvtss_f32(m4);
+#else
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    return amax;
+#endif
+}
+
+/* qs[i] = round(x[i] * id) for 32 values (|x * id| <= 127 by the caller's
+ * choice of id); returns the sum of the qs. */
+static inline int kiln_cpu_quantize32(const float *x, float id, int8_t *qs)
+{
+#if KILN_SIMD_AVX2
     __m256 mul = _mm256_set1_ps(id);
     /* round to nearest (ties to even: within 1 ulp of the scalar path's ties away) */
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul)),
-            i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), mul)),
+            i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), mul)),
+            i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), mul)),
+            i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), mul));
     __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
     __m256i p = _mm256_packs_epi16(p01, p23);
     /* the packs interleave 128-bit lanes: put the dwords back in order */
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)out->qs, p);
+    _mm256_storeu_si256((__m256i *)qs, p);
     __m256i sum = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1));
-    out->s = kiln_cpu_hsum256(_mm256_cvtepi32_ps(sum));
+    return (int)kiln_cpu_hsum256(_mm256_cvtepi32_ps(sum));
 #else
-    float amax = 0.0f;
-    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    out->d = d;
     int sum = 0;
     for (int i = 0; i < 32; i++) {
-        out->qs[i] = (int8_t)kiln_cpu_round(x[i] * id);
-        sum += out->qs[i];
+        qs[i] = (int8_t)kiln_cpu_round(x[i] * id);
+        sum += qs[i];
     }
-    out->s = (float)sum;
+    return sum;
 #endif
 }
 
-/* x[256] -> one q8_K block (the q8_0 quantizer per 32 values, plus group sums). */
+/* x[32] -> one q8_0 block (symmetric, round to nearest). */
+static inline void kiln_cpu_quantize_q8_0(const float *x, kiln_cpu_q8_0 *out)
+{
+    float amax = kiln_cpu_amax32(x);
+    out->d = amax / 127.0f;
+    out->s = (float)kiln_cpu_quantize32(x, amax > 0.0f ? 127.0f / amax : 0.0f, out->qs);
+}
+
+/* x[256] -> one q8_K block: D from the largest |x| of the 256, then each
+ * sub-block takes the smallest u[s] whose step D * u[s] still maps its own
+ * largest |x| within 127 (so no value clips), plus the group sums. */
 static inline void kiln_cpu_quantize_q8_k(const float *x, kiln_cpu_q8_k *out)
 {
+    float amax[8], top = 0.0f;
     for (int s = 0; s < 8; s++) {
-        kiln_cpu_q8_0 b;
-        kiln_cpu_quantize_q8_0(x + 32 * s, &b);
-        out->d[s] = b.d;
-        out->dsum[s] = b.d * b.s;
-        memcpy(out->qs + 32 * s, b.qs, 32);
+        amax[s] = kiln_cpu_amax32(x + 32 * s);
+        top = fmaxf(top, amax[s]);
+    }
+    out->D = top / (127.0f * 255.0f);
+    for (int s = 0; s < 8; s++) {
+        int u = top > 0.0f ? (int)ceilf(255.0f * amax[s] / top) : 0;
+        u = u > 255 ? 255 : u;
+        out->u[s] = (int16_t)u;
+        out->d[s] = out->D * (float)u;
+        float id = u > 0 ? 1.0f / out->d[s] : 0.0f;
+        out->dsum[s] = out->d[s] * (float)kiln_cpu_quantize32(x + 32 * s, id, out->qs + 32 * s);
     }
     for (int g = 0; g < 16; g++) {
         int sum = 0;
@@ -125,8 +157,6 @@ static inline void kiln_cpu_quantize_q8_k(const float *x, kiln_cpu_q8_k *out)
         out->bsums[g] = (int16_t)sum;
     }
 }
-
-
 
 static inline float kiln_cpu_f16(const uint8_t *p)
 {

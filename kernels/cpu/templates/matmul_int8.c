@@ -218,26 +218,19 @@ static inline __m128i mm_q4_k_scales_mins(const uint8_t *packed)
 }
 
 /* One row of q4_K (or q5_K) super-blocks · NC rows of q8_K blocks (NC = 1, or
- * 2 to expand each weight block once for two tokens). Each 32-element sub-block
- * gives 8 int32 lanes (maddubs, then madd with its 6-bit scale), converted and
- * scaled by d * dx[s] (the activation scale of those 32 values) with one FMA;
- * the mins (dmin * m[s] * dx[s] * sum of x over sub-block s) come from the
- * q8_K group sums, 8 sub-blocks at once. out[c] for column c. */
+ * 2 to expand each weight block once for two tokens). Each 32-element
+ * sub-block gives 8 int32 lanes: maddubs, then madd with its 6-bit scale times
+ * the activation's sub-scale u[s] (at most 63 * 255, a 16-bit lane); a whole
+ * super-block sums in int32 and is converted and scaled by d * D once, as GGUF
+ * engines do. Bound: a lane takes 4 products per sub-block, 8 sub-blocks:
+ * 8 * 4 * 31 * 128 * 63 * 255 < 2^31 even for q5_K's 5-bit values. The mins
+ * (dmin * m[s] * d_x[s] * sum of x's qs over sub-block s) come from the q8_K
+ * dsum, 8 sub-blocks at once. out[c] for column c. */
 static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr, const kiln_cpu_q8_k *const *xq,
                                                               int64_t blocks, int64_t ahead, const int NC, float *out)
 {
     const __m256i low = _mm256_set1_epi8(0x0f);
-    /* Two accumulators per column (low and high nibble sub-blocks), and with
-     * one column the 32-element groups alternate between two pairs: a single
-     * accumulator chains 8 dependent FMAs per super-block, which made this
-     * loop latency-bound rather than bandwidth-bound. */
-    __m256 acc[2][4], mins[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-#pragma GCC unroll 2
-    for (int c = 0; c < NC; c++)
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) acc[c][i] = _mm256_setzero_ps();
-    const int PAIRS = NC == 1 ? 2 : 1; /* accumulator pairs per column */
-    float ds[2][8] __attribute__((aligned(32))); /* d * dx[s], read back by broadcast loads */
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < blocks; b++) {
 #if defined(KILN_FMT_Q5_K)
         /* q5_K: q4_K's layout with qh[32] before the nibbles; bit s of qh[l] is
@@ -250,18 +243,20 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
         for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
 #endif
         __m128i sm = mm_q4_k_scales_mins(blk + 4);
-        /* the 8 scales as 16-bit words in both halves; sub-block s takes word s
-         * to every lane with one byte shuffle (not extract + broadcast) */
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-        __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
-        __m256 d = _mm256_set1_ps(kiln_cpu_f16(blk)), dmin = _mm256_set1_ps(kiln_cpu_f16(blk + 2));
+        const __m128i sc8 = _mm_cvtepu8_epi16(sm);
+        /* dmin * m[s], for the mins */
+        __m256 mf = _mm256_mul_ps(_mm256_set1_ps(kiln_cpu_f16(blk + 2)),
+                                  _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
+        float d = kiln_cpu_f16(blk);
+        /* per column: the 8 combined scales as 16-bit words in both halves, so
+         * sub-block s takes word s to every lane with one byte shuffle */
+        __m256i sc16[2], sumi[2];
 #pragma GCC unroll 2
         for (int c = 0; c < NC; c++) {
             const kiln_cpu_q8_k *x = xq[c] + b;
-            __m256 dx = _mm256_loadu_ps(x->d);
-            _mm256_store_ps(ds[c], _mm256_mul_ps(d, dx));
-            /* sum over sub-blocks of m[s] * dx[s] * (sum of x's 32 qs) */
-            mins[c] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, mf), _mm256_loadu_ps(x->dsum), mins[c]);
+            sc16[c] = _mm256_broadcastsi128_si256(_mm_mullo_epi16(sc8, _mm_loadu_si128((const __m128i *)x->u)));
+            sumi[c] = _mm256_setzero_si256();
+            acc[c] = _mm256_fnmadd_ps(mf, _mm256_loadu_ps(x->dsum), acc[c]);
         }
 #pragma GCC unroll 4
         for (int c4 = 0; c4 < 4; c4++) {
@@ -272,28 +267,24 @@ static inline __attribute__((always_inline)) void mm_q4_k_row(const uint8_t *wr,
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4), one), 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4 + 1), one), 4));
 #endif
-            __m256i sl = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4))));
-            __m256i sh = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4 + 1))));
-            const int ia = 2 * (c4 % PAIRS);
+            const __m256i pick_l = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4)));
+            const __m256i pick_h = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c4 + 1)));
 #pragma GCC unroll 2
             for (int c = 0; c < NC; c++) {
                 const kiln_cpu_q8_k *x = xq[c] + b;
                 __m256i xl = _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c4));
                 __m256i xh = _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c4 + 32));
-                __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl);
-                __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh);
-                acc[c][ia] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4]), _mm256_cvtepi32_ps(pl), acc[c][ia]);
-                acc[c][ia + 1] =
-                    _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[c][2 * c4 + 1]), _mm256_cvtepi32_ps(ph), acc[c][ia + 1]);
+                __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_shuffle_epi8(sc16[c], pick_l));
+                __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), _mm256_shuffle_epi8(sc16[c], pick_h));
+                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
             }
         }
+#pragma GCC unroll 2
+        for (int c = 0; c < NC; c++)
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xq[c][b].D), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
     }
 #pragma GCC unroll 2
-    for (int c = 0; c < NC; c++) {
-        __m256 sum = _mm256_add_ps(acc[c][0], acc[c][1]);
-        if (PAIRS == 2) sum = _mm256_add_ps(sum, _mm256_add_ps(acc[c][2], acc[c][3]));
-        out[c] = kiln_cpu_hsum256(_mm256_sub_ps(sum, mins[c]));
-    }
+    for (int c = 0; c < NC; c++) out[c] = kiln_cpu_hsum256(acc[c]);
 }
 
 /* One row of q6_K super-blocks · NC rows of q8_K blocks. A q6_K element is 4
