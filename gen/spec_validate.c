@@ -174,6 +174,11 @@ static kiln_status check_tiles(const kiln_spec *s)
     if (t->stages > 8) return kiln_fail(KILN_ERR_INVALID_ARG, "stages=%d: at most 8 pipeline stages", t->stages);
     if (t->split > 256) return kiln_fail(KILN_ERR_INVALID_ARG, "split=%d: at most 256 splits", t->split);
     if (s->op == KILN_OP_MATMUL) {
+        if (cpu && t->tn > 256)
+            return kiln_fail(KILN_ERR_INVALID_ARG,
+                             "tn=%d: cpu matmul column blocks are at most 256 tokens (their accumulators live in "
+                             "each worker's fixed scratch)",
+                             t->tn);
         int block = kiln_dtype_get(s->fmt)->block_elems;
         if (t->tk % block)
             return kiln_fail(KILN_ERR_INVALID_ARG, "tk=%d: the K-step must be a multiple of the %s block (%d)",

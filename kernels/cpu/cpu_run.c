@@ -11,8 +11,10 @@
 #include "kernels/cpu/cpu_registry.h"
 
 /* Per-thread scratch the kernels may assume: the generic matmul dequantizes
- * 4 rows of w and 4 of w_up as f32 (8 k floats, with room to spare); */
-#define MATMUL_THREAD_SCRATCH(k) ((size_t)(k) * 64 + 4096)
+ * 4 rows of w and 4 of w_up as f32 (8 k floats, with room to spare); the
+ * int8 mat-mat panels take at most 64 KiB whatever k (MM_PANEL_SCRATCH in
+ * templates/matmul_panel.c); */
+#define MATMUL_THREAD_SCRATCH(k) ((size_t)(k) * 64 + 65536)
 /* attention: R = 4 G rows (up to 4 queries per tile, flash's tm, times G =
  * n_head / n_kv_head heads) of head_dim accumulators, a tile of up to 64
  * converted K rows (the spec's tn, at most ATTN_TILE_MAX), one V row, R x 64

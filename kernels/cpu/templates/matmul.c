@@ -85,8 +85,32 @@
 #endif
 
 #pragma kiln include "kernels/cpu/templates/matmul_int8.c"
+#pragma kiln include "kernels/cpu/templates/matmul_panel.c"
 #pragma kiln include "kernels/cpu/templates/matmul_f16.c"
 #pragma kiln include "kernels/cpu/templates/matmul_generic.c"
+
+#if MM_PATH_Q8_0
+/* n >= MM_PANEL_MIN_N: the q8_0-activation formats run 8-row panels
+ * (matmul_panel.c). Below it, expanding a chunk of weights costs more than
+ * the 4x2 micro-tile loses (m = 4096, k = 14336, q8_0 at n = 2: 2.6 ms
+ * against 1.8; at n = 3 the panels win, as the micro-tile reads W twice). */
+#define MM_PANEL_MIN_N 3
+static inline int mm_use_panels(const kiln_cpu_matmul_args *a) { return a->n >= MM_PANEL_MIN_N; }
+#endif
+
+/* Rows of W per tile: 8-row panels, the wide micro-tile's rows when n > 1,
+ * else MM_RM. */
+static inline int mm_rows_per_tile(const kiln_cpu_matmul_args *a)
+{
+#if MM_PATH_Q8_0
+    if (mm_use_panels(a)) return MM_PANEL_ROWS;
+#endif
+#if MM_PATH_DIRECT
+    if (a->n > 1) return MM_RM_WIDE;
+#endif
+    (void)a;
+    return MM_RM;
+}
 
 /* One output element through the epilogue (flags at run time; common.h's
  * kiln_silu). acc_up is only read with swiglu. */
@@ -134,13 +158,49 @@ static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
 #endif
 }
 
+/* y for rows row0.. (nrows) x columns col0.. (ncols) through the epilogue,
+ * from dots/ups with element (r, c) at r * rs + c * cs. */
+static void mm_store(const kiln_cpu_matmul_args *a, int64_t row0, int nrows, int64_t col0, int ncols,
+                     const float *dots, const float *ups, int rs, int cs)
+{
+    int swiglu = (a->epilogue & 4u) != 0;
+    for (int c = 0; c < ncols; c++)
+        for (int r = 0; r < nrows; r++) {
+            float up = swiglu ? ups[r * rs + c * cs] : 0.0f;
+            a->y[(col0 + c) * a->y_stride + row0 + r] = mm_epilogue(a, row0 + r, col0 + c, dots[r * rs + c * cs], up);
+        }
+}
+
+#if MM_PATH_Q8_0
+/* n > 1: 8-row panels x the whole column block (matmul_panel.c). */
+static void mm_block_panels(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_t t0, int64_t t1)
+{
+    uint8_t *pack = a->thread_scratch + (size_t)task * a->thread_scratch_bytes;
+    float *dots = (float *)(pack + (size_t)MM_KC * MM_PACK_BYTES), *ups = dots + 8 * MM_NB;
+    int ncols = (int)(nb + MM_NB < a->n ? MM_NB : a->n - nb);
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t row0 = t * MM_PANEL_ROWS;
+        int nrows = (int)(a->m - row0 < MM_PANEL_ROWS ? a->m - row0 : MM_PANEL_ROWS);
+        mm_q8_0_panel(a, a->w, row0, nrows, nb, ncols, pack, dots);
+        if (a->epilogue & 4u) mm_q8_0_panel(a, a->w_up, row0, nrows, nb, ncols, pack, ups);
+        mm_store(a, row0, nrows, nb, ncols, dots, ups, 1, 8);
+    }
+}
+#endif
+
 /* Row tiles [t0, t1) x columns [nb, nb + MM_NB) of the output. */
 static void mm_block(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_t t0, int64_t t1)
 {
+#if MM_PATH_Q8_0
+    if (mm_use_panels(a)) {
+        mm_block_panels(a, task, nb, t0, t1);
+        return;
+    }
+#endif
     int swiglu = (a->epilogue & 4u) != 0;
 #if MM_PATH_DIRECT
     int wide = a->n > 1;
-    int rm = wide ? MM_RM_WIDE : MM_RM, rn = wide ? MM_RN_WIDE : MM_RN;
+    int rm = mm_rows_per_tile(a), rn = wide ? MM_RN_WIDE : MM_RN;
 #else
     int rm = MM_RM, rn = MM_RN;
     float *rows = (float *)(a->thread_scratch + (size_t)task * a->thread_scratch_bytes); /* MM_RM rows of w, then of w_up */
@@ -168,23 +228,14 @@ static void mm_block(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_
             mm_f32_tile(a, rows, nrows, col0, ncols, dots);
             if (swiglu) mm_f32_tile(a, rows_up, nrows, col0, ncols, ups);
 #endif
-            for (int c = 0; c < ncols; c++)
-                for (int r = 0; r < nrows; r++) {
-                    int64_t row = row0 + r, col = col0 + c;
-                    float up = swiglu ? ups[r * rn + c] : 0.0f;
-                    a->y[col * a->y_stride + row] = mm_epilogue(a, row, col, dots[r * rn + c], up);
-                }
+            mm_store(a, row0, nrows, col0, ncols, dots, ups, rn, 1);
         }
     }
 }
 
 static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
 {
-#if MM_PATH_DIRECT
-    int rm = a->n > 1 ? MM_RM_WIDE : MM_RM;
-#else
-    int rm = MM_RM;
-#endif
+    int rm = mm_rows_per_tile(a);
     int64_t tiles = (a->m + rm - 1) / rm, t0, t1;
 #if MM_SPLIT == 1
     mm_split(tiles, task, ntasks, &t0, &t1);

@@ -5,8 +5,9 @@
  * One (weight block, activation block) pair: 32 int8 products summed by
  * maddubs + madd into 8 int32 lanes, converted once and scaled by
  * d_w * d_x with an FMA into an f32 accumulator. Mat-vec runs 4 rows against
- * one column (the activation block loaded once for 4 rows); wider products
- * run 4 rows x 2 columns so each expanded weight block serves 2 columns. */
+ * one column (the activation block loaded once for 4 rows); two columns
+ * run 4 rows x 2 so each expanded weight block serves both (three or more:
+ * the panels of matmul_panel.c); the K-quants run a row x 2 columns. */
 #if MM_PATH_INT8
 
 /* Software prefetch of the next 4-row tile while this one runs: each row is

@@ -1,0 +1,180 @@
+/* kernels/cpu/templates/matmul_panel.c — the mat-mat (n > 1) kernel of the
+ * q8_0-activation formats (q4_0, q4_1, q5_0, q5_1, q8_0) on AVX2: a panel of 8
+ * weight rows against every column (token) of an L2 column block.
+ *
+ * Why a panel: the 4x2 micro-tile of matmul_int8.c pays, per 32-element block
+ * and (row, column) pair, an int32 -> f32 convert and an FMA, plus scalar work
+ * for the scales; those, not the multiplies, bounded it (about 12 int8
+ * products per cycle). Here a chunk of MM_KC blocks of 8 rows is expanded once
+ * into the thread's scratch, interleaved so that one 32-byte vector holds 4
+ * consecutive elements of each of the 8 rows ("dword j of row r" in lane r),
+ * with the 8 row scales as floats beside it. Every column then takes each group
+ * of 4 activations by one broadcast, one maddubs gives 8 rows' partial dots at
+ * once, and the convert + FMA happen once per block for 8 rows. The expansion is
+ * paid once per chunk and shared by all the block's columns; the chunk (20 KiB)
+ * stays in L1 while they run. Columns go 4 at a time so each expanded vector is
+ * loaded once for 4 maddubs.
+ *
+ * Integer bounds: maddubs gives pairs of (unsigned weight x int8 activation);
+ * 4-bit weights (0..15): 2 * 15 * 128 = 3840 a pair, so 8 results add in int16
+ * (30720 < 32767); 5-bit (0..31): 7936, 4 add in int16; q8_0 weights are signed
+ * (|w| times x with w's sign, kiln_cpu_dot_i8's trick): each result is widened
+ * at once. The offsets and mins enter per block in f32, as in matmul_int8.c. */
+#if MM_PATH_Q8_0
+
+#define MM_KC 64                           /* blocks of 32 per chunk */
+#define MM_PANEL_ROWS 8
+/* One expanded block of 8 rows: 8 vectors of interleaved values, the 8 row
+ * scales d, then (q4_1, q5_1) the 8 row minimums m. */
+#define MM_PACK_BYTES (256 + 32 + 32 * MM_W_HAS_MIN)
+/* Thread scratch the panel takes: the expanded chunk, then the f32
+ * accumulators of 8 rows x the column block, for w and w_up. */
+#define MM_PANEL_SCRATCH ((size_t)MM_KC * MM_PACK_BYTES + 2 * 8 * (size_t)MM_NB * sizeof(float))
+/* what cpu_run.c's MATMUL_THREAD_SCRATCH guarantees beyond 64 k bytes; tn is
+ * at most 256 on the cpu (kiln_spec_validate) */
+_Static_assert(MM_PANEL_SCRATCH <= 65536, "cpu matmul panels: tn too large for the thread scratch");
+
+#if defined(KILN_FMT_Q8_0)
+#define MM_PANEL_I16_SUMS 1
+#elif defined(KILN_FMT_Q5_0) || defined(KILN_FMT_Q5_1)
+#define MM_PANEL_I16_SUMS 4
+#else
+#define MM_PANEL_I16_SUMS 8
+#endif
+
+/* The 8x8 transpose of dwords: out[j] lane r = in[r] lane j. */
+static inline __attribute__((always_inline)) void mm_transpose8(const __m256i in[8], __m256i out[8])
+{
+    __m256i t[8], u[8];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i *v = in + 4 * h;
+        t[4 * h + 0] = _mm256_unpacklo_epi32(v[0], v[1]);
+        t[4 * h + 1] = _mm256_unpackhi_epi32(v[0], v[1]);
+        t[4 * h + 2] = _mm256_unpacklo_epi32(v[2], v[3]);
+        t[4 * h + 3] = _mm256_unpackhi_epi32(v[2], v[3]);
+        u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]); /* dwords 0 and 4 of rows 4h.. */
+        u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]); /* 1 and 5 */
+        u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]); /* 2 and 6 */
+        u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]); /* 3 and 7 */
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        out[j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x20);
+        out[j + 4] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x31);
+    }
+}
+
+/* Expand blocks [b0, b0 + nb) of the 8 rows wr[] into pack. */
+static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahead, uint8_t *pack)
+{
+    for (int bb = 0; bb < nb; bb++) {
+        int64_t off = (b0 + bb) * KILN_FMT_BYTES;
+        uint8_t *pb = pack + (size_t)bb * MM_PACK_BYTES;
+        __m256i v[8], o[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            MM_PREFETCH(wr[r] + off, ahead);
+            v[r] = mm_w_block(wr[r] + off);
+        }
+        mm_transpose8(v, o);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(pb + 32 * j), o[j]);
+        _mm_storeu_ps((float *)(pb + 256), mm_scales4(wr, off));
+        _mm_storeu_ps((float *)(pb + 272), mm_scales4(wr + 4, off));
+#if MM_W_HAS_MIN
+        _mm_storeu_ps((float *)(pb + 288), mm_scales4(wr, off + 2));
+        _mm_storeu_ps((float *)(pb + 304), mm_scales4(wr + 4, off + 2));
+#endif
+    }
+}
+
+/* acc[c] (8 rows) += the expanded chunk · NC columns' activation blocks x[c]. */
+static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *pack, int nb,
+                                                                const kiln_cpu_q8_0 *const *x, const int NC,
+                                                                __m256 *acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int bb = 0; bb < nb; bb++) {
+        const uint8_t *pb = pack + (size_t)bb * MM_PACK_BYTES;
+        __m256i sum[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) sum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j0 = 0; j0 < 8; j0 += MM_PANEL_I16_SUMS) {
+            __m256i p16[4];
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) p16[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int j = j0; j < j0 + MM_PANEL_I16_SUMS; j++) {
+                __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 32 * j));
+#if defined(KILN_FMT_Q8_0)
+                __m256i aw = _mm256_sign_epi8(w, w);
+#endif
+#pragma GCC unroll 4
+                for (int c = 0; c < NC; c++) {
+                    int32_t x4;
+                    memcpy(&x4, x[c][bb].qs + 4 * j, 4);
+                    __m256i xb = _mm256_set1_epi32(x4);
+#if defined(KILN_FMT_Q8_0)
+                    p16[c] = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xb, w));
+#else
+                    p16[c] = _mm256_add_epi16(p16[c], _mm256_maddubs_epi16(w, xb));
+#endif
+                }
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p16[c], ones));
+        }
+        __m256 dw = _mm256_loadu_ps((const float *)(pb + 256));
+#if MM_W_HAS_MIN
+        __m256 mw = _mm256_loadu_ps((const float *)(pb + 288));
+#endif
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            const kiln_cpu_q8_0 *xb = &x[c][bb];
+            __m256 dot = _mm256_cvtepi32_ps(sum[c]);
+            /* q4_0, q5_0: sum (q - o) x = sum q x - o s */
+            if (MM_W_OFFSET != 0.0f) dot = _mm256_sub_ps(dot, _mm256_set1_ps(MM_W_OFFSET * xb->s));
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), dot, acc[c]);
+#if MM_W_HAS_MIN
+            /* q4_1, q5_1 (w = d q + m): + m sum x */
+            acc[c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xb->d * xb->s), acc[c]);
+#endif
+        }
+    }
+}
+
+/* out[c * 8 + r] = row (row0 + r) of w · column (col0 + c), for r < nrows,
+ * c < ncols; rows past nrows repeat the last one (out holds 8 per column). */
+static void mm_q8_0_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
+                          int ncols, uint8_t *pack, float *out)
+{
+    const uint8_t *wr[8];
+    for (int r = 0; r < 8; r++) wr[r] = w + (row0 + (r < nrows ? r : nrows - 1)) * a->w_stride;
+    for (int i = 0; i < 8 * ncols; i++) out[i] = 0.0f;
+    int64_t blocks = a->k / 32, ahead = 8 * a->w_stride; /* the next panel's rows */
+    for (int64_t b0 = 0; b0 < blocks; b0 += MM_KC) {
+        int nb = (int)(blocks - b0 < MM_KC ? blocks - b0 : MM_KC);
+        mm_pack8(wr, b0, nb, ahead, pack);
+        int c = 0;
+        /* 4 columns at a time, then 2, then 1: the tail's width is exact */
+#define MM_PANEL_GROUP(NC)                                                                          \
+    for (; c + (NC) <= ncols; c += (NC)) {                                                          \
+        const kiln_cpu_q8_0 *x[4];                                                                  \
+        __m256 acc[4];                                                                              \
+        for (int i = 0; i < (NC); i++) {                                                            \
+            x[i] = (const kiln_cpu_q8_0 *)mm_xq_row(a, col0 + c + i) + b0;                          \
+            acc[i] = _mm256_loadu_ps(out + 8 * (c + i));                                            \
+        }                                                                                           \
+        mm_panel_cols(pack, nb, x, (NC), acc);                                                      \
+        for (int i = 0; i < (NC); i++) _mm256_storeu_ps(out + 8 * (c + i), acc[i]);                 \
+    }
+        MM_PANEL_GROUP(4)
+        MM_PANEL_GROUP(2)
+        MM_PANEL_GROUP(1)
+#undef MM_PANEL_GROUP
+    }
+}
+
+#endif /* MM_PATH_Q8_0 */
