@@ -43,13 +43,14 @@ int kiln_space_cpu_matmul_direct(kiln_isa isa, kiln_dtype fmt)
     }
 }
 
-/* The formats whose AVX2 mat-mat runs 8-row panels (q8_0 activations,
- * kernels/cpu/templates/matmul_panel.c): each panel expands a chunk of weights
- * once per column block, so their blocks are longer. */
+/* The formats whose AVX2 mat-mat runs 8-row panels
+ * (kernels/cpu/templates/matmul_panel.c): each panel expands a chunk of
+ * weights once per column block, so their blocks are longer. */
 static int cpu_matmul_panels(kiln_isa isa, kiln_dtype fmt)
 {
     if (isa != KILN_ISA_AVX2 && isa != KILN_ISA_AVX512) return 0;
-    return fmt == KILN_Q4_0 || fmt == KILN_Q4_1 || fmt == KILN_Q5_0 || fmt == KILN_Q5_1 || fmt == KILN_Q8_0;
+    return fmt == KILN_Q4_0 || fmt == KILN_Q4_1 || fmt == KILN_Q5_0 || fmt == KILN_Q5_1 || fmt == KILN_Q8_0 ||
+           fmt == KILN_Q4_K || fmt == KILN_Q5_K;
 }
 
 /* What the tiles mean on the cpu (docs/CPU.md):

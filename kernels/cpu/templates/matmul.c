@@ -89,9 +89,8 @@
 #pragma kiln include "kernels/cpu/templates/matmul_f16.c"
 #pragma kiln include "kernels/cpu/templates/matmul_generic.c"
 
-#if MM_PATH_Q8_0
-/* n >= MM_PANEL_MIN_N: the q8_0-activation formats run 8-row panels
- * (matmul_panel.c). Below it, expanding a chunk of weights costs more than
+#if MM_PANELS
+/* n >= MM_PANEL_MIN_N: the formats of matmul_panel.c run 8-row panels. Below it, expanding a chunk of weights costs more than
  * the 4x2 micro-tile loses (m = 4096, k = 14336, q8_0 at n = 2: 2.6 ms
  * against 1.8; at n = 3 the panels win, as the micro-tile reads W twice). */
 #define MM_PANEL_MIN_N 3
@@ -102,7 +101,7 @@ static inline int mm_use_panels(const kiln_cpu_matmul_args *a) { return a->n >= 
  * else MM_RM. */
 static inline int mm_rows_per_tile(const kiln_cpu_matmul_args *a)
 {
-#if MM_PATH_Q8_0
+#if MM_PANELS
     if (mm_use_panels(a)) return MM_PANEL_ROWS;
 #endif
 #if MM_PATH_DIRECT
@@ -171,8 +170,8 @@ static void mm_store(const kiln_cpu_matmul_args *a, int64_t row0, int nrows, int
         }
 }
 
-#if MM_PATH_Q8_0
-/* n > 1: 8-row panels x the whole column block (matmul_panel.c). */
+#if MM_PANELS
+/* n >= MM_PANEL_MIN_N: 8-row panels x the whole column block (matmul_panel.c). */
 static void mm_block_panels(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_t t0, int64_t t1)
 {
     uint8_t *pack = a->thread_scratch + (size_t)task * a->thread_scratch_bytes;
@@ -181,8 +180,8 @@ static void mm_block_panels(const kiln_cpu_matmul_args *a, int task, int64_t nb,
     for (int64_t t = t0; t < t1; t++) {
         int64_t row0 = t * MM_PANEL_ROWS;
         int nrows = (int)(a->m - row0 < MM_PANEL_ROWS ? a->m - row0 : MM_PANEL_ROWS);
-        mm_q8_0_panel(a, a->w, row0, nrows, nb, ncols, pack, dots);
-        if (a->epilogue & 4u) mm_q8_0_panel(a, a->w_up, row0, nrows, nb, ncols, pack, ups);
+        mm_panel(a, a->w, row0, nrows, nb, ncols, pack, dots);
+        if (a->epilogue & 4u) mm_panel(a, a->w_up, row0, nrows, nb, ncols, pack, ups);
         mm_store(a, row0, nrows, nb, ncols, dots, ups, 1, 8);
     }
 }
@@ -191,7 +190,7 @@ static void mm_block_panels(const kiln_cpu_matmul_args *a, int task, int64_t nb,
 /* Row tiles [t0, t1) x columns [nb, nb + MM_NB) of the output. */
 static void mm_block(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_t t0, int64_t t1)
 {
-#if MM_PATH_Q8_0
+#if MM_PANELS
     if (mm_use_panels(a)) {
         mm_block_panels(a, task, nb, t0, t1);
         return;

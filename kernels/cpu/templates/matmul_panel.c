@@ -1,32 +1,41 @@
-/* kernels/cpu/templates/matmul_panel.c — the mat-mat (n > 1) kernel of the
- * q8_0-activation formats (q4_0, q4_1, q5_0, q5_1, q8_0) on AVX2: a panel of 8
- * weight rows against every column (token) of an L2 column block.
+/* kernels/cpu/templates/matmul_panel.c — the mat-mat (n >= 3) kernel of the
+ * int8 formats on AVX2: a panel of 8 weight rows against every column (token)
+ * of an L2 column block. q4_0, q4_1, q5_0, q5_1, q8_0 (q8_0 activations) and
+ * q4_K, q5_K (q8_K activations); q6_K keeps matmul_int8.c's row kernel.
  *
- * Why a panel: the 4x2 micro-tile of matmul_int8.c pays, per 32-element block
- * and (row, column) pair, an int32 -> f32 convert and an FMA, plus scalar work
- * for the scales; those, not the multiplies, bounded it (about 12 int8
- * products per cycle). Here a chunk of MM_KC blocks of 8 rows is expanded once
- * into the thread's scratch, interleaved so that one 32-byte vector holds 4
- * consecutive elements of each of the 8 rows ("dword j of row r" in lane r),
- * with the 8 row scales as floats beside it. Every column then takes each group
- * of 4 activations by one broadcast, one maddubs gives 8 rows' partial dots at
- * once, and the convert + FMA happen once per block for 8 rows. The expansion is
- * paid once per chunk and shared by all the block's columns; the chunk (20 KiB)
- * stays in L1 while they run. Columns go 4 at a time so each expanded vector is
- * loaded once for 4 maddubs.
+ * Why a panel: the micro-tiles of matmul_int8.c pay, per 32-element block and
+ * (row, column) pair, an int32 -> f32 convert and an FMA, plus scalar work for
+ * the scales; those, not the multiplies, bounded them (about 12 int8 products
+ * per cycle). Here a chunk of MM_KC blocks of 32 values of 8 rows is expanded
+ * once into the worker's scratch, interleaved so that one 32-byte vector holds
+ * 4 consecutive values of each of the 8 rows ("dword j of row r" in lane r),
+ * with the 8 rows' scales (and minimums) of the block as floats beside it.
+ * Every column then takes each group of 4 activations by one broadcast, one
+ * maddubs gives 8 rows' partial dots at once, and the convert + FMA happen
+ * once per block for 8 rows. The expansion is paid once per chunk and shared
+ * by all the block's columns; the chunk (20 KiB) stays in L1 while they run.
+ * Columns go 4 at a time so each expanded vector is loaded once for 4 maddubs.
+ * A K-quant super-block expands into 8 such blocks: its 6-bit sub-block
+ * scale times d is the block's scale, -dmin times the 6-bit min its minimum.
  *
  * Integer bounds: maddubs gives pairs of (unsigned weight x int8 activation);
- * 4-bit weights (0..15): 2 * 15 * 128 = 3840 a pair, so 8 results add in int16
- * (30720 < 32767); 5-bit (0..31): 7936, 4 add in int16; q8_0 weights are signed
+ * 4-bit weights (0..15): 2 * 15 * 128 = 3840 a pair; 5-bit (0..31): 7936, so
+ * 4 results add in int16 (31744 < 32767); q8_0 weights are signed
  * (|w| times x with w's sign, kiln_cpu_dot_i8's trick): each result is widened
- * at once. The offsets and mins enter per block in f32, as in matmul_int8.c. */
-#if MM_PATH_Q8_0
+ * at once. */
+#if MM_PATH_Q8_0 || (MM_PATH_Q8_K && !defined(KILN_FMT_Q6_K))
+#define MM_PANELS 1
 
-#define MM_KC 64                           /* blocks of 32 per chunk */
+#define MM_KC 64                           /* blocks of 32 per chunk (8 K-quant super-blocks) */
 #define MM_PANEL_ROWS 8
+#if MM_PATH_Q8_K
+#define MM_PANEL_HAS_MIN 1
+#else
+#define MM_PANEL_HAS_MIN MM_W_HAS_MIN
+#endif
 /* One expanded block of 8 rows: 8 vectors of interleaved values, the 8 row
- * scales d, then (q4_1, q5_1) the 8 row minimums m. */
-#define MM_PACK_BYTES (256 + 32 + 32 * MM_W_HAS_MIN)
+ * scales, then (q4_1, q5_1, K-quants) the 8 row minimums (w = d q + m). */
+#define MM_PACK_BYTES (256 + 32 + 32 * MM_PANEL_HAS_MIN)
 /* Thread scratch the panel takes: the expanded chunk, then the f32
  * accumulators of 8 rows x the column block, for w and w_up. */
 #define MM_PANEL_SCRATCH ((size_t)MM_KC * MM_PACK_BYTES + 2 * 8 * (size_t)MM_NB * sizeof(float))
@@ -34,12 +43,30 @@
  * at most 256 on the cpu (kiln_spec_validate) */
 _Static_assert(MM_PANEL_SCRATCH <= 65536, "cpu matmul panels: tn too large for the thread scratch");
 
+/* maddubs results added in int16 before one madd widens them: 4 for 4- and
+ * 5-bit weights (the bound above; 8 would fit 4-bit, but makes one dependent
+ * chain of 8 adds per column: q4_0 n=512 256 -> 293 GFLOP/s with 4), 1 for
+ * q8_0 */
 #if defined(KILN_FMT_Q8_0)
 #define MM_PANEL_I16_SUMS 1
-#elif defined(KILN_FMT_Q5_0) || defined(KILN_FMT_Q5_1)
-#define MM_PANEL_I16_SUMS 4
 #else
-#define MM_PANEL_I16_SUMS 8
+#define MM_PANEL_I16_SUMS 4
+#endif
+
+/* Activation block b (of 32 values) of a quantized row: its int8 values, its
+ * scale and its scale times the sum of its values. (Macros, not typedefs: the
+ * cpu bundle namespaces an instance's functions and undefines its macros,
+ * gen/bundle_cpu.c, so a typedef would clash with the next instance's.) */
+#if MM_PATH_Q8_0
+#define mm_xblock kiln_cpu_q8_0
+#define MM_X_QS(x, b) ((x)[b].qs)
+#define MM_X_D(x, b) ((x)[b].d)
+#define MM_X_DSUM(x, b) ((x)[b].d * (x)[b].s)
+#else
+#define mm_xblock kiln_cpu_q8_k
+#define MM_X_QS(x, b) ((x)[(b) >> 3].qs + 32 * ((b) & 7))
+#define MM_X_D(x, b) ((x)[(b) >> 3].d[(b) & 7])
+#define MM_X_DSUM(x, b) ((x)[(b) >> 3].dsum[(b) & 7])
 #endif
 
 /* The 8x8 transpose of dwords: out[j] lane r = in[r] lane j. */
@@ -65,6 +92,7 @@ static inline __attribute__((always_inline)) void mm_transpose8(const __m256i in
     }
 }
 
+#if MM_PATH_Q8_0
 /* Expand blocks [b0, b0 + nb) of the 8 rows wr[] into pack. */
 static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahead, uint8_t *pack)
 {
@@ -88,10 +116,75 @@ static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahe
 #endif
     }
 }
+#else
+/* Expand blocks [b0, b0 + nb) (whole super-blocks) of the 8 rows wr[] into
+ * pack: sub-block s of a super-block is block 8 sb + s, with scale d * sc[s]
+ * and minimum -dmin * m[s]. */
+static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahead, uint8_t *pack)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f);
+#if defined(KILN_FMT_Q5_K)
+    const __m256i one = _mm256_set1_epi8(1);
+#endif
+    for (int sb = 0; sb < nb / 8; sb++) {
+        int64_t off = (b0 / 8 + sb) * KILN_FMT_BYTES;
+        uint8_t *pb = pack + (size_t)sb * 8 * MM_PACK_BYTES;
+        __m256i v[8], o[8];
+        /* the rows' scales and minimums per sub-block (8 floats each), transposed
+         * into each sub-block's 8 rows */
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const uint8_t *blk = wr[r] + off;
+            for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
+            __m128i sm = mm_q4_k_scales_mins(blk + 4);
+            v[r] = _mm256_castps_si256(
+                _mm256_mul_ps(_mm256_set1_ps(kiln_cpu_f16(blk)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
+            o[r] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(-kiln_cpu_f16(blk + 2)),
+                                                     _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+        }
+        __m256i t[8];
+        mm_transpose8(v, t);
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) _mm256_storeu_si256((__m256i *)(pb + s * MM_PACK_BYTES + 256), t[s]);
+        mm_transpose8(o, t);
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) _mm256_storeu_si256((__m256i *)(pb + s * MM_PACK_BYTES + 288), t[s]);
+        /* the values: 32 bytes of nibbles give sub-blocks 2 c4 (low) and 2 c4 + 1 (high) */
+        for (int c4 = 0; c4 < 4; c4++) {
+            __m256i hi[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *blk = wr[r] + off;
+#if defined(KILN_FMT_Q5_K)
+                /* q5_K: qh[32] before the nibbles; bit s of qh[l] is bit 4 of element l of sub-block s */
+                __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 48 + 32 * c4));
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+                v[r] = _mm256_or_si256(_mm256_and_si256(q, low),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4), one), 4));
+                hi[r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c4 + 1), one), 4));
+#else
+                __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c4));
+                v[r] = _mm256_and_si256(q, low);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+#endif
+            }
+            mm_transpose8(v, o);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(pb + 2 * c4 * MM_PACK_BYTES + 32 * j), o[j]);
+            mm_transpose8(hi, o);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                _mm256_storeu_si256((__m256i *)(pb + (2 * c4 + 1) * MM_PACK_BYTES + 32 * j), o[j]);
+        }
+    }
+}
+#endif
 
 /* acc[c] (8 rows) += the expanded chunk · NC columns' activation blocks x[c]. */
-static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *pack, int nb,
-                                                                const kiln_cpu_q8_0 *const *x, const int NC,
+/* x[c] is column c's quantized row, b0 the chunk's first block. */
+static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *pack, int64_t b0, int nb,
+                                                                const mm_xblock *const *x, const int NC,
                                                                 __m256 *acc)
 {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -114,7 +207,7 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
 #pragma GCC unroll 4
                 for (int c = 0; c < NC; c++) {
                     int32_t x4;
-                    memcpy(&x4, x[c][bb].qs + 4 * j, 4);
+                    memcpy(&x4, MM_X_QS(x[c], b0 + bb) + 4 * j, 4);
                     __m256i xb = _mm256_set1_epi32(x4);
 #if defined(KILN_FMT_Q8_0)
                     p16[c] = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xb, w));
@@ -127,19 +220,20 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
             for (int c = 0; c < NC; c++) sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p16[c], ones));
         }
         __m256 dw = _mm256_loadu_ps((const float *)(pb + 256));
-#if MM_W_HAS_MIN
+#if MM_PANEL_HAS_MIN
         __m256 mw = _mm256_loadu_ps((const float *)(pb + 288));
 #endif
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
-            const kiln_cpu_q8_0 *xb = &x[c][bb];
             __m256 dot = _mm256_cvtepi32_ps(sum[c]);
+#if MM_PATH_Q8_0
             /* q4_0, q5_0: sum (q - o) x = sum q x - o s */
-            if (MM_W_OFFSET != 0.0f) dot = _mm256_sub_ps(dot, _mm256_set1_ps(MM_W_OFFSET * xb->s));
-            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), dot, acc[c]);
-#if MM_W_HAS_MIN
-            /* q4_1, q5_1 (w = d q + m): + m sum x */
-            acc[c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xb->d * xb->s), acc[c]);
+            if (MM_W_OFFSET != 0.0f) dot = _mm256_sub_ps(dot, _mm256_set1_ps(MM_W_OFFSET * x[c][b0 + bb].s));
+#endif
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(MM_X_D(x[c], b0 + bb))), dot, acc[c]);
+#if MM_PANEL_HAS_MIN
+            /* w = d q + m: + m * (x's scale times the sum of its values) */
+            acc[c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(MM_X_DSUM(x[c], b0 + bb)), acc[c]);
 #endif
         }
     }
@@ -147,7 +241,7 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
 
 /* out[c * 8 + r] = row (row0 + r) of w · column (col0 + c), for r < nrows,
  * c < ncols; rows past nrows repeat the last one (out holds 8 per column). */
-static void mm_q8_0_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
+static void mm_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
                           int ncols, uint8_t *pack, float *out)
 {
     const uint8_t *wr[8];
@@ -161,13 +255,13 @@ static void mm_q8_0_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64
         /* 4 columns at a time, then 2, then 1: the tail's width is exact */
 #define MM_PANEL_GROUP(NC)                                                                          \
     for (; c + (NC) <= ncols; c += (NC)) {                                                          \
-        const kiln_cpu_q8_0 *x[4];                                                                  \
+        const mm_xblock *x[4];                                                                      \
         __m256 acc[4];                                                                              \
         for (int i = 0; i < (NC); i++) {                                                            \
-            x[i] = (const kiln_cpu_q8_0 *)mm_xq_row(a, col0 + c + i) + b0;                          \
+            x[i] = (const mm_xblock *)mm_xq_row(a, col0 + c + i);                                   \
             acc[i] = _mm256_loadu_ps(out + 8 * (c + i));                                            \
         }                                                                                           \
-        mm_panel_cols(pack, nb, x, (NC), acc);                                                      \
+        mm_panel_cols(pack, b0, nb, x, (NC), acc);                                                  \
         for (int i = 0; i < (NC); i++) _mm256_storeu_ps(out + 8 * (c + i), acc[i]);                 \
     }
         MM_PANEL_GROUP(4)
@@ -177,4 +271,7 @@ static void mm_q8_0_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64
     }
 }
 
-#endif /* MM_PATH_Q8_0 */
+#endif /* the panel formats */
+#ifndef MM_PANELS
+#define MM_PANELS 0
+#endif
