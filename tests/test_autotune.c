@@ -370,8 +370,9 @@ Test(autotune, check_exhaustive_walks_the_whole_space, .timeout = 240)
         cr_assert_eq(r[i].exhaustive_visited, r[i].space_points, "%s: %d of %d points walked", r[i].shape_class,
                      r[i].exhaustive_visited, r[i].space_points);
         cr_assert_gt(r[i].exhaustive_us, 0);
-        /* same measurements, except that a default kept is timed once more at the end */
-        cr_assert_leq(r[i].exhaustive_us, r[i].tuned_us * 1.05, "%s", r[i].shape_class);
+        /* the same measurements (the default's warm re-run included): never slower */
+        cr_assert_leq(r[i].exhaustive_us, r[i].tuned_us, "%s: exhaustive %.3f us, tuned %.3f us", r[i].shape_class,
+                      r[i].exhaustive_us, r[i].tuned_us);
         kiln_spec s;
         cr_assert_eq(kiln_spec_parse(r[i].exhaustive_spec, &s), KILN_OK, "%s", r[i].exhaustive_spec);
     }
