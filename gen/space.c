@@ -50,7 +50,7 @@ static int cpu_matmul_panels(kiln_isa isa, kiln_dtype fmt)
 {
     if (isa != KILN_ISA_AVX2 && isa != KILN_ISA_AVX512) return 0;
     return fmt == KILN_Q4_0 || fmt == KILN_Q4_1 || fmt == KILN_Q5_0 || fmt == KILN_Q5_1 || fmt == KILN_Q8_0 ||
-           fmt == KILN_Q4_K || fmt == KILN_Q5_K;
+           fmt == KILN_Q4_K || fmt == KILN_Q5_K || fmt == KILN_Q6_K;
 }
 
 /* What the tiles mean on the cpu (docs/CPU.md):

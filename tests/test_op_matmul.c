@@ -212,8 +212,8 @@ Test(op_matmul, awkward_sizes, .timeout = 600)
          * values, kernels/cpu/templates/matmul_panel.c): k past one chunk with
          * a partial last one, panels of 8 rows with a tail (m = 33), column
          * groups of 4, 2 and 1 (n = 7), and SwiGLU's second panel */
-        const kiln_dtype panel[] = {KILN_Q4_0, KILN_Q4_1, KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K};
-        for (int f = 0; f < 7; f++) {
+        const kiln_dtype panel[] = {KILN_Q4_0, KILN_Q4_1, KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K, KILN_Q6_K};
+        for (int f = 0; f < 8; f++) {
             mm_case mc = {.fmt = panel[f], .act = KILN_F32, .out = KILN_F32, .n = 7, .m = 33,
                           .k = block_of(panel[f]) == 256 ? 256 * 9 : 32 * 131,
                           .epi = f % 2 ? KILN_EPI_SWIGLU : KILN_EPI_BIAS};

@@ -1,7 +1,7 @@
 /* kernels/cpu/templates/matmul_panel.c — the mat-mat (n >= 3) kernel of the
  * int8 formats on AVX2: a panel of 8 weight rows against every column (token)
  * of an L2 column block. q4_0, q4_1, q5_0, q5_1, q8_0 (q8_0 activations) and
- * q4_K, q5_K (q8_K activations); q6_K keeps matmul_int8.c's row kernel.
+ * q4_K, q5_K, q6_K (q8_K activations).
  *
  * Why a panel: the micro-tiles of matmul_int8.c pay, per 32-element block and
  * (row, column) pair, an int32 -> f32 convert and an FMA, plus scalar work for
@@ -15,27 +15,49 @@
  * once per block for 8 rows. The expansion is paid once per chunk and shared
  * by all the block's columns; the chunk (20 KiB) stays in L1 while they run.
  * Columns go 4 at a time so each expanded vector is loaded once for 4 maddubs.
- * A K-quant super-block expands into 8 such blocks: its 6-bit sub-block
+ * A q4_K/q5_K super-block expands into 8 such blocks: its 6-bit sub-block
  * scale times d is the block's scale, -dmin times the 6-bit min its minimum.
+ * q6_K has a scale per 16 values, so its blocks are of 16 (4 vectors), and
+ * its -32 offset comes off through the q8_K group sums of 16.
  *
  * Integer bounds: maddubs gives pairs of (unsigned weight x int8 activation);
  * 4-bit weights (0..15): 2 * 15 * 128 = 3840 a pair; 5-bit (0..31): 7936, so
- * 4 results add in int16 (31744 < 32767); q8_0 weights are signed
+ * 4 results add in int16 (31744 < 32767); 6-bit (0..63): 16128, 2 of them;
+ * q8_0 weights are signed
  * (|w| times x with w's sign, kiln_cpu_dot_i8's trick): each result is widened
  * at once. */
-#if MM_PATH_Q8_0 || (MM_PATH_Q8_K && !defined(KILN_FMT_Q6_K))
+#if MM_PATH_INT8
 #define MM_PANELS 1
 
-#define MM_KC 64                           /* blocks of 32 per chunk (8 K-quant super-blocks) */
+/* Values per block (MM_PB, MM_PJ vectors of 4 per row) and blocks per chunk
+ * (MM_KC: 2048 values, 8 K-quant super-blocks). */
+#if defined(KILN_FMT_Q6_K)
+#define MM_PB 16
+#else
+#define MM_PB 32
+#endif
+#define MM_PJ (MM_PB / 4)
+#define MM_KC (2048 / MM_PB)
 #define MM_PANEL_ROWS 8
-#if MM_PATH_Q8_K
+#if MM_PATH_Q8_K && !defined(KILN_FMT_Q6_K)
 #define MM_PANEL_HAS_MIN 1
+#elif MM_PATH_Q8_K
+#define MM_PANEL_HAS_MIN 0
 #else
 #define MM_PANEL_HAS_MIN MM_W_HAS_MIN
 #endif
-/* One expanded block of 8 rows: 8 vectors of interleaved values, the 8 row
- * scales, then (q4_1, q5_1, K-quants) the 8 row minimums (w = d q + m). */
-#define MM_PACK_BYTES (256 + 32 + 32 * MM_PANEL_HAS_MIN)
+/* Weights stored with an offset: w = d (q - o), applied as d (sum q x - o s)
+ * with s the sum of the activation block's values. */
+#if defined(KILN_FMT_Q6_K)
+#define MM_PANEL_OFFSET 32.0f
+#elif MM_PATH_Q8_0
+#define MM_PANEL_OFFSET MM_W_OFFSET
+#else
+#define MM_PANEL_OFFSET 0.0f
+#endif
+/* One expanded block of 8 rows: MM_PJ vectors of interleaved values, the 8
+ * row scales, then (q4_1, q5_1, q4_K, q5_K) the 8 row minimums (w = d q + m). */
+#define MM_PACK_BYTES (8 * MM_PB + 32 + 32 * MM_PANEL_HAS_MIN)
 /* Thread scratch the panel takes: the expanded chunk, then the f32
  * accumulators of 8 rows x the column block, for w and w_up. */
 #define MM_PANEL_SCRATCH ((size_t)MM_KC * MM_PACK_BYTES + 2 * 8 * (size_t)MM_NB * sizeof(float))
@@ -49,12 +71,15 @@ _Static_assert(MM_PANEL_SCRATCH <= 65536, "cpu matmul panels: tn too large for t
  * q8_0 */
 #if defined(KILN_FMT_Q8_0)
 #define MM_PANEL_I16_SUMS 1
+#elif defined(KILN_FMT_Q6_K)
+#define MM_PANEL_I16_SUMS 2
 #else
 #define MM_PANEL_I16_SUMS 4
 #endif
 
-/* Activation block b (of 32 values) of a quantized row: its int8 values, its
- * scale and its scale times the sum of its values. (Macros, not typedefs: the
+/* Activation block b (of MM_PB values) of a quantized row: its int8 values,
+ * its scale, its scale times the sum of its values (MM_X_DSUM, for minimums)
+ * and the sum of its values (MM_X_S, for offsets). (Macros, not typedefs: the
  * cpu bundle namespaces an instance's functions and undefines its macros,
  * gen/bundle_cpu.c, so a typedef would clash with the next instance's.) */
 #if MM_PATH_Q8_0
@@ -62,11 +87,18 @@ _Static_assert(MM_PANEL_SCRATCH <= 65536, "cpu matmul panels: tn too large for t
 #define MM_X_QS(x, b) ((x)[b].qs)
 #define MM_X_D(x, b) ((x)[b].d)
 #define MM_X_DSUM(x, b) ((x)[b].d * (x)[b].s)
+#define MM_X_S(x, b) ((x)[b].s)
+#elif defined(KILN_FMT_Q6_K)
+#define mm_xblock kiln_cpu_q8_k
+#define MM_X_QS(x, b) ((x)[(b) >> 4].qs + 16 * ((b) & 15))
+#define MM_X_D(x, b) ((x)[(b) >> 4].d[((b) & 15) >> 1])
+#define MM_X_S(x, b) ((float)(x)[(b) >> 4].bsums[(b) & 15])
 #else
 #define mm_xblock kiln_cpu_q8_k
 #define MM_X_QS(x, b) ((x)[(b) >> 3].qs + 32 * ((b) & 7))
 #define MM_X_D(x, b) ((x)[(b) >> 3].d[(b) & 7])
 #define MM_X_DSUM(x, b) ((x)[(b) >> 3].dsum[(b) & 7])
+#define MM_X_S(x, b) 0.0f
 #endif
 
 /* The 8x8 transpose of dwords: out[j] lane r = in[r] lane j. */
@@ -114,6 +146,57 @@ static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahe
         _mm_storeu_ps((float *)(pb + 288), mm_scales4(wr, off + 2));
         _mm_storeu_ps((float *)(pb + 304), mm_scales4(wr + 4, off + 2));
 #endif
+    }
+}
+#elif defined(KILN_FMT_Q6_K)
+/* Expand blocks [b0, b0 + nb) (whole super-blocks, 16 blocks of 16 each) of
+ * the 8 rows wr[] into pack. A q6_K value is 4 low bits from ql and 2 high
+ * bits from qh (gen/math/dequant.h); group t of 32 values of half n is
+ * elements 128 n + 32 t.., blocks 8 n + 2 t and 8 n + 2 t + 1. */
+static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahead, uint8_t *pack)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
+    for (int sb = 0; sb < nb / 16; sb++) {
+        int64_t off = (b0 / 16 + sb) * KILN_FMT_BYTES;
+        uint8_t *pb = pack + (size_t)sb * 16 * MM_PACK_BYTES;
+        __m256i v[8], o[8];
+        /* scales d * sc[g] of the 16 blocks: two transposes of 8 */
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *blk = wr[r] + off;
+                if (h == 0)
+                    for (int l = 0; l < KILN_FMT_BYTES; l += 64) MM_PREFETCH(blk + l, ahead);
+                __m128i sc = _mm_loadl_epi64((const __m128i *)(blk + 192 + 8 * h));
+                v[r] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(kiln_cpu_f16(blk + 208)),
+                                                         _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
+            }
+            mm_transpose8(v, o);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                _mm256_storeu_si256((__m256i *)(pb + (8 * h + g) * MM_PACK_BYTES + 8 * MM_PB), o[g]);
+        }
+        for (int n = 0; n < 2; n++)
+            for (int t = 0; t < 4; t++) {
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const uint8_t *blk = wr[r] + off;
+                    __m256i l = _mm256_loadu_si256((const __m256i *)(blk + 64 * n + 32 * (t & 1)));
+                    __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * n));
+                    if (t >= 2) l = _mm256_srli_epi16(l, 4);
+                    v[r] = _mm256_or_si256(_mm256_and_si256(l, low),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * t), two), 4));
+                }
+                mm_transpose8(v, o);
+                /* dwords 0..3 are the first block's 16 values, 4..7 the second's */
+                uint8_t *p0 = pb + (8 * n + 2 * t) * MM_PACK_BYTES;
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    _mm256_storeu_si256((__m256i *)(p0 + 32 * j), o[j]);
+                    _mm256_storeu_si256((__m256i *)(p0 + MM_PACK_BYTES + 32 * j), o[j + 4]);
+                }
+            }
     }
 }
 #else
@@ -194,7 +277,7 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) sum[c] = _mm256_setzero_si256();
 #pragma GCC unroll 8
-        for (int j0 = 0; j0 < 8; j0 += MM_PANEL_I16_SUMS) {
+        for (int j0 = 0; j0 < MM_PJ; j0 += MM_PANEL_I16_SUMS) {
             __m256i p16[4];
 #pragma GCC unroll 4
             for (int c = 0; c < NC; c++) p16[c] = _mm256_setzero_si256();
@@ -219,17 +302,15 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
 #pragma GCC unroll 4
             for (int c = 0; c < NC; c++) sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p16[c], ones));
         }
-        __m256 dw = _mm256_loadu_ps((const float *)(pb + 256));
+        __m256 dw = _mm256_loadu_ps((const float *)(pb + 8 * MM_PB));
 #if MM_PANEL_HAS_MIN
-        __m256 mw = _mm256_loadu_ps((const float *)(pb + 288));
+        __m256 mw = _mm256_loadu_ps((const float *)(pb + 8 * MM_PB + 32));
 #endif
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
             __m256 dot = _mm256_cvtepi32_ps(sum[c]);
-#if MM_PATH_Q8_0
-            /* q4_0, q5_0: sum (q - o) x = sum q x - o s */
-            if (MM_W_OFFSET != 0.0f) dot = _mm256_sub_ps(dot, _mm256_set1_ps(MM_W_OFFSET * x[c][b0 + bb].s));
-#endif
+            /* q4_0, q5_0, q6_K: sum (q - o) x = sum q x - o s */
+            if (MM_PANEL_OFFSET != 0.0f) dot = _mm256_sub_ps(dot, _mm256_set1_ps(MM_PANEL_OFFSET * MM_X_S(x[c], b0 + bb)));
             acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(MM_X_D(x[c], b0 + bb))), dot, acc[c]);
 #if MM_PANEL_HAS_MIN
             /* w = d q + m: + m * (x's scale times the sum of its values) */
@@ -247,7 +328,7 @@ static void mm_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t ro
     const uint8_t *wr[8];
     for (int r = 0; r < 8; r++) wr[r] = w + (row0 + (r < nrows ? r : nrows - 1)) * a->w_stride;
     for (int i = 0; i < 8 * ncols; i++) out[i] = 0.0f;
-    int64_t blocks = a->k / 32, ahead = 8 * a->w_stride; /* the next panel's rows */
+    int64_t blocks = a->k / MM_PB, ahead = 8 * a->w_stride; /* the next panel's rows */
     for (int64_t b0 = 0; b0 < blocks; b0 += MM_KC) {
         int nb = (int)(blocks - b0 < MM_KC ? blocks - b0 : MM_KC);
         mm_pack8(wr, b0, nb, ahead, pack);
