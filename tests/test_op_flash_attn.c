@@ -217,26 +217,21 @@ Test(op_flash_attn, large, .timeout = 600)
     kt_contexts_close(&L);
 }
 
+/* One manifest instance on context c: its own dtypes at two awkward shapes. */
+static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
+{
+    (void)index;
+    const int64_t hd = s->head_dim ? s->head_dim : 40;
+    fa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_q = 1, .n_kv = 37, .n_head = 4, .n_kv_head = 2, .hd = hd,
+                 .causal = 1, .q_pos0 = 36};
+    fa_case b = a;
+    b.n_q = 21, b.n_kv = 29, b.q_pos0 = 8, b.n_kv_head = 1;
+    run_fa(c, 1, &a, s);
+    run_fa(c, 1, &b, s);
+}
+
 /* Every flash-attention manifest instance the context can implement. */
 Test(op_flash_attn, manifest_specs, .timeout = 600)
 {
-    kt_ctx_list L;
-    kt_contexts_open(&L);
-    for (int ci = 0; ci < L.count; ci++) {
-        const kt_ctx *c = &L.items[ci];
-        int ran = 0;
-        size_t cursor = 0;
-        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_FLASH_ATTN, &cursor));) {
-            const int64_t hd = s->head_dim ? s->head_dim : 40;
-            fa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_q = 1, .n_kv = 37, .n_head = 4, .n_kv_head = 2, .hd = hd,
-                         .causal = 1, .q_pos0 = 36};
-            fa_case b = a;
-            b.n_q = 21, b.n_kv = 29, b.q_pos0 = 8, b.n_kv_head = 1;
-            run_fa(c, 1, &a, s);
-            run_fa(c, 1, &b, s);
-            ran++;
-        }
-        cr_log_info("%s: %d flash_attn manifest specs run", c->label, ran);
-    }
-    kt_contexts_close(&L);
+    kt_for_each_manifest_spec(KILN_OP_FLASH_ATTN, manifest_case);
 }

@@ -345,26 +345,21 @@ Test(op_matmul, vulkan_fast_paths, .timeout = 900)
     kt_contexts_close(&L);
 }
 
+/* One manifest instance on context c: its own dtypes at two awkward shapes. */
+static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
+{
+    (void)index;
+    const int64_t B = block_of(s->fmt) == 1 ? 32 : block_of(s->fmt);
+    mm_case a = {.fmt = s->fmt, .act = s->act, .out = s->out, .epi = s->epilogue, .n = 1, .m = 33, .k = 2 * B};
+    mm_case b = a;
+    b.n = 19, b.m = 70, b.k = 3 * B;
+    run_mm(c, 1, &a, s);
+    run_mm(c, 1, &b, s);
+}
+
 /* Every manifest instance of this op that the context can implement, run
  * through kiln_kernel_run on a mat-vec and on an odd-sized matmul. */
 Test(op_matmul, manifest_specs, .timeout = 600)
 {
-    kt_ctx_list L;
-    kt_contexts_open(&L);
-    for (int ci = 0; ci < L.count; ci++) {
-        const kt_ctx *c = &L.items[ci];
-        int ran = 0;
-        size_t cursor = 0;
-        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_MATMUL, &cursor));) {
-            const int64_t B = block_of(s->fmt) == 1 ? 32 : block_of(s->fmt);
-            mm_case a = {.fmt = s->fmt, .act = s->act, .out = s->out, .epi = s->epilogue, .n = 1, .m = 33, .k = 2 * B};
-            mm_case b = a;
-            b.n = 19, b.m = 70, b.k = 3 * B;
-            run_mm(c, 1, &a, s);
-            run_mm(c, 1, &b, s);
-            ran++;
-        }
-        cr_log_info("%s: %d matmul manifest specs run", c->label, ran);
-    }
-    kt_contexts_close(&L);
+    kt_for_each_manifest_spec(KILN_OP_MATMUL, manifest_case);
 }

@@ -188,27 +188,22 @@ Test(op_norm, large, .timeout = 300)
     kt_contexts_close(&L);
 }
 
+/* One manifest instance on context c: its own dtypes at two awkward shapes. */
+static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
+{
+    (void)index;
+    const kiln_norm_kind kind = (s->epilogue & KILN_SPEC_NORM_LAYER) ? KILN_NORM_LAYER : KILN_NORM_RMS;
+    unsigned opt = NM_WEIGHT | NM_SUM | ((s->epilogue & KILN_SPEC_NORM_RESIDUAL) ? NM_RESIDUAL : 0u) |
+                   (kind == KILN_NORM_LAYER ? NM_BIAS : 0u);
+    nm_case a = {.kind = kind, .dt = s->act, .rows = 1, .dim = 4097, .opt = opt, .eps = 1e-5f, .mean = 0.3, .sigma = 1};
+    nm_case b = a;
+    b.rows = 9, b.dim = 172, b.opt &= ~(unsigned)NM_SUM;
+    run_nm(c, 1, &a, s);
+    run_nm(c, 1, &b, s);
+}
+
 /* Every norm manifest instance the context can implement. */
 Test(op_norm, manifest_specs, .timeout = 300)
 {
-    kt_ctx_list L;
-    kt_contexts_open(&L);
-    for (int ci = 0; ci < L.count; ci++) {
-        const kt_ctx *c = &L.items[ci];
-        int ran = 0;
-        size_t cursor = 0;
-        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_NORM, &cursor));) {
-            const kiln_norm_kind kind = (s->epilogue & KILN_SPEC_NORM_LAYER) ? KILN_NORM_LAYER : KILN_NORM_RMS;
-            unsigned opt = NM_WEIGHT | NM_SUM | ((s->epilogue & KILN_SPEC_NORM_RESIDUAL) ? NM_RESIDUAL : 0u) |
-                           (kind == KILN_NORM_LAYER ? NM_BIAS : 0u);
-            nm_case a = {.kind = kind, .dt = s->act, .rows = 1, .dim = 4097, .opt = opt, .eps = 1e-5f, .mean = 0.3, .sigma = 1};
-            nm_case b = a;
-            b.rows = 9, b.dim = 172, b.opt &= ~(unsigned)NM_SUM;
-            run_nm(c, 1, &a, s);
-            run_nm(c, 1, &b, s);
-            ran++;
-        }
-        cr_log_info("%s: %d norm manifest specs run", c->label, ran);
-    }
-    kt_contexts_close(&L);
+    kt_for_each_manifest_spec(KILN_OP_NORM, manifest_case);
 }

@@ -201,26 +201,21 @@ Test(op_paged_attn, large, .timeout = 600)
     kt_contexts_close(&L);
 }
 
+/* One manifest instance on context c: its own dtypes at two awkward shapes. */
+static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
+{
+    (void)index;
+    const int64_t hd = s->head_dim ? s->head_dim : (s->fmt == KILN_Q8_0 ? 64 : 40);
+    pa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_seq = 3, .n_head = 4, .n_kv_head = 2, .hd = hd,
+                 .bs = 16, .lens = {1, 17, 47}, .spare_blocks = 2};
+    pa_case b = a;
+    b.bs = 64, b.n_kv_head = 1, b.lens[0] = 130;
+    run_pa(c, 1, &a, s);
+    run_pa(c, 1, &b, s);
+}
+
 /* Every paged-attention manifest instance the context can implement. */
 Test(op_paged_attn, manifest_specs, .timeout = 600)
 {
-    kt_ctx_list L;
-    kt_contexts_open(&L);
-    for (int ci = 0; ci < L.count; ci++) {
-        const kt_ctx *c = &L.items[ci];
-        int ran = 0;
-        size_t cursor = 0;
-        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_PAGED_ATTN, &cursor));) {
-            const int64_t hd = s->head_dim ? s->head_dim : (s->fmt == KILN_Q8_0 ? 64 : 40);
-            pa_case a = {.qt = s->act, .kvt = s->fmt, .ot = s->out, .n_seq = 3, .n_head = 4, .n_kv_head = 2, .hd = hd,
-                         .bs = 16, .lens = {1, 17, 47}, .spare_blocks = 2};
-            pa_case b = a;
-            b.bs = 64, b.n_kv_head = 1, b.lens[0] = 130;
-            run_pa(c, 1, &a, s);
-            run_pa(c, 1, &b, s);
-            ran++;
-        }
-        cr_log_info("%s: %d paged_attn manifest specs run", c->label, ran);
-    }
-    kt_contexts_close(&L);
+    kt_for_each_manifest_spec(KILN_OP_PAGED_ATTN, manifest_case);
 }

@@ -280,32 +280,25 @@ Test(op_rope, stories260k_shapes)
     kt_contexts_close(&L);
 }
 
+/* One manifest instance on context c: its own dtypes at two awkward shapes. */
+static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
+{
+    rp_case rc = {.n = 6, .n_heads = 4, .n_kv = 2, .hd = 64, .rope_dim = 48, .neox = index % 2, .theta = 10000.0f,
+                  .freq_scale = 1.0f, .cache = (s->epilogue & KILN_SPEC_ROPE_KV) ? s->fmt : NO_CACHE,
+                  .n_blocks = 3, .block_size = 8, .max_pos = 100};
+    run_rp(c, 1, &rc, s);
+    if (s->epilogue & KILN_SPEC_ROPE_KV) { /* an instance with the flag also serves calls without a cache? */
+        if (c->backend == KILN_BACKEND_CPU) {
+            rc.cache = NO_CACHE;
+            run_rp(c, 1, &rc, s);
+        }
+    }
+}
+
 /* Every rope manifest instance the context can implement. */
 Test(op_rope, manifest_specs, .timeout = 300)
 {
-    kt_ctx_list L;
-    kt_contexts_open(&L);
-    for (int ci = 0; ci < L.count; ci++) {
-        const kt_ctx *c = &L.items[ci];
-        int ran = 0;
-        size_t cursor = 0;
-        for (const kiln_spec *s; (s = kt_next_manifest_spec(c, KILN_OP_ROPE, &cursor));) {
-            rp_case rc = {.n = 6, .n_heads = 4, .n_kv = 2, .hd = 64, .rope_dim = 48, .neox = ran % 2, .theta = 10000.0f,
-                          .freq_scale = 1.0f, .cache = (s->epilogue & KILN_SPEC_ROPE_KV) ? s->fmt : NO_CACHE,
-                          .n_blocks = 3, .block_size = 8, .max_pos = 100};
-            run_rp(c, 1, &rc, s);
-            if (s->epilogue & KILN_SPEC_ROPE_KV) { /* an instance with the flag also serves calls without a cache? */
-                if (c->backend == KILN_BACKEND_CPU) {
-                    rc.cache = NO_CACHE;
-                    run_rp(c, 1, &rc, s);
-                }
-            }
-            ran++;
-        }
-        cr_log_info("%s: %d rope manifest specs run", c->label, ran);
-        cr_expect_gt(ran, 0, "%s has no rope manifest instance", c->label);
-    }
-    kt_contexts_close(&L);
+    kt_for_each_manifest_spec(KILN_OP_ROPE, manifest_case);
 }
 
 /* ------------------------------------------------------------ exactness */

@@ -123,14 +123,22 @@ void kt_contexts_close(kt_ctx_list *list)
     list->count = 0;
 }
 
-const kiln_spec *kt_next_manifest_spec(const kt_ctx *c, kiln_op op, size_t *cursor)
+void kt_for_each_manifest_spec(kiln_op op, kt_spec_fn fn)
 {
-    for (size_t count = kiln_manifest_count(); *cursor < count;) {
-        const kiln_spec *s = kiln_manifest_get((*cursor)++);
-        if (s->op != op || s->backend != c->backend) continue;
-        if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
-        if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
-        return s;
+    kt_ctx_list L;
+    kt_contexts_open(&L);
+    for (int ci = 0; ci < L.count; ci++) {
+        const kt_ctx *c = &L.items[ci];
+        int ran = 0;
+        for (size_t i = 0, count = kiln_manifest_count(); i < count; i++) {
+            const kiln_spec *s = kiln_manifest_get(i);
+            if (s->op != op || s->backend != c->backend) continue;
+            if (c->backend == KILN_BACKEND_CPU && s->isa != c->isa) continue;
+            if (kiln_kernel_can_implement(c->ctx, s) != KILN_OK) continue;
+            fn(c, s, ran++);
+        }
+        cr_log_info("%s: %d %s manifest specs run", c->label, ran, kiln_op_name(op));
+        cr_expect_gt(ran, 0, "%s has no %s manifest instance it can run", c->label, kiln_op_name(op));
     }
-    return NULL;
+    kt_contexts_close(&L);
 }

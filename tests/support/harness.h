@@ -44,9 +44,13 @@ typedef struct kt_ctx_list {
  * unavailable; skips it when there is no context at all. */
 void kt_contexts_open(kt_ctx_list *list);
 void kt_contexts_close(kt_ctx_list *list);
-/* The next manifest instance of op, from *cursor on (start at 0), that context
- * c can run (its backend, its ISA on cpu, can_implement); NULL at the end. */
-const kiln_spec *kt_next_manifest_spec(const kt_ctx *c, kiln_op op, size_t *cursor);
+/* Runs fn on every manifest instance of op that each context under test can
+ * run (its backend, its ISA on cpu, can_implement), opening and closing the
+ * contexts around the walk; index counts the instances within one context.
+ * Logs how many ran per context and fails one that ran none: a manifest walk
+ * that finds nothing must not pass. */
+typedef void (*kt_spec_fn)(const kt_ctx *c, const kiln_spec *s, int index);
+void kt_for_each_manifest_spec(kiln_op op, kt_spec_fn fn);
 
 /* ---------------------------------------------------------------- random data */
 
