@@ -55,10 +55,9 @@ static int cpu_matmul_panels(kiln_isa isa, kiln_dtype fmt)
 
 /* What the tiles mean on the cpu (docs/CPU.md):
  *   matmul  tn: columns per L2 block (MM_NB); the direct paths keep 16 tokens
- *           of activations hot (64 for the panels, which amortize their
- *           weight expansion over the block: m=4096 k=14336 n=512 q4_0 242 ->
- *           264 GFLOP/s), the generic path dequantizes its row tile once per
- *           block and wants long ones. split: work chunks per task (1 =
+ *           of activations hot (64 for the panels, which spread their
+ *           weight expansion over the block), the generic path dequantizes
+ *           its row tile once per block and wants long ones. split: work chunks per task (1 =
  *           static ranges, > 1 = claimed dynamically).
  *   flash   tm: queries per tile (FLASH_TM), tn: keys per tile (ATTN_TILE).
  *   paged   tn: keys per tile (ATTN_TILE).

@@ -22,13 +22,7 @@ static kiln_session *session_on(const kiln_model *m, kt_ctx *c, kiln_dtype kv_ty
     o.kv_type = kv_type;
     o.ctx_len = ctx_len;
     o.kv_block_size = block;
-    kiln_session *s = NULL;
-    kiln_status st = kiln_session_create(m, c->ctx, &o, &s);
-    if (st != KILN_OK) {
-        kt_fail_status(c->label, "kiln_session_create", st);
-        return NULL;
-    }
-    return s;
+    return session_with(m, c, &o);
 }
 
 static void greedy_reference_ids(const char *file)

@@ -23,13 +23,7 @@ static kiln_session *session_on(const kiln_model *m, kt_ctx *c, int max_seqs, in
     o.kv_block_size = 8;
     o.max_seqs = max_seqs;
     o.kv_blocks = kv_blocks;
-    kiln_session *s = NULL;
-    kiln_status st = kiln_session_create(m, c->ctx, &o, &s);
-    if (st != KILN_OK) {
-        kt_fail_status(c->label, "kiln_session_create", st);
-        return NULL;
-    }
-    return s;
+    return session_with(m, c, &o);
 }
 
 /* ------------------------------------------------- batched equals one by one */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kiln/runtime.h"
+#include "tests/support/harness.h"
 
 #define MODELS KILN_SOURCE_DIR "/../shared/models/"
 
@@ -21,6 +22,19 @@ static inline kiln_model *load_or_skip(const char *path)
     kiln_model *m = NULL;
     cr_assert_eq(kiln_model_load(path, &m), KILN_OK, "%s", kiln_last_error());
     return m;
+}
+
+/* A session of m on context c with options o; NULL (the test failed, with
+ * the reason) when it cannot be made. */
+static inline kiln_session *session_with(const kiln_model *m, kt_ctx *c, const kiln_session_options *o)
+{
+    kiln_session *s = NULL;
+    kiln_status st = kiln_session_create(m, c->ctx, o, &s);
+    if (st != KILN_OK) {
+        kt_fail_status(c->label, "kiln_session_create", st);
+        return NULL;
+    }
+    return s;
 }
 
 static inline int argmax(const float *v, int n)

@@ -306,6 +306,7 @@ Test(spec, rejects_bad_text_and_invalid_combinations_with_a_reason)
         {"norm backend=cuda fmt=q4_0 act=f32 threads=256 vec=16", "norm has one dtype"},
         {"norm backend=cuda threads=256", "vec=0"},
         {"norm backend=cpu-generic threads=512 vec=16", "at most 256 workers"},
+        {"matmul backend=cpu-avx2 fmt=q4_0 tm=4 tn=512 tk=256 stages=1 vec=32 split=1", "tn=512: cpu matmul column blocks"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_spec s;

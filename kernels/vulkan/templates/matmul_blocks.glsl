@@ -152,6 +152,18 @@ void kiln_vk_unit_step(kiln_vk_unit un, uint s, out vec4 wv[4])
 #endif
 }
 
+#if !defined(KILN_ACT_F32)
+/* 4 f16 or bf16 activations, packed two per word, as floats. */
+vec4 kiln_vk_act4_16(uvec2 v)
+{
+#if defined(KILN_ACT_F16)
+    return vec4(unpackHalf2x16(v.x), unpackHalf2x16(v.y));
+#else
+    return uintBitsToFloat(uvec4(v.x << 16, v.x & 0xffff0000u, v.y << 16, v.y & 0xffff0000u));
+#endif
+}
+#endif
+
 /* x[col][kg..kg+3] (kg a multiple of 4, all four inside the row), in scalar
  * loads: no branch on alignment. The mat-vec calls this tm*4 times per step,
  * unrolled; with the alignment test inside, lavapipe's LLVM took 4x longer to
@@ -165,11 +177,7 @@ vec4 kiln_vk_x4(uint col, uint kg)
 #else
     uint h = off >> 1;
     uvec2 v = uvec2(uint(x_u16[h]) | (uint(x_u16[h + 1u]) << 16), uint(x_u16[h + 2u]) | (uint(x_u16[h + 3u]) << 16));
-#if defined(KILN_ACT_F16)
-    return vec4(unpackHalf2x16(v.x), unpackHalf2x16(v.y));
-#else
-    return uintBitsToFloat(uvec4(v.x << 16, v.x & 0xffff0000u, v.y << 16, v.y & 0xffff0000u));
-#endif
+    return kiln_vk_act4_16(v);
 #endif
 }
 
@@ -183,11 +191,6 @@ vec4 kiln_vk_x4_wide(uint col, uint kg)
 #if defined(KILN_ACT_F32)
     return uintBitsToFloat(x_v4[off >> 4]);
 #else
-    uvec2 v = x_v2[off >> 3];
-#if defined(KILN_ACT_F16)
-    return vec4(unpackHalf2x16(v.x), unpackHalf2x16(v.y));
-#else
-    return uintBitsToFloat(uvec4(v.x << 16, v.x & 0xffff0000u, v.y << 16, v.y & 0xffff0000u));
-#endif
+    return kiln_vk_act4_16(x_v2[off >> 3]);
 #endif
 }
