@@ -27,6 +27,16 @@ enum kiln_cpu_phase { KILN_CPU_PHASE_PREPARE = 0, KILN_CPU_PHASE_RUN = 1 };
 
 typedef void (*kiln_cpu_kernel_fn)(const void *args, int phase, int task, int ntasks);
 
+/* The even split a kernel's RUN phase uses when its work is uniform: task
+ * task's share [*begin, *end) of [0, count), contiguous, the remainder going
+ * to the first tasks. */
+static inline void kiln_cpu_task_range(int64_t count, int task, int ntasks, int64_t *begin, int64_t *end)
+{
+    int64_t base = count / ntasks, rest = count % ntasks;
+    *begin = task * base + (task < rest ? task : rest);
+    *end = *begin + base + (task < rest ? 1 : 0);
+}
+
 /* Matmul y[n][m] = x[n][k] · W[m][k]ᵀ with the epilogue flags of kiln.h
  * (bit 0 bias, bit 1 residual, bit 2 swiglu), chosen at run time. */
 typedef struct kiln_cpu_matmul_args {

@@ -125,14 +125,6 @@ static inline float mm_epilogue(const kiln_cpu_matmul_args *a, int64_t row, int6
     return acc;
 }
 
-/* Share [0, count) out as contiguous ranges; the remainder goes to the first tasks. */
-static inline void mm_split(int64_t count, int task, int ntasks, int64_t *begin, int64_t *end)
-{
-    int64_t base = count / ntasks, rest = count % ntasks;
-    *begin = task * base + (task < rest ? task : rest);
-    *end = *begin + base + (task < rest ? 1 : 0);
-}
-
 /* The chunk counter of split > 1: the last cache line of the shared scratch.
  * cpu_run.c sizes that scratch at n * (2k + 512) bytes, far more than the
  * quantized activation rows at its start ever take. Task 0 zeroes it in
@@ -148,7 +140,7 @@ static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
     if (MM_SPLIT > 1 && task == 0) __atomic_store_n(mm_chunk_counter(a), 0, __ATOMIC_RELAXED);
 #if MM_PATH_INT8
     int64_t r0, r1;
-    mm_split(a->n, task, ntasks, &r0, &r1);
+    kiln_cpu_task_range(a->n, task, ntasks, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) mm_quantize_row(a, r);
 #else
     (void)a;
@@ -237,7 +229,7 @@ static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
     int rm = mm_rows_per_tile(a);
     int64_t tiles = (a->m + rm - 1) / rm, t0, t1;
 #if MM_SPLIT == 1
-    mm_split(tiles, task, ntasks, &t0, &t1);
+    kiln_cpu_task_range(tiles, task, ntasks, &t0, &t1);
     for (int64_t nb = 0; nb < a->n; nb += MM_NB) mm_block(a, task, nb, t0, t1);
 #else
     /* chunk c is column block c / chunks, row chunk c % chunks: tasks move
@@ -247,7 +239,7 @@ static void mm_run(const kiln_cpu_matmul_args *a, int task, int ntasks)
     if (chunks > tiles) chunks = tiles;
     int64_t *next = mm_chunk_counter(a);
     for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < blocks * chunks;) {
-        mm_split(tiles, (int)(c % chunks), (int)chunks, &t0, &t1);
+        kiln_cpu_task_range(tiles, (int)(c % chunks), (int)chunks, &t0, &t1);
         mm_block(a, task, c / chunks * MM_NB, t0, t1);
     }
 #endif

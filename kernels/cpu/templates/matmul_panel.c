@@ -264,8 +264,8 @@ static void mm_pack8(const uint8_t *const wr[8], int64_t b0, int nb, int64_t ahe
 }
 #endif
 
-/* acc[c] (8 rows) += the expanded chunk · NC columns' activation blocks x[c]. */
-/* x[c] is column c's quantized row, b0 the chunk's first block. */
+/* acc[c] (8 rows) += the expanded chunk · column c's activation blocks, x[c]
+ * being column c's quantized row and b0 the chunk's first block. */
 static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *pack, int64_t b0, int nb,
                                                                 const mm_xblock *const *x, const int NC,
                                                                 __m256 *acc)
@@ -323,7 +323,7 @@ static inline __attribute__((always_inline)) void mm_panel_cols(const uint8_t *p
 /* out[c * 8 + r] = row (row0 + r) of w · column (col0 + c), for r < nrows,
  * c < ncols; rows past nrows repeat the last one (out holds 8 per column). */
 static void mm_panel(const kiln_cpu_matmul_args *a, const uint8_t *w, int64_t row0, int nrows, int64_t col0,
-                          int ncols, uint8_t *pack, float *out)
+                     int ncols, uint8_t *pack, float *out)
 {
     const uint8_t *wr[8];
     for (int r = 0; r < 8; r++) wr[r] = w + (row0 + (r < nrows ? r : nrows - 1)) * a->w_stride;

@@ -55,7 +55,7 @@ void KILN_ENTRY(const void *args, int phase, int task, int ntasks)
 {
     const kiln_cpu_norm_args *a = (const kiln_cpu_norm_args *)args;
     if (phase != KILN_CPU_PHASE_RUN) return;
-    int64_t per = a->rows / ntasks, rest = a->rows % ntasks;
-    int64_t r0 = task * per + (task < rest ? task : rest), r1 = r0 + per + (task < rest ? 1 : 0);
+    int64_t r0, r1;
+    kiln_cpu_task_range(a->rows, task, ntasks, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) norm_row(a, r);
 }

@@ -89,7 +89,7 @@ void KILN_ENTRY(const void *args, int phase, int task, int ntasks)
 {
     const kiln_cpu_rope_args *a = (const kiln_cpu_rope_args *)args;
     if (phase != KILN_CPU_PHASE_RUN) return;
-    int64_t per = a->n / ntasks, rest = a->n % ntasks;
-    int64_t t0 = task * per + (task < rest ? task : rest), t1 = t0 + per + (task < rest ? 1 : 0);
+    int64_t t0, t1;
+    kiln_cpu_task_range(a->n, task, ntasks, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) rope_token(a, t);
 }
