@@ -87,17 +87,36 @@ static int runnable_new(search *s, const kiln_spec *spec)
     return ok;
 }
 
-/* Compile a batch of candidates ahead of measuring them, where the backend
- * compiles at run time and more than one thread is allowed. Failures are left
- * for the candidate's own run to report. */
+/* Compile ahead of measuring them those of specs[0..n) that are candidates
+ * not measured yet (runnable_new), where the backend compiles at run time and
+ * more than one thread is allowed. Failures are left for the candidate's own
+ * run to report. */
+#define PRECOMPILE_MAX (MAX_COMPILE_THREADS * COMPILE_WINDOW_PER_THREAD)
+_Static_assert(PRECOMPILE_MAX >= KILN_SPACE_MAX_VALUES, "an axis's points fit one precompile batch");
 static void precompile(search *s, const kiln_spec *specs, int n)
 {
-    if (n < 2 || s->compile_threads < 2 || !s->ctx->vt->precompile) return; /* nothing to overlap */
+    if (s->compile_threads < 2 || !s->ctx->vt->precompile) return; /* nothing to overlap */
+    kiln_spec fresh[PRECOMPILE_MAX];
+    int n_fresh = 0;
+    for (int i = 0; i < n && n_fresh < PRECOMPILE_MAX; i++)
+        if (runnable_new(s, &specs[i])) fresh[n_fresh++] = specs[i];
+    if (n_fresh < 2) return;
     char msg[64];
-    snprintf(msg, sizeof msg, "compiling %d candidates", n);
+    snprintf(msg, sizeof msg, "compiling %d candidates", n_fresh);
     progress(s, "%s: %s", msg);
-    kiln_precompile(s->ctx, specs, n, s->compile_threads);
+    kiln_precompile(s->ctx, fresh, n_fresh, s->compile_threads);
     kiln_clear_error();
+}
+
+/* The points of axis a moved away from spec from, compiled ahead. */
+static void precompile_axis(search *s, const kiln_search_space *sp, int a, const kiln_spec *from)
+{
+    kiln_spec points[KILN_SPACE_MAX_VALUES];
+    for (int v = 0; v < sp->axes[a].count; v++) {
+        points[v] = *from;
+        kiln_search_space_apply(sp, a, v, &points[v]);
+    }
+    precompile(s, points, sp->axes[a].count);
 }
 
 /* Microseconds per run of spec (measure.c), or INFINITY when it cannot run or is wrong. */
@@ -166,11 +185,7 @@ static size_t walk_exhaustive(search *s, const kiln_search_space *sp, kiln_spec 
             i++;
             continue;
         }
-        kiln_spec fresh[MAX_COMPILE_THREADS * COMPILE_WINDOW_PER_THREAD];
-        int n_fresh = 0;
-        for (int b = 0; b < n; b++)
-            if (runnable_new(s, &batch[b])) fresh[n_fresh++] = batch[b];
-        precompile(s, fresh, n_fresh);
+        precompile(s, batch, n);
         int b = 0;
         for (; b < n && now_s() < s->deadline; b++) {
             double us = evaluate(s, &batch[b]);
@@ -190,14 +205,7 @@ static void descend(search *s, const kiln_search_space *sp, kiln_spec *best, dou
     for (int round = 0, improved = 1; improved && round < 4 && now_s() < s->deadline; round++) {
         improved = 0;
         for (int a = 0; a < sp->n_axes && now_s() < s->deadline; a++) {
-            kiln_spec fresh[KILN_SPACE_MAX_VALUES];
-            int n_fresh = 0;
-            for (int v = 0; v < sp->axes[a].count; v++) {
-                kiln_spec c = *best;
-                kiln_search_space_apply(sp, a, v, &c);
-                if (runnable_new(s, &c)) fresh[n_fresh++] = c;
-            }
-            precompile(s, fresh, n_fresh);
+            precompile_axis(s, sp, a, best);
             for (int v = 0; v < sp->axes[a].count && now_s() < s->deadline; v++) {
                 kiln_spec c = *best;
                 kiln_search_space_apply(sp, a, v, &c);
@@ -222,14 +230,7 @@ static void guided(search *s, const kiln_search_space *sp, const kiln_spec *dflt
     descend(s, sp, best, best_us);
     kiln_spec start = *dflt;
     for (int a = 0; a < sp->n_axes && now_s() < s->deadline; a++) {
-        kiln_spec fresh[KILN_SPACE_MAX_VALUES];
-        int n_fresh = 0;
-        for (int v = 0; v < sp->axes[a].count; v++) {
-            kiln_spec c = *dflt;
-            kiln_search_space_apply(sp, a, v, &c);
-            if (runnable_new(s, &c)) fresh[n_fresh++] = c;
-        }
-        precompile(s, fresh, n_fresh);
+        precompile_axis(s, sp, a, dflt);
         double axis_best = INFINITY;
         int pick = -1;
         for (int v = 0; v < sp->axes[a].count && now_s() < s->deadline; v++) {
