@@ -29,6 +29,7 @@ $(BUILD)/CMakeCache.txt:
 
 deps:
 	@bash .ci/deps.sh
+	@bash .ci/venv.sh $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory build
