@@ -7,39 +7,53 @@
 #include <string.h>
 #include <time.h>
 
+#include "demo/args.h"
 #include "demo/commands.h"
+#include "demo/files.h"
 #include "kiln/runtime.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: kiln run -m MODEL [-p TEXT | --prompt-ids 1,2,3] [-n N] [options]\n\n"
-            "Generates N tokens after the prompt and streams them to stdout.\n\n"
-            "  -m, --model MODEL     a GGUF file, a llama2.c checkpoint (.bin), or synthetic:PRESET-TYPE\n"
-            "                        (presets tiny, 1b, 7b, 8b; e.g. synthetic:7b-q4_0)\n"
-            "  -p, --prompt TEXT     prompt text (needs a model with a vocabulary, i.e. GGUF)\n"
-            "      --prompt-ids IDS  prompt as comma-separated token ids (any model)\n"
-            "                        without a prompt, generation starts from BOS alone\n"
-            "  -n, --n-predict N     tokens to generate (default 64)\n"
-            "      --temp T          temperature, 0 = greedy (default 0.8)\n"
-            "      --top-k K         keep the K most likely tokens (default 40, 0 = off)\n"
-            "      --top-p P         nucleus sampling (default 0.95, 1 = off)\n"
-            "      --min-p P         drop tokens below P x the best one's probability (default 0.05)\n"
-            "      --repeat-penalty R  penalty on the last --repeat-last-n tokens (default 1 = off)\n"
-            "      --repeat-last-n N (default 64)\n"
-            "      --seed S          sampling seed (default: from the clock, printed)\n"
-            "      --backend B       cpu, cuda or vulkan (default cpu); --device cuda:1 picks a device\n"
-            "      --threads N       cpu worker threads (default: all cores)\n"
-            "      --ctx C           KV cache size in tokens (default: the model's context length)\n"
-            "      --kv-type T       KV cache type: f16 (default), f32 or q8_0\n"
-            "      --no-bos          do not put BOS before a text prompt\n"
-            "      --ignore-eos      keep generating after the end-of-sequence token\n"
-            "      --ids             print the generated ids (space separated, one line) instead of text\n"
-            "      --dump-logits F   write the logits of every forward pass to F, one line each\n"
-            "  -h, --help            this help\n\n"
+            "usage: kiln run -m MODEL [-p TEXT | -f FILE | --prompt-ids 1,2,3] [-n N] [options]\n\n"
+            "Generates N tokens after the prompt and streams them to stdout. The flags are\n"
+            "llama-cli's where llama-cli has the same thing.\n\n"
+            "  -m, --model MODEL       a GGUF file, a llama2.c checkpoint (.bin), or synthetic:PRESET-TYPE\n"
+            "                          (presets tiny, 1b, 7b, 8b; e.g. synthetic:7b-q4_0)\n"
+            "  -p, --prompt TEXT       prompt text (needs a model with a vocabulary, i.e. GGUF)\n"
+            "  -f, --file FILE         read the prompt text from FILE\n"
+            "  -e, --escape            turn \\n \\r \\t \\' \\\" \\\\ and \\xHH in the prompt into the characters\n"
+            "      --prompt-ids IDS    prompt as comma-separated token ids (any model)\n"
+            "                          without a prompt, generation starts from BOS alone\n"
+            "      --no-display-prompt do not echo the prompt text before the generated text\n"
+            "  -n, --n-predict N       tokens to generate (default 64; -1 = until the context is full)\n"
+            "      --temp T            temperature, 0 = greedy (default 0.8)\n"
+            "      --top-k K           keep the K most likely tokens (default 40, 0 = off)\n"
+            "      --top-p P           nucleus sampling (default 0.95, 1 = off)\n"
+            "      --min-p P           drop tokens below P x the best one's probability (default 0.05, 0 = off)\n"
+            "      --repeat-penalty R  divide the logits of tokens seen in the last --repeat-last-n\n"
+            "                          tokens by R (default 1 = off), as llama.cpp\n"
+            "      --repeat-last-n N   tokens the penalty looks back (default 64, 0 = off, -1 = the context)\n"
+            "  -s, --seed S            sampling seed (default: from the clock, printed)\n"
+            "      --backend B         cpu, cuda or vulkan (default cpu); --device cuda:1 picks a device\n"
+            "  -t, --threads N         cpu worker threads (default 0: all cores)\n"
+            "  -c, --ctx-size N        KV cache size in tokens (default 0: the model's context length);\n"
+            "                          also --ctx\n"
+            "      --context-shift     when the context is full, keep the first --keep tokens, drop half\n"
+            "                          of the rest and go on (default: stop with a message)\n"
+            "      --keep N            tokens of the prompt kept by a context shift (default 0, -1 = all),\n"
+            "                          BOS not counted\n"
+            "      --kv-type T         KV cache type: f16 (default), f32 or q8_0\n"
+            "      --no-bos            do not put BOS before a text prompt\n"
+            "      --ignore-eos        keep generating after the end-of-sequence token\n"
+            "      --ids               print the generated ids (space separated, one line) instead of text\n"
+            "      --dump-logits F     write the logits of every forward pass to F, one line each\n"
+            "  -h, --help              this help\n\n"
             "Models without a vocabulary (llama2.c checkpoints, synthetic models) take --prompt-ids\n"
             "and print ids. Generation stops at the end-of-sequence token (llama2.c checkpoints: at\n"
-            "BOS, as llama2.c's run.c does), at N tokens, or when the context is full.\n");
+            "BOS, as llama2.c's run.c does), at N tokens, or when the context is full (unless\n"
+            "--context-shift: then the kept tokens and the newer half are prefilled again, at their\n"
+            "new positions). Exit codes: 0 ok (also when the context filled), 1 error, 2 usage.\n");
 }
 
 static double now_s(void)
@@ -49,32 +63,29 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* "1,2,3" -> ids; returns the count, or -1 with a message. */
+/* "1,2,3" -> ids (spaces after commas allowed); returns the count, or -1 with a message. */
 static int parse_ids(const char *s, int32_t **out)
 {
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    while (ids && *s) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (end == s || errno || v < INT32_MIN || v > INT32_MAX) {
-            fprintf(stderr, "kiln run: --prompt-ids: '%s' is not a list of integers\n", s);
-            free(ids);
-            *out = NULL;
-            return -1;
-        }
-        if (n == cap) {
-            int32_t *b = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!b) break;
-            ids = b;
-        }
-        ids[n++] = (int32_t)v;
-        s = end;
-        while (*s == ',' || *s == ' ') s++;
+    *out = NULL;
+    char *copy = strdup(s);
+    int32_t *ids = malloc((strlen(s) / 2 + 1) * sizeof *ids); /* at most one id per two characters */
+    int n = 0, ok = copy && ids;
+    for (char *item = copy, *next; ok && item; item = next) {
+        next = strchr(item, ',');
+        if (next) *next++ = 0;
+        while (*item == ' ') item++;
+        int v;
+        ok = !kiln_arg_i32("kiln run", "--prompt-ids", item, 0, INT32_MAX, &v);
+        if (ok) ids[n++] = v;
+    }
+    if (!copy || !ids) fprintf(stderr, "kiln run: --prompt-ids: out of memory\n");
+    free(copy);
+    if (!ok) {
+        free(ids);
+        return -1;
     }
     *out = ids;
-    return ids ? (int)n : -1;
+    return n;
 }
 
 static int parse_kv_type(const char *s, kiln_dtype *out)
@@ -94,8 +105,12 @@ static void dump_logits(FILE *f, const float *logits, int n)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *prompt_ids, *device, *dump;
-    int n_predict, threads, ctx, no_bos, ignore_eos, ids_only, seed_given;
+    const char *model, *prompt_ids, *device, *dump, *prompt_file;
+    char *prompt;        /* -p or -f text (malloc'ed), escapes processed with -e */
+    size_t prompt_len;
+    int n_predict;       /* -1: until the context is full */
+    int threads, ctx, no_bos, ignore_eos, ids_only, seed_given, escape, no_display_prompt;
+    int context_shift, keep;
     kiln_dtype kv_type;
     kiln_sampler_params sp;
 } run_opts;
@@ -105,64 +120,83 @@ static int is_opt(const char *a, const char *name, const char *alias)
     return !strcmp(a, name) || (alias && !strcmp(a, alias));
 }
 
-/* Returns 0 ok, 2 usage error (printed). */
+#define CMD "kiln run"
+#define MAX_CTX (1 << 24) /* tokens; far beyond any model, and no int overflow in the KV cache's sizes */
+
+/* Returns 0 ok, 2 usage error (printed), 1 an unreadable -f file. */
 static int parse_args(int argc, char **argv, run_opts *o)
 {
     static char device[64];
+    const char *prompt_arg = NULL;
     o->n_predict = 64;
     o->kv_type = KILN_F16;
     o->sp = kiln_sampler_params_default();
     o->device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
 #define OPT(s1, s2) (is_opt(a, s1, s2) && v && ++i)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
         } else if (OPT("-m", "--model")) o->model = v;
-        else if (OPT("-p", "--prompt")) o->prompt = v;
+        else if (OPT("-p", "--prompt")) prompt_arg = v;
+        else if (OPT("-f", "--file")) o->prompt_file = v;
         else if (OPT("--prompt-ids", NULL)) o->prompt_ids = v;
-        else if (OPT("-n", "--n-predict")) o->n_predict = atoi(v);
-        else if (OPT("--temp", NULL)) o->sp.temperature = strtof(v, NULL);
-        else if (OPT("--top-k", NULL)) o->sp.top_k = atoi(v);
-        else if (OPT("--top-p", NULL)) o->sp.top_p = strtof(v, NULL);
-        else if (OPT("--min-p", NULL)) o->sp.min_p = strtof(v, NULL);
-        else if (OPT("--repeat-penalty", NULL)) o->sp.repeat_penalty = strtof(v, NULL);
-        else if (OPT("--repeat-last-n", NULL)) o->sp.repeat_last_n = atoi(v);
-        else if (OPT("--seed", NULL)) o->sp.seed = strtoull(v, NULL, 10), o->seed_given = 1;
+        else if (OPT("-n", "--n-predict")) bad = kiln_arg_i32(CMD, a, v, -1, INT32_MAX, &o->n_predict);
+        else if (OPT("--temp", NULL)) bad = kiln_arg_float(CMD, a, v, 0, 1e6, &o->sp.temperature);
+        else if (OPT("--top-k", NULL)) bad = kiln_arg_i32(CMD, a, v, 0, INT32_MAX, &o->sp.top_k);
+        else if (OPT("--top-p", NULL)) bad = kiln_arg_float(CMD, a, v, 0, 1, &o->sp.top_p);
+        else if (OPT("--min-p", NULL)) bad = kiln_arg_float(CMD, a, v, 0, 1, &o->sp.min_p);
+        else if (OPT("--repeat-penalty", NULL)) bad = kiln_arg_float(CMD, a, v, 0, 1e6, &o->sp.repeat_penalty);
+        else if (OPT("--repeat-last-n", NULL)) bad = kiln_arg_i32(CMD, a, v, -1, INT32_MAX, &o->sp.repeat_last_n);
+        else if (OPT("--seed", "-s")) bad = kiln_arg_u64(CMD, a, v, &o->sp.seed), o->seed_given = 1;
         else if (OPT("--backend", NULL)) snprintf(device, sizeof device, "%s", v), o->device = device;
         else if (OPT("--device", NULL)) snprintf(device, sizeof device, "%s", v), o->device = device;
-        else if (OPT("--threads", "-t")) o->threads = atoi(v);
-        else if (OPT("--ctx", "-c")) o->ctx = atoi(v);
+        else if (OPT("--threads", "-t")) bad = kiln_arg_i32(CMD, a, v, 0, 4096, &o->threads);
+        else if (OPT("--ctx-size", "-c") || OPT("--ctx", NULL)) bad = kiln_arg_i32(CMD, a, v, 0, MAX_CTX, &o->ctx);
+        else if (OPT("--keep", NULL)) bad = kiln_arg_i32(CMD, a, v, -1, MAX_CTX, &o->keep);
         else if (OPT("--dump-logits", NULL)) o->dump = v;
         else if (OPT("--kv-type", NULL)) {
             if (parse_kv_type(v, &o->kv_type)) {
-                fprintf(stderr, "kiln run: --kv-type must be f16, f32 or q8_0, not '%s'\n", v);
+                fprintf(stderr, CMD ": --kv-type must be f16, f32 or q8_0, not '%s'\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--no-bos")) o->no_bos = 1;
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
         else if (!strcmp(a, "--ids")) o->ids_only = 1;
+        else if (!strcmp(a, "-e") || !strcmp(a, "--escape")) o->escape = 1;
+        else if (!strcmp(a, "--no-display-prompt")) o->no_display_prompt = 1;
+        else if (!strcmp(a, "--context-shift")) o->context_shift = 1;
         else {
-            fprintf(stderr, "kiln run: unknown or incomplete option '%s'\n\n", a);
+            fprintf(stderr, CMD ": unknown option, or an option without its value: '%s'\n\n", a);
             usage(stderr);
             return 2;
         }
+        if (bad) return 2;
 #undef OPT
     }
     if (!o->model) {
-        fprintf(stderr, "kiln run: -m MODEL is required\n\n");
+        fprintf(stderr, CMD ": -m MODEL is required\n\n");
         usage(stderr);
         return 2;
     }
-    if (o->prompt && o->prompt_ids) {
-        fprintf(stderr, "kiln run: give -p or --prompt-ids, not both\n");
+    if (!!prompt_arg + !!o->prompt_file + !!o->prompt_ids > 1) {
+        fprintf(stderr, CMD ": give one of -p, -f and --prompt-ids\n");
         return 2;
     }
-    if (o->n_predict < 0 || o->ctx < 0) {
-        fprintf(stderr, "kiln run: -n and --ctx must not be negative\n");
-        return 2;
+    if (o->sp.repeat_last_n < 0) o->sp.repeat_last_n = o->ctx ? o->ctx : MAX_CTX; /* -1: the whole context */
+    if (prompt_arg) {
+        o->prompt_len = strlen(prompt_arg);
+        o->prompt = strdup(prompt_arg);
+        if (!o->prompt) {
+            fprintf(stderr, CMD ": out of memory\n");
+            return 1;
+        }
+    } else if (o->prompt_file) {
+        if (!(o->prompt = kiln_read_text_file(CMD, "-f", o->prompt_file, &o->prompt_len))) return 1;
     }
+    if (o->prompt && o->escape) o->prompt_len = kiln_arg_unescape(o->prompt);
     return 0;
 }
 
@@ -182,7 +216,7 @@ static int prompt_ids(const run_opts *o, const kiln_model *m, int32_t **ids)
             return -1;
         }
         size_t cnt = 0;
-        if (kiln_tokenize(tok, o->prompt, strlen(o->prompt), !o->no_bos && kiln_tokenizer_adds_bos(tok), 1, ids, &cnt)) {
+        if (kiln_tokenize(tok, o->prompt, o->prompt_len, !o->no_bos && kiln_tokenizer_adds_bos(tok), 1, ids, &cnt)) {
             fprintf(stderr, "kiln run: %s\n", kiln_last_error());
             return -1;
         }
@@ -223,11 +257,45 @@ static void emit_token(const run_opts *o, const kiln_tokenizer *tok, int32_t id,
     fflush(stdout);
 }
 
+/* The tokens in the KV cache, in order, and what generation does when they
+ * fill it. win[capacity + 1]: room for the cache and the token about to go in. */
+typedef struct run_window {
+    int32_t *win;
+    int n;       /* tokens in the cache */
+    int n_keep;  /* kept by a context shift */
+    int shifts;
+} run_window;
+
+/* llama.cpp's context shift: keep the first n_keep tokens, drop half of the
+ * rest, and go on with `next` appended. kiln's cache has no way to move keys
+ * to new positions (their RoPE is baked in), so the kept tokens are prefilled
+ * again at their new positions: exact, and the cost of one prompt. Returns
+ * 0 ok, 1 error (printed), 2 when there is nothing to drop. */
+static int shift_context(kiln_session *s, run_window *w, int32_t next, float *logits)
+{
+    int n_discard = (w->n - w->n_keep) / 2;
+    if (n_discard < 1) return 2;
+    memmove(w->win + w->n_keep, w->win + w->n_keep + n_discard, (size_t)(w->n - w->n_keep - n_discard) * sizeof *w->win);
+    w->n -= n_discard;
+    w->win[w->n] = next;
+    kiln_session_reset(s);
+    if (kiln_session_forward(s, w->win, (size_t)w->n + 1, logits)) {
+        fprintf(stderr, "\n" CMD ": context shift: %s\n", kiln_last_error());
+        return 1;
+    }
+    w->n++;
+    w->shifts++;
+    return 0;
+}
+
 int kiln_cmd_run(int argc, char **argv)
 {
     run_opts o = {0};
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) {
+        free(o.prompt);
+        return rc;
+    }
     if (!o.seed_given) o.sp.seed = (uint64_t)time(NULL);
 
     kiln_model *m = NULL;
@@ -240,14 +308,14 @@ int kiln_cmd_run(int argc, char **argv)
     rc = 1;
 
     double t0 = now_s();
-    fprintf(stderr, "kiln run: loading %s ...\n", o.model);
+    fprintf(stderr, CMD ": loading %s ...\n", o.model);
     if (kiln_model_load(o.model, &m)) {
-        fprintf(stderr, "kiln run: %s\n", kiln_last_error());
+        fprintf(stderr, CMD ": %s\n", kiln_last_error());
         goto done;
     }
     const kiln_model_config *c = kiln_model_get_config(m);
     const kiln_tokenizer *tok = kiln_model_tokenizer(m);
-    fprintf(stderr, "kiln run: %s, %d layers, dim %d, heads %d/%d, hidden %d, vocab %d, %.1f MiB of weights (%.2f s)\n",
+    fprintf(stderr, CMD ": %s, %d layers, dim %d, heads %d/%d, hidden %d, vocab %d, %.1f MiB of weights (%.2f s)\n",
             c->arch, c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->hidden_dim, c->n_vocab,
             (double)kiln_model_weight_bytes(m) / (1 << 20), now_s() - t0);
 
@@ -255,7 +323,7 @@ int kiln_cmd_run(int argc, char **argv)
     if (n_prompt < 0) goto done;
     int ctx_len = o.ctx ? o.ctx : c->ctx_len;
     if (n_prompt > ctx_len) {
-        fprintf(stderr, "kiln run: the prompt has %d tokens but the context holds %d (raise --ctx)\n", n_prompt, ctx_len);
+        fprintf(stderr, CMD ": the prompt has %d tokens but the context holds %d (raise -c)\n", n_prompt, ctx_len);
         goto done;
     }
 
@@ -263,33 +331,33 @@ int kiln_cmd_run(int argc, char **argv)
     copt.threads = o.threads;
     t0 = now_s();
     if (kiln_context_create(o.device, &copt, &ctx)) {
-        fprintf(stderr, "kiln run: device %s: %s\n", o.device, kiln_last_error());
+        fprintf(stderr, CMD ": device %s: %s\n", o.device, kiln_last_error());
         goto done;
     }
     kiln_device_info info;
     kiln_context_get_device(ctx, &info);
-    fprintf(stderr, "kiln run: placing the model on %s (%s), KV cache %d tokens of %s ...\n", info.id, info.name,
-            ctx_len, o.kv_type == KILN_F32 ? "f32" : o.kv_type == KILN_F16 ? "f16" : "q8_0");
+    fprintf(stderr, CMD ": placing the model on %s (%s), KV cache %d tokens of %s ...\n", info.id, info.name, ctx_len,
+            o.kv_type == KILN_F32 ? "f32" : o.kv_type == KILN_F16 ? "f16" : "q8_0");
     kiln_session_options so = kiln_session_options_default();
     so.ctx_len = ctx_len;
     so.kv_type = o.kv_type;
     if (kiln_session_create(m, ctx, &so, &s) || kiln_sampler_create(&o.sp, c->n_vocab, &smp)) {
-        fprintf(stderr, "kiln run: %s\n", kiln_last_error());
+        fprintf(stderr, CMD ": %s\n", kiln_last_error());
         goto done;
     }
-    fprintf(stderr, "kiln run: ready in %.2f s; %d prompt tokens, seed %llu, temperature %g\n", now_s() - t0, n_prompt,
+    fprintf(stderr, CMD ": ready in %.2f s; %d prompt tokens, seed %llu, temperature %g\n", now_s() - t0, n_prompt,
             (unsigned long long)o.sp.seed, o.sp.temperature);
-    if (o.dump && !(dump = fopen(o.dump, "w"))) {
-        fprintf(stderr, "kiln run: cannot write %s\n", o.dump);
-        goto done;
-    }
+    if (o.dump && !(dump = kiln_open_for_writing(CMD, "--dump-logits", o.dump))) goto done;
     logits = malloc((size_t)c->n_vocab * sizeof *logits);
-    int32_t *hist = realloc(ids, ((size_t)n_prompt + (size_t)o.n_predict + 1) * sizeof *ids);
-    if (!logits || !hist) {
-        fprintf(stderr, "kiln run: out of memory\n");
+    int32_t *win = realloc(ids, ((size_t)ctx_len + 1) * sizeof *ids);
+    if (!logits || !win) {
+        fprintf(stderr, CMD ": out of memory\n");
         goto done;
     }
-    ids = hist;
+    ids = win;
+    int bos_added = n_prompt > 0 && tok && ids[0] == kiln_tokenizer_bos(tok) && !o.prompt_ids;
+    run_window w = {.win = ids, .n = n_prompt};
+    w.n_keep = o.keep < 0 || o.keep + bos_added > n_prompt ? n_prompt : o.keep + bos_added;
 
     /* Stop token: EOS of the vocabulary; llama2.c checkpoints stop at BOS like run.c. */
     int32_t stop = -1;
@@ -297,22 +365,21 @@ int kiln_cmd_run(int argc, char **argv)
         if (tok) stop = kiln_tokenizer_eos(tok);
         else if (strncmp(o.model, "synthetic:", 10) != 0) stop = 1;
     }
-    if (!o.ids_only && tok && o.prompt) fwrite(o.prompt, 1, strlen(o.prompt), stdout), fflush(stdout);
+    if (!o.ids_only && tok && o.prompt && !o.no_display_prompt) fwrite(o.prompt, 1, o.prompt_len, stdout), fflush(stdout);
 
     double t_prefill = now_s();
     if (kiln_session_forward(s, ids, (size_t)n_prompt, logits)) {
-        fprintf(stderr, "\nkiln run: %s\n", kiln_last_error());
+        fprintf(stderr, "\n" CMD ": %s\n", kiln_last_error());
         goto done;
     }
     dump_logits(dump, logits, c->n_vocab);
     t_prefill = now_s() - t_prefill;
 
     double t_decode = now_s();
-    int n_gen = 0, n_decode = 0;
+    int n_gen = 0, n_decode = 0, full = 0;
     const char *why = "reached -n";
-    while (n_gen < o.n_predict) {
-        int32_t next = kiln_sampler_sample(smp, logits, ids, (size_t)(n_prompt + n_gen));
-        ids[n_prompt + n_gen] = next;
+    while (o.n_predict < 0 || n_gen < o.n_predict) {
+        int32_t next = kiln_sampler_sample(smp, logits, w.win, (size_t)w.n);
         emit_token(&o, tok, next, n_gen == 0);
         n_gen++;
         if (next == stop) {
@@ -320,13 +387,20 @@ int kiln_cmd_run(int argc, char **argv)
             break;
         }
         if (n_gen == o.n_predict) break;
-        if (kiln_session_pos(s) >= kiln_session_capacity(s)) {
-            why = "the context is full";
-            break;
-        }
-        if (kiln_session_forward(s, &next, 1, logits)) {
-            fprintf(stderr, "\nkiln run: %s\n", kiln_last_error());
-            goto done;
+        if (w.n >= kiln_session_capacity(s)) { /* no room for `next`: never write past the cache */
+            int r = o.context_shift ? shift_context(s, &w, next, logits) : 2;
+            if (r == 1) goto done;
+            if (r == 2) {
+                full = 1;
+                why = "the context is full";
+                break;
+            }
+        } else {
+            if (kiln_session_forward(s, &next, 1, logits)) {
+                fprintf(stderr, "\n" CMD ": %s\n", kiln_last_error());
+                goto done;
+            }
+            w.win[w.n++] = next;
         }
         n_decode++;
         dump_logits(dump, logits, c->n_vocab);
@@ -334,14 +408,21 @@ int kiln_cmd_run(int argc, char **argv)
     t_decode = now_s() - t_decode;
     printf("\n");
     fflush(stdout);
-    fprintf(stderr, "kiln run: %d tokens (%s); prompt %d tokens in %.3f s (%.1f tok/s), %d decode steps in %.3f s (%.1f tok/s)\n",
+    if (full)
+        fprintf(stderr, CMD ": stopped: the context is full (%d tokens)%s\n", kiln_session_capacity(s),
+                o.context_shift ? "; --keep leaves nothing to drop"
+                                : "; raise -c, or pass --context-shift to drop old tokens and go on");
+    fprintf(stderr, CMD ": %d tokens (%s); prompt %d tokens in %.3f s (%.1f tok/s), %d decode steps in %.3f s (%.1f tok/s)",
             n_gen, why, n_prompt, t_prefill, n_prompt / (t_prefill > 0 ? t_prefill : 1e-9), n_decode, t_decode,
             n_decode / (t_decode > 0 ? t_decode : 1e-9));
+    if (w.shifts) fprintf(stderr, "; %d context shift%s", w.shifts, w.shifts == 1 ? "" : "s");
+    fprintf(stderr, "\n");
     rc = 0;
 done:
     if (dump) fclose(dump);
     free(logits);
     free(ids);
+    free(o.prompt);
     kiln_sampler_free(smp);
     kiln_session_free(s);
     kiln_context_destroy(ctx);
