@@ -8,9 +8,11 @@
  * last-level cache, and run i uses copy i % copies, so each run streams from
  * memory like a real decode step rather than from a warm cache. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "kiln/kiln.h"
@@ -30,6 +32,21 @@ int kiln_bench_op_from_name(const char *name)
         if (!strcmp(name, op_names[i])) return i;
     return -1;
 }
+
+/* Why the last kiln_bench_run failed, when the reason is the benchmark's own
+ * (a shape it cannot build, host memory) rather than the library's. */
+static char bench_why[256];
+
+static kiln_status fail(kiln_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(bench_why, sizeof bench_why, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+const char *kiln_bench_error(void) { return bench_why[0] ? bench_why : kiln_last_error(); }
 
 kiln_bench_case kiln_bench_default(kiln_bench_op op)
 {
@@ -108,6 +125,8 @@ static void *make_host(kiln_dtype t, int64_t rows, int64_t cols, float sigma, ui
     uint8_t *host = malloc(*bytes ? *bytes : 1);
     float *tmp = malloc((size_t)cols * sizeof *tmp);
     if (!host || !tmp) {
+        fail(KILN_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of host memory for %lld x %lld %s", *bytes,
+             (long long)rows, (long long)cols, kiln_dtype_get(t)->name);
         free(host);
         free(tmp);
         return NULL;
@@ -478,8 +497,87 @@ done:
     return s;
 }
 
+static double host_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+}
+
+/* A dimension must be at least 1 (and no larger than 2^31, so that products
+ * of three fit int64). */
+static kiln_status check_dims(const char *const names[], const int64_t values[], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (values[i] < 1 || values[i] > ((int64_t)1 << 31))
+            return fail(KILN_ERR_INVALID_ARG, "--%s %lld: must be 1..2147483648", names[i], (long long)values[i]);
+    return KILN_OK;
+}
+
+/* Rows of n elements must be whole blocks of t. */
+static kiln_status check_blocks(const char *what, int64_t n, kiln_dtype t)
+{
+    if (!kiln_row_bytes(t, n))
+        return fail(KILN_ERR_INVALID_ARG, "--%s %lld is not a multiple of %s's block of %d", what, (long long)n,
+                    kiln_dtype_get(t)->name, kiln_dtype_get(t)->block_elems);
+    return KILN_OK;
+}
+
+kiln_status kiln_bench_check(const kiln_bench_case *c)
+{
+    kiln_status s;
+    double bytes = 0; /* of the largest input, one copy */
+    bench_why[0] = 0;
+    switch (c->op) {
+    case KILN_BENCH_MATVEC:
+    case KILN_BENCH_MATMUL: {
+        static const char *const names[] = {"m", "k", "n"};
+        if ((s = check_dims(names, (int64_t[]){c->m, c->k, c->n}, 3))) return s;
+        if (!kiln_dtype_get(c->format)->is_weight_format)
+            return fail(KILN_ERR_INVALID_ARG, "%s is not a weight format", kiln_dtype_get(c->format)->name);
+        if ((s = check_blocks("k", c->k, c->format))) return s;
+        bytes = (double)c->m * (double)kiln_row_bytes(c->format, c->k);
+        break;
+    }
+    case KILN_BENCH_FLASH_ATTN:
+    case KILN_BENCH_PAGED_ATTN: {
+        static const char *const names[] = {"heads", "kv-heads", "head-dim", "q-len", "kv-len", "seqs", "block-size"};
+        int64_t v[] = {c->heads, c->kv_heads, c->head_dim, c->q_len, c->kv_len, c->seqs, c->block_size};
+        if ((s = check_dims(names, v, 7))) return s;
+        if (c->heads % c->kv_heads)
+            return fail(KILN_ERR_INVALID_ARG, "--heads %lld is not a multiple of --kv-heads %lld", (long long)c->heads,
+                        (long long)c->kv_heads);
+        if ((s = check_blocks("head-dim", c->head_dim, c->format))) return s;
+        bytes = 2.0 * (double)c->kv_len * (double)c->seqs * (double)c->kv_heads *
+                (double)kiln_row_bytes(c->format, c->head_dim);
+        break;
+    }
+    case KILN_BENCH_NORM: {
+        static const char *const names[] = {"rows", "dim"};
+        if ((s = check_dims(names, (int64_t[]){c->rows, c->dim}, 2))) return s;
+        bytes = (double)c->rows * (double)c->dim * 4.0;
+        break;
+    }
+    case KILN_BENCH_ROPE: {
+        static const char *const names[] = {"q-len", "heads", "kv-heads", "head-dim", "block-size"};
+        if ((s = check_dims(names, (int64_t[]){c->q_len, c->heads, c->kv_heads, c->head_dim, c->block_size}, 5)))
+            return s;
+        if ((s = check_blocks("head-dim", c->head_dim, c->format))) return s;
+        bytes = (double)c->q_len * (double)(c->heads + 2 * c->kv_heads) * (double)c->head_dim * 4.0;
+        break;
+    }
+    default: return fail(KILN_ERR_INVALID_ARG, "unknown op %d", (int)c->op);
+    }
+    double have = host_memory_bytes();
+    if (have > 0 && bytes > have)
+        return fail(KILN_ERR_OUT_OF_MEMORY, "this shape needs %.1f GiB of host memory for its data; the host has %.1f GiB",
+                    bytes / (1 << 30), have / (1 << 30));
+    return KILN_OK;
+}
+
 kiln_status kiln_bench_run(kiln_context *ctx, const kiln_bench_case *c, kiln_bench_result *r)
 {
+    kiln_status chk = kiln_bench_check(c);
+    if (chk != KILN_OK) return chk;
     memset(r, 0, sizeof *r);
     bench_buffers bb = {.count = 0};
     kiln_status s;

@@ -58,7 +58,14 @@ int kiln_bench_op_from_name(const char *name); /* -1 when unknown */
 /* "m=4096 k=14336 n=1" etc. */
 void kiln_bench_shape(const kiln_bench_case *c, char *buf, size_t cap);
 
+/* Whether the case can be built: every dimension at least 1, rows of whole
+ * blocks, data that fits the host's memory. KILN_ERR_INVALID_ARG (or
+ * OUT_OF_MEMORY) with the reason in kiln_bench_error() when not. */
+kiln_status kiln_bench_check(const kiln_bench_case *c);
+/* Runs a case (checking it first). */
 kiln_status kiln_bench_run(kiln_context *ctx, const kiln_bench_case *c, kiln_bench_result *r);
+/* Why the last check or run failed: the benchmark's own reason, else kiln_last_error(). */
+const char *kiln_bench_error(void);
 
 /* ---- the host's ceilings (bench/ceilings.c) */
 

@@ -3,6 +3,7 @@
  * last-level cache (the roofline's bandwidth), and the f32 FMA peak from the
  * clock and the vector width. */
 #include <pthread.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,11 @@ double kiln_bench_cpu_peak_gflops(const kiln_device_info *info, int threads)
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, "cpu MHz", 7)) {
             char *colon = strchr(line, ':');
-            if (colon) mhz = atof(colon + 1);
+            char *end;
+            double v = colon ? strtod(colon + 1, &end) : 0.0;
+            /* a clock we can read, or none (the peak is then unknown, not wrong) */
+            if (colon && end != colon + 1 && (*end == '\n' || *end == 0) && isfinite(v) && v > 0 && v < 1e6)
+                mhz = v;
             break;
         }
     fclose(f);

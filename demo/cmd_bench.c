@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "demo/args.h"
 #include "demo/commands.h"
 #include "kiln/kiln.h"
 
@@ -35,11 +36,14 @@ static void usage(FILE *f)
             "(on a busy machine, cpu_us / threads is what the op cost while it ran).\n");
 }
 
-static int parse_i64(const char *s, int64_t *out)
+#define CMD "kiln bench"
+#define MAX_DIM ((long long)1 << 31)
+
+/* A shape dimension: an integer 1..2^31. */
+static int parse_dim(const char *opt, const char *s, int64_t *out)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end || v < 0) return -1;
+    long long v;
+    if (kiln_arg_int(CMD, opt, s, 1, MAX_DIM, &v)) return -1;
     *out = v;
     return 0;
 }
@@ -122,7 +126,7 @@ int kiln_cmd_bench(int argc, char **argv)
     c = kiln_bench_default((kiln_bench_op)op);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0, takes = 1;
+        int bad = 0, takes = 1, quiet = 0; /* quiet: the parser has said what was wrong */
         if (!strcmp(a, "--json")) json = 1, takes = 0;
         else if (!strcmp(a, "--no-causal")) c.causal = 0, takes = 0;
         else if (!strcmp(a, "--causal")) c.causal = 1, takes = 0;
@@ -137,30 +141,31 @@ int kiln_cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--isa")) isa = v;
         else if (!strcmp(a, "--dtype")) bad = parse_dtype(v, &c.dtype);
         else if (!strcmp(a, "--epilogue")) bad = parse_epilogue(v, &c.epilogue);
-        else if (!strcmp(a, "--threads")) threads = atoi(v), bad = threads <= 0;
-        else if (!strcmp(a, "--m")) bad = parse_i64(v, &c.m);
-        else if (!strcmp(a, "--k")) bad = parse_i64(v, &c.k);
-        else if (!strcmp(a, "--n")) bad = parse_i64(v, &c.n);
-        else if (!strcmp(a, "--heads")) bad = parse_i64(v, &c.heads);
-        else if (!strcmp(a, "--kv-heads")) bad = parse_i64(v, &c.kv_heads);
-        else if (!strcmp(a, "--head-dim")) bad = parse_i64(v, &c.head_dim);
-        else if (!strcmp(a, "--q-len")) bad = parse_i64(v, &c.q_len);
-        else if (!strcmp(a, "--kv-len")) bad = parse_i64(v, &c.kv_len);
-        else if (!strcmp(a, "--seqs")) bad = parse_i64(v, &c.seqs);
-        else if (!strcmp(a, "--block-size")) bad = parse_i64(v, &c.block_size);
-        else if (!strcmp(a, "--rows")) bad = parse_i64(v, &c.rows);
-        else if (!strcmp(a, "--dim")) bad = parse_i64(v, &c.dim);
-        else if (!strcmp(a, "--runs")) c.max_runs = atoi(v), bad = c.max_runs <= 0;
-        else if (!strcmp(a, "--min-runs")) c.min_runs = atoi(v), bad = c.min_runs <= 0;
-        else if (!strcmp(a, "--warmup")) c.warmup = atoi(v), bad = c.warmup < 0;
-        else if (!strcmp(a, "--seconds")) c.min_seconds = atof(v), bad = c.min_seconds < 0;
+        else if (!strcmp(a, "--threads")) bad = kiln_arg_i32(CMD, a, v, 1, 4096, &threads), quiet = 1;
+        else if (!strcmp(a, "--m")) bad = parse_dim(a, v, &c.m), quiet = 1;
+        else if (!strcmp(a, "--k")) bad = parse_dim(a, v, &c.k), quiet = 1;
+        else if (!strcmp(a, "--n")) bad = parse_dim(a, v, &c.n), quiet = 1;
+        else if (!strcmp(a, "--heads")) bad = parse_dim(a, v, &c.heads), quiet = 1;
+        else if (!strcmp(a, "--kv-heads")) bad = parse_dim(a, v, &c.kv_heads), quiet = 1;
+        else if (!strcmp(a, "--head-dim")) bad = parse_dim(a, v, &c.head_dim), quiet = 1;
+        else if (!strcmp(a, "--q-len")) bad = parse_dim(a, v, &c.q_len), quiet = 1;
+        else if (!strcmp(a, "--kv-len")) bad = parse_dim(a, v, &c.kv_len), quiet = 1;
+        else if (!strcmp(a, "--seqs")) bad = parse_dim(a, v, &c.seqs), quiet = 1;
+        else if (!strcmp(a, "--block-size")) bad = parse_dim(a, v, &c.block_size), quiet = 1;
+        else if (!strcmp(a, "--rows")) bad = parse_dim(a, v, &c.rows), quiet = 1;
+        else if (!strcmp(a, "--dim")) bad = parse_dim(a, v, &c.dim), quiet = 1;
+        else if (!strcmp(a, "--runs")) bad = kiln_arg_i32(CMD, a, v, 1, 1000000, &c.max_runs), quiet = 1;
+        else if (!strcmp(a, "--min-runs")) bad = kiln_arg_i32(CMD, a, v, 1, 1000000, &c.min_runs), quiet = 1;
+        else if (!strcmp(a, "--warmup")) bad = kiln_arg_i32(CMD, a, v, 0, 1000000, &c.warmup), quiet = 1;
+        else if (!strcmp(a, "--seconds")) bad = kiln_arg_double(CMD, a, v, 0, 86400, &c.min_seconds), quiet = 1;
         else {
             fprintf(stderr, "kiln bench: unknown option '%s'\n\n", a);
             usage(stderr);
             return 2;
         }
         if (bad) {
-            fprintf(stderr, "kiln bench: bad or missing value for %s\n", a);
+            if (!v) fprintf(stderr, CMD ": %s needs a value\n", a);
+            else if (!quiet) fprintf(stderr, CMD ": %s: '%s' is not one of the values --help lists\n", a, v);
             return 2;
         }
         i += takes;
@@ -204,7 +209,7 @@ int kiln_cmd_bench(int argc, char **argv)
         kiln_status s = kiln_bench_run(ctx, &c, &r);
         if (s) {
             fprintf(stderr, "kiln bench: %s %s failed: %s: %s\n", kiln_bench_op_name(c.op), tok, kiln_status_name(s),
-                    kiln_last_error());
+                    kiln_bench_error());
             status = 1;
             continue;
         }

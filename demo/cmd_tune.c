@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "demo/args.h"
 #include "demo/commands.h"
 #include "kiln/autotune.h"
 #include "kiln/kiln.h"
@@ -132,20 +133,14 @@ int kiln_cmd_tune(int argc, char **argv)
         } else if (v && !strcmp(a, "--axes")) {
             o.axes = v, i++;
         } else if (v && !strcmp(a, "--compile-threads")) {
-            o.compile_threads = atoi(v), i++;
-            if (o.compile_threads < 1) {
-                fprintf(stderr, "kiln tune: --compile-threads must be 1 or more\n");
-                return 2;
-            }
+            if (kiln_arg_i32("kiln tune", a, v, 1, 4096, &o.compile_threads)) return 2;
+            i++;
         }
         else if (!strcmp(a, "--force")) o.force = 1;
         else if (v && (!strcmp(a, "--backend") || !strcmp(a, "--device"))) device = v, i++;
         else if (v && !strcmp(a, "--budget")) {
-            o.budget_s = atof(v), i++;
-            if (!(o.budget_s > 0)) {
-                fprintf(stderr, "kiln tune: --budget must be a positive number of seconds\n");
-                return 2;
-            }
+            if (kiln_arg_double("kiln tune", a, v, 1e-3, 1e9, &o.budget_s)) return 2; /* seconds, > 0 */
+            i++;
         } else if (v && !strcmp(a, "-m")) o.model_path = v, i++;
         else if (v && !strcmp(a, "--ops")) {
             if (!parse_ops(v, &o.ops)) return 2;
