@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "demo/commands.h"
+#include "demo/files.h"
 #include "kiln/runtime.h"
 
 static void usage(FILE *f)
@@ -23,25 +24,6 @@ static void usage(FILE *f)
             "      --no-parse-special  treat text like \"<s>\" as plain text\n"
             "      --show-count     print the number of tokens at the end\n"
             "  -h, --help           this help\n");
-}
-
-static char *read_stream(FILE *f, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *b = realloc(buf, cap * 2);
-        if (!b) {
-            free(buf);
-            return NULL;
-        }
-        buf = b;
-        cap *= 2;
-    }
-    *len = n;
-    return buf;
 }
 
 int kiln_cmd_tokenize(int argc, char **argv)
@@ -89,17 +71,8 @@ int kiln_cmd_tokenize(int argc, char **argv)
     if (prompt) {
         len = strlen(prompt);
     } else {
-        FILE *f = use_stdin ? stdin : fopen(file, "rb");
-        if (!f) {
-            fprintf(stderr, "kiln tokenize: cannot open %s\n", file);
-            return 1;
-        }
-        text = read_stream(f, &len);
-        if (f != stdin) fclose(f);
-        if (!text) {
-            fprintf(stderr, "kiln tokenize: out of memory reading the text\n");
-            return 1;
-        }
+        text = kiln_read_text_file("kiln tokenize", use_stdin ? "reading" : "-f", use_stdin ? NULL : file, &len);
+        if (!text) return 1;
     }
 
     kiln_gguf *g = NULL;

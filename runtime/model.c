@@ -1,8 +1,10 @@
 /* runtime/model.c — loading a model (dispatch on the source), checking its
  * tensors against its config, and freeing it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kernels/core/backend.h"
 #include "runtime/model.h"
@@ -152,10 +154,15 @@ kiln_status kiln_model_load(const char *path, kiln_model **out)
     kiln_model *m = kiln_model_alloc();
     if (!m) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_model_load: out of memory");
     kiln_status st;
-    if (!strncmp(path, "synthetic:", 10)) st = kiln_model_load_synthetic(m, path + 10);
+    int synthetic = !strncmp(path, "synthetic:", 10);
+    struct stat sb;
+    if (synthetic) st = kiln_model_load_synthetic(m, path + 10);
+    else if (stat(path, &sb) != 0) st = kiln_fail(KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    else if (S_ISDIR(sb.st_mode)) st = kiln_fail(KILN_ERR_IO, "%s is a directory, not a model file", path);
     else if (is_gguf(path)) st = kiln_model_load_gguf(m, path);
     else st = kiln_model_load_llama2c(m, path);
     if (st == KILN_OK) st = kiln_model_check(m);
+    if (st == KILN_OK && !synthetic) st = kiln_model_check_finite(m); /* generated weights are finite */
     if (st != KILN_OK) {
         kiln_model_free(m);
         return kiln_fail_prefix(st, "loading %s", path);

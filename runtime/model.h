@@ -74,5 +74,8 @@ void *kiln_model_own(kiln_model *m, size_t bytes); /* malloc, freed with the mod
 /* Checks shapes against the config, that each weight exists and has a dtype
  * the matmul takes; the message names the offending tensor. */
 kiln_status kiln_model_check(const kiln_model *m);
+/* Refuses weights holding NaN or infinity (f32/f16/bf16 values, quantized
+ * blocks' scales), naming the tensor and the block (model_finite.c). */
+kiln_status kiln_model_check_finite(const kiln_model *m);
 
 #endif

@@ -11,6 +11,7 @@
  *   f32 wcls [vocab][dim] (only when vocab_size < 0)
  * with kv_dim = dim * n_kv_heads / n_heads. Matrices are [out][in], as kiln's
  * weights; RoPE rotates consecutive pairs, theta 10000, RMSNorm eps 1e-5. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static kiln_weight f32_weight(const float *data, int64_t rows, int64_t cols)
 kiln_status kiln_model_load_llama2c(kiln_model *m, const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return kiln_fail(KILN_ERR_IO, "cannot open %s", path);
+    if (!f) return kiln_fail(KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     int32_t h[7];
     if (fread(h, sizeof h, 1, f) != 1) {
         fclose(f);

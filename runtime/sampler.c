@@ -33,11 +33,20 @@ kiln_sampler_params kiln_sampler_params_default(void)
 kiln_status kiln_sampler_create(const kiln_sampler_params *p, int32_t n_vocab, kiln_sampler **out)
 {
     if (!p || !out || n_vocab <= 0) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_sampler_create: bad arguments");
-    if (p->temperature < 0 || p->top_k < 0 || !(p->top_p > 0 && p->top_p <= 1) || p->min_p < 0 || p->min_p > 1 ||
-        !(p->repeat_penalty > 0) || p->repeat_last_n < 0)
-        return kiln_fail(KILN_ERR_INVALID_ARG,
-                         "sampler: temperature %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g out of range",
-                         p->temperature, p->top_k, p->top_p, p->min_p, p->repeat_penalty);
+    /* Each setting checked on its own, so the message names the one that is wrong
+     * (written so that NaN fails too). */
+    if (!(p->temperature >= 0 && p->temperature <= 1e6f))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: temperature %g is out of range (0..1e6, 0 = greedy)", p->temperature);
+    if (p->top_k < 0) return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: top_k %d is negative (0 = off)", p->top_k);
+    if (!(p->top_p > 0 && p->top_p <= 1))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: top_p %g is out of range (above 0, at most 1; 1 = off)", p->top_p);
+    if (!(p->min_p >= 0 && p->min_p <= 1))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: min_p %g is out of range (0..1, 0 = off)", p->min_p);
+    if (!(p->repeat_penalty > 0 && p->repeat_penalty <= 1e6f))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: repeat_penalty %g is out of range (above 0, 1 = off)",
+                         p->repeat_penalty);
+    if (p->repeat_last_n < 0)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sampler: repeat_last_n %d is negative (0 = off)", p->repeat_last_n);
     kiln_sampler *s = calloc(1, sizeof *s);
     if (s) s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
     if (!s || !s->cand) {

@@ -1,0 +1,105 @@
+/* runtime/model_finite.c — refusing a model whose weights hold NaN or
+ * infinity. Such a file (a broken conversion, a damaged download) would
+ * otherwise run and print garbage ("0 0 0 ...") without a word.
+ *
+ * The check reads only the floating-point fields: every value of f32, f16 and
+ * bf16 tensors, and the scales (and mins) of each quantized block — the codes
+ * of a quantized block are integers and cannot be non-finite. It streams
+ * the weights once at load, which a session does anyway. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "formats/blocks.h"
+#include "kernels/core/backend.h"
+#include "runtime/model.h"
+
+typedef enum float_kind { FIELD_NONE = 0, FIELD_F32, FIELD_F16, FIELD_BF16 } float_kind;
+
+/* The floating-point fields of one block of each type (offsets from
+ * formats/blocks.h, the one place the layouts are written down). */
+typedef struct block_floats {
+    float_kind kind;
+    int n;
+    size_t off[2];
+} block_floats;
+
+static const block_floats floats_of[KILN_DTYPE_COUNT] = {
+    [KILN_F32] = {FIELD_F32, 1, {0}},
+    [KILN_F16] = {FIELD_F16, 1, {0}},
+    [KILN_BF16] = {FIELD_BF16, 1, {0}},
+    [KILN_Q4_0] = {FIELD_F16, 1, {offsetof(kiln_block_q4_0, d)}},
+    [KILN_Q4_1] = {FIELD_F16, 2, {offsetof(kiln_block_q4_1, d), offsetof(kiln_block_q4_1, m)}},
+    [KILN_Q5_0] = {FIELD_F16, 1, {offsetof(kiln_block_q5_0, d)}},
+    [KILN_Q5_1] = {FIELD_F16, 2, {offsetof(kiln_block_q5_1, d), offsetof(kiln_block_q5_1, m)}},
+    [KILN_Q8_0] = {FIELD_F16, 1, {offsetof(kiln_block_q8_0, d)}},
+    [KILN_Q4_K] = {FIELD_F16, 2, {offsetof(kiln_block_q4_K, d), offsetof(kiln_block_q4_K, dmin)}},
+    [KILN_Q5_K] = {FIELD_F16, 2, {offsetof(kiln_block_q5_K, d), offsetof(kiln_block_q5_K, dmin)}},
+    [KILN_Q6_K] = {FIELD_F16, 1, {offsetof(kiln_block_q6_K, d)}},
+    [KILN_NF4] = {FIELD_F32, 1, {offsetof(kiln_block_nf4, absmax)}},
+    [KILN_INT4G] = {FIELD_F16, 1, {offsetof(kiln_block_int4g, scale)}},
+};
+
+/* Whether the field at p is NaN or infinity: all exponent bits set. */
+static int non_finite(float_kind kind, const unsigned char *p)
+{
+    if (kind == FIELD_F32) {
+        uint32_t u;
+        memcpy(&u, p, 4);
+        return (u & 0x7f800000u) == 0x7f800000u;
+    }
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return kind == FIELD_F16 ? (h & 0x7c00u) == 0x7c00u : (h & 0x7f80u) == 0x7f80u;
+}
+
+/* The first block of w holding a non-finite value, or -1. */
+static int64_t first_bad_block(const kiln_weight *w)
+{
+    const kiln_dtype_info *t = kiln_dtype_get(w->dtype);
+    const block_floats *f = t ? &floats_of[w->dtype] : NULL;
+    if (!w->data || !f || f->kind == FIELD_NONE) return -1;
+    const unsigned char *base = w->data;
+    int64_t blocks = w->rows * (w->cols / t->block_elems);
+    size_t bb = (size_t)t->block_bytes;
+    /* Chunks with a branch-free inner loop, so the common all-finite case streams. */
+    for (int64_t c0 = 0; c0 < blocks; c0 += 4096) {
+        int64_t c1 = c0 + 4096 < blocks ? c0 + 4096 : blocks;
+        int bad = 0;
+        for (int64_t b = c0; b < c1; b++)
+            for (int i = 0; i < f->n; i++) bad |= non_finite(f->kind, base + (size_t)b * bb + f->off[i]);
+        if (bad)
+            for (int64_t b = c0; b < c1; b++)
+                for (int i = 0; i < f->n; i++)
+                    if (non_finite(f->kind, base + (size_t)b * bb + f->off[i])) return b;
+    }
+    return -1;
+}
+
+static kiln_status check_one(const kiln_weight *w, const char *name)
+{
+    int64_t b = first_bad_block(w);
+    if (b < 0) return KILN_OK;
+    const kiln_dtype_info *t = kiln_dtype_get(w->dtype);
+    if (!t->is_quantized)
+        return kiln_fail(KILN_ERR_FORMAT, "%s (%s) holds NaN or infinity at element %lld (row %lld); the file is damaged",
+                         name, t->name, (long long)b, (long long)(b / w->cols));
+    return kiln_fail(KILN_ERR_FORMAT,
+                     "%s (%s) has a NaN or infinite scale in block %lld (row %lld); the file is damaged", name,
+                     t->name, (long long)b, (long long)(b / (w->cols / t->block_elems)));
+}
+
+kiln_status kiln_model_check_finite(const kiln_model *m)
+{
+    kiln_status st;
+    if ((st = check_one(&m->token_embd, "token_embd.weight")) || (st = check_one(&m->output_norm, "output_norm.weight")))
+        return st;
+    if (m->output.data != m->token_embd.data && (st = check_one(&m->output, "output.weight"))) return st;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int r = KILN_ROLE_FIRST_PER_LAYER; r < KILN_ROLE_COUNT; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, kiln_role_name((kiln_role)r));
+            if ((st = check_one(&m->layers[l].w[r], name))) return st;
+        }
+    return KILN_OK;
+}
