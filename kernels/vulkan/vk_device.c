@@ -281,6 +281,27 @@ static const char *vendor_name(uint32_t id)
     }
 }
 
+/* "llvmpipe Mesa 22.3.6 (LLVM 15.0.6) (Vulkan 1.3.230)" in cap bytes: the API
+ * version always whole; when name and info do not both fit, the info alone
+ * (it usually repeats the name), and only then cut, marked with "...". Never
+ * a cut in the middle of a parenthesis that then reads as a different string. */
+static void format_driver(char *out, size_t cap, const char *name, const char *drv_info, uint32_t v)
+{
+    char api[40], full[2 * VK_MAX_DRIVER_NAME_SIZE + 2];
+    snprintf(api, sizeof api, " (Vulkan %u.%u.%u)", VK_API_VERSION_MAJOR(v) & 0x7fu, VK_API_VERSION_MINOR(v) & 0x3ffu,
+             VK_API_VERSION_PATCH(v) & 0xfffu);
+    size_t room = cap > strlen(api) ? cap - strlen(api) - 1 : 0; /* for the text before the API */
+    size_t nl = strnlen(name, VK_MAX_DRIVER_NAME_SIZE), il = strnlen(drv_info, VK_MAX_DRIVER_INFO_SIZE);
+    if (nl + 1 + il <= room) snprintf(full, sizeof full, "%.*s %.*s", (int)nl, name, (int)il, drv_info);
+    else if (il <= room) snprintf(full, sizeof full, "%.*s", (int)il, drv_info);
+    else snprintf(full, sizeof full, "%.*s...", room > 3 ? (int)(room - 3) : 0, drv_info);
+    size_t fl = strlen(full) < room ? strlen(full) : room, al = strlen(api);
+    if (fl + al + 1 > cap) al = cap > fl + 1 ? cap - fl - 1 : 0; /* cap too small even for the API */
+    memcpy(out, full, fl);
+    memcpy(out + fl, api, al);
+    out[fl + al] = 0;
+}
+
 void kiln_vk_fill_info(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd, int index,
                        kiln_device_info *info)
 {
@@ -297,9 +318,7 @@ void kiln_vk_fill_info(const kiln_vk_instance_funcs *fi, VkPhysicalDevice pd, in
     snprintf(info->name, sizeof info->name, "%.120s", p2.properties.deviceName);
     snprintf(info->vendor, sizeof info->vendor, "%s", vendor_name(p2.properties.vendorID));
     uint32_t v = p2.properties.apiVersion;
-    snprintf(info->driver, sizeof info->driver, "%.20s %.16s (Vulkan %u.%u.%u)", drv.driverName,
-             drv.driverInfo, VK_API_VERSION_MAJOR(v) & 0x7fu, VK_API_VERSION_MINOR(v) & 0x3ffu,
-             VK_API_VERSION_PATCH(v) & 0xfffu);
+    format_driver(info->driver, sizeof info->driver, drv.driverName, drv.driverInfo, v);
     VkPhysicalDeviceMemoryProperties mem;
     fi->vkGetPhysicalDeviceMemoryProperties(pd, &mem);
     for (uint32_t i = 0; i < mem.memoryHeapCount; i++)
