@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_LIST_VALUES 4096
 
@@ -24,16 +25,28 @@ static int scan_ll(const char *s, const char **end, long long *out)
     return 0;
 }
 
-static int not_integer(const char *cmd, const char *opt, const char *s)
+/* The messages name the value; in a list, the item and then the whole list. */
+static int not_integer_in(const char *cmd, const char *opt, const char *s, const char *list)
 {
-    fprintf(stderr, "%s: %s: '%s' is not an integer\n", cmd, opt, s);
+    if (list && strcmp(list, s)) fprintf(stderr, "%s: %s: '%s' in '%s' is not an integer\n", cmd, opt, s, list);
+    else fprintf(stderr, "%s: %s: '%s' is not an integer\n", cmd, opt, s);
     return -1;
 }
 
+static int out_of_range_in(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+                           const char *list)
+{
+    if (list && strcmp(list, s))
+        fprintf(stderr, "%s: %s: %s in '%s' is out of range (%lld..%lld)\n", cmd, opt, s, list, lo, hi);
+    else fprintf(stderr, "%s: %s: %s is out of range (%lld..%lld)\n", cmd, opt, s, lo, hi);
+    return -1;
+}
+
+static int not_integer(const char *cmd, const char *opt, const char *s) { return not_integer_in(cmd, opt, s, NULL); }
+
 static int out_of_range(const char *cmd, const char *opt, const char *s, long long lo, long long hi)
 {
-    fprintf(stderr, "%s: %s: %s is out of range (%lld..%lld)\n", cmd, opt, s, lo, hi);
-    return -1;
+    return out_of_range_in(cmd, opt, s, lo, hi, NULL);
 }
 
 int kiln_arg_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out)
@@ -75,7 +88,7 @@ int kiln_arg_double(const char *cmd, const char *opt, const char *s, double lo, 
     char *end;
     errno = 0;
     double v = *s && !isspace((unsigned char)*s) ? strtod(s, &end) : 0.0;
-    if (!*s || isspace((unsigned char)*s) || *end) {
+    if (!*s || isspace((unsigned char)*s) || *end || strpbrk(s, "xX")) { /* decimal only: no hex floats */
         fprintf(stderr, "%s: %s: '%s' is not a number\n", cmd, opt, s);
         return -1;
     }
@@ -123,17 +136,20 @@ static int parse_item(const char *cmd, const char *opt, const char *whole, const
                       kiln_int_list *l)
 {
     const char *p = *s, *end = p;
+    char item[64]; /* the item as typed, for messages */
+    size_t item_len = strcspn(p, ",");
+    snprintf(item, sizeof item, "%.*s", (int)(item_len < sizeof item ? item_len : sizeof item - 1), p);
     long long first, last, step = 1;
     char how = '+';
     int r = scan_ll(p, &end, &first);
-    if (r == -1) return not_integer(cmd, opt, whole);
-    if (r == -2 || first < lo || first > hi) return out_of_range(cmd, opt, whole, lo, hi);
+    if (r == -1) return not_integer_in(cmd, opt, item, whole);
+    if (r == -2 || first < lo || first > hi) return out_of_range_in(cmd, opt, item, lo, hi, whole);
     last = first;
     if (*end == '-') {
         p = end + 1;
         r = scan_ll(p, &end, &last);
-        if (r == -1 || *p == '-' || *p == '+') return not_integer(cmd, opt, whole);
-        if (r == -2 || last < lo || last > hi) return out_of_range(cmd, opt, whole, lo, hi);
+        if (r == -1 || *p == '-' || *p == '+') return not_integer_in(cmd, opt, item, whole);
+        if (r == -2 || last < lo || last > hi) return out_of_range_in(cmd, opt, item, lo, hi, whole);
         if (last < first) {
             fprintf(stderr, "%s: %s: in '%s' the range %lld-%lld runs backwards\n", cmd, opt, whole, first, last);
             return -1;
@@ -142,7 +158,7 @@ static int parse_item(const char *cmd, const char *opt, const char *whole, const
             how = *end;
             p = end + 1;
             r = scan_ll(p, &end, &step);
-            if (r == -1 || *p == '-' || *p == '+') return not_integer(cmd, opt, whole);
+            if (r == -1 || *p == '-' || *p == '+') return not_integer_in(cmd, opt, item, whole);
             if (r == -2 || step < (how == '*' ? 2 : 1)) {
                 fprintf(stderr, "%s: %s: in '%s' the %s must be at least %d\n", cmd, opt, whole,
                         how == '*' ? "multiplier" : "step", how == '*' ? 2 : 1);
@@ -151,7 +167,7 @@ static int parse_item(const char *cmd, const char *opt, const char *whole, const
             if (step > (1LL << 32)) step = 1LL << 32; /* past any int: one value, and no overflow below */
         }
     }
-    if (*end && *end != ',') return not_integer(cmd, opt, whole);
+    if (*end && *end != ',') return not_integer_in(cmd, opt, item, whole);
     for (long long v = first; v <= last; v = how == '*' ? v * step : v + step) {
         if (v == 0 && how == '*') { /* 0*M stays 0: take it once, then go on from 1 */
             if (kiln_int_list_push(l, 0)) goto oom;

@@ -106,6 +106,8 @@ static void dump_logits(FILE *f, const float *logits, int n)
 
 typedef struct run_opts {
     const char *model, *prompt_ids, *device, *dump, *prompt_file;
+    int32_t *ids;        /* --prompt-ids, parsed (malloc'ed) */
+    int n_ids;
     char *prompt;        /* -p or -f text (malloc'ed), escapes processed with -e */
     size_t prompt_len;
     int n_predict;       /* -1: until the context is full */
@@ -197,18 +199,20 @@ static int parse_args(int argc, char **argv, run_opts *o)
         if (!(o->prompt = kiln_read_text_file(CMD, "-f", o->prompt_file, &o->prompt_len))) return 1;
     }
     if (o->prompt && o->escape) o->prompt_len = kiln_arg_unescape(o->prompt);
+    if (o->prompt_ids && (o->n_ids = parse_ids(o->prompt_ids, &o->ids)) < 0) return 2;
     return 0;
 }
 
 /* The prompt as ids; returns the count or -1 (message printed). */
-static int prompt_ids(const run_opts *o, const kiln_model *m, int32_t **ids)
+static int prompt_ids(run_opts *o, const kiln_model *m, int32_t **ids)
 {
     const kiln_tokenizer *tok = kiln_model_tokenizer(m);
     int32_t n_vocab = kiln_model_get_config(m)->n_vocab;
     int n;
-    if (o->prompt_ids) {
-        n = parse_ids(o->prompt_ids, ids);
-        if (n < 0) return -1;
+    if (o->prompt_ids) { /* parsed with the options; the caller owns them now */
+        *ids = o->ids;
+        n = o->n_ids;
+        o->ids = NULL;
     } else if (o->prompt) {
         if (!tok) {
             fprintf(stderr, "kiln run: %s has no vocabulary, so a text prompt cannot be tokenized; use --prompt-ids\n",
@@ -294,6 +298,7 @@ int kiln_cmd_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc) {
         free(o.prompt);
+        free(o.ids);
         return rc;
     }
     if (!o.seed_given) o.sp.seed = (uint64_t)time(NULL);
@@ -422,6 +427,7 @@ done:
     if (dump) fclose(dump);
     free(logits);
     free(ids);
+    free(o.ids);
     free(o.prompt);
     kiln_sampler_free(smp);
     kiln_session_free(s);

@@ -38,6 +38,10 @@ int kiln_cmd_synth(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (kiln_dtype_from_name(type) < 0) {
+        fprintf(stderr, "kiln synth: --type: '%s' is not a weight type (see kiln quantize --help)\n", type);
+        return 2;
+    }
     char spec[128];
     snprintf(spec, sizeof spec, "synthetic:%s-%s", preset, type);
     kiln_model *m = NULL;
