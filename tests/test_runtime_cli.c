@@ -116,32 +116,3 @@ Test(runtime_cli, convert_quantize_synth, .timeout = 120)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
 }
-
-/* kiln bench -m with --batch: the one-sequence report keeps its shape, the
- * batched one names the batch and the per-sequence rate; bad values exit 2. */
-Test(runtime_cli, bench_model_batch, .timeout = 120)
-{
-    if (!kiln_backend_available(KILN_BACKEND_CPU)) cr_skip_test("the cpu backend is not available: %s", kiln_last_error());
-    char out[4096];
-    const char *b = KILN " bench -m synthetic:tiny-q4_0 -p 16 -n 4 --reps 1";
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s 2>/dev/null", b);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
-    cr_expect_not_null(strstr(out, "  pp16 "), "%s", out);
-    cr_expect_not_null(strstr(out, "  tg4 "), "%s", out);
-    cr_expect_null(strstr(out, "batch"), "%s", out);
-    snprintf(cmd, sizeof cmd, "%s --batch 3 2>/dev/null", b);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
-    cr_expect_not_null(strstr(out, "batch 3"), "%s", out);
-    cr_expect_not_null(strstr(out, "x3"), "%s", out);
-    cr_expect_not_null(strstr(out, "per sequence"), "%s", out);
-    snprintf(cmd, sizeof cmd, "%s --batch 3 --json 2>/dev/null", b);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
-    cr_expect_not_null(strstr(out, "\"batch\": 3"), "%s", out);
-    cr_expect_not_null(strstr(out, "\"tg_tokens_per_s_per_seq\": "), "%s", out);
-    snprintf(cmd, sizeof cmd, "%s --batch 0 2>&1", b);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "%s", cmd);
-    cr_expect_not_null(strstr(out, "--batch"), "%s", out);
-    cr_expect_eq(run_cmd(KILN " bench -m x --help", out, sizeof out), 0);
-    cr_expect_not_null(strstr(out, "--batch B"), "%s", out);
-}
