@@ -205,3 +205,23 @@ Test(cli_args, random_values_parse_exactly, .timeout = 300)
     regfree(&int_re);
     regfree(&num_re);
 }
+
+/* A value the parser takes but the sampler refuses: the message names that
+ * setting alone (it used to list every setting). */
+Test(cli_args, sampler_names_the_setting_out_of_range, .timeout = 60)
+{
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"--top-p 0", "sampler: top_p 0 is out of range"},
+        {"--repeat-penalty 0", "sampler: repeat_penalty 0 is out of range"},
+    };
+    char line[512], out[4096];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(line, sizeof line, KILN " run -m synthetic:tiny-q4_0 --prompt-ids 1 -n 1 %s 2>&1 >/dev/null",
+                 cases[i].args);
+        cr_expect_eq(kt_run_cmd(line, out, sizeof out), 1, "`%s`: %s", line, out);
+        cr_expect_not_null(strstr(out, cases[i].msg), "`%s`: '%s' lacks '%s'", line, out, cases[i].msg);
+        cr_expect_null(strstr(out, "temperature"), "`%s` names more than the one setting: %s", line, out);
+    }
+}
