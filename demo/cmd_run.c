@@ -128,7 +128,6 @@ static int is_opt(const char *a, const char *name, const char *alias)
 /* Returns 0 ok, 2 usage error (printed), 1 an unreadable -f file. */
 static int parse_args(int argc, char **argv, run_opts *o)
 {
-    static char device[64];
     const char *prompt_arg = NULL;
     o->n_predict = 64;
     o->kv_type = KILN_F16;
@@ -153,8 +152,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         else if (OPT("--repeat-penalty", NULL)) bad = kiln_arg_float(CMD, a, v, 0, 1e6, &o->sp.repeat_penalty);
         else if (OPT("--repeat-last-n", NULL)) bad = kiln_arg_i32(CMD, a, v, -1, INT32_MAX, &o->sp.repeat_last_n);
         else if (OPT("--seed", "-s")) bad = kiln_arg_u64(CMD, a, v, &o->sp.seed), o->seed_given = 1;
-        else if (OPT("--backend", NULL)) snprintf(device, sizeof device, "%s", v), o->device = device;
-        else if (OPT("--device", NULL)) snprintf(device, sizeof device, "%s", v), o->device = device;
+        else if (OPT("--backend", NULL) || OPT("--device", NULL)) o->device = v; /* argv outlives the command */
         else if (OPT("--threads", "-t")) bad = kiln_arg_i32(CMD, a, v, 0, 4096, &o->threads);
         else if (OPT("--ctx-size", "-c") || OPT("--ctx", NULL)) bad = kiln_arg_i32(CMD, a, v, 0, MAX_CTX, &o->ctx);
         else if (OPT("--keep", NULL)) bad = kiln_arg_i32(CMD, a, v, -1, MAX_CTX, &o->keep);
