@@ -430,6 +430,8 @@ int kiln_cmd_bench_model(int argc, char **argv)
 
     int rows = 0;
     for (int ti = 0; ti < o.t.n; ti++) {
+        kiln_session_free(s); /* the session lives on the context: it goes first */
+        s = NULL;
         kiln_context_destroy(ctx);
         ctx = NULL;
         kiln_context_options copt = kiln_context_options_default();
