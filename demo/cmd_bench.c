@@ -116,7 +116,7 @@ int kiln_cmd_bench(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "--op") && i + 1 < argc) op = kiln_bench_op_from_name(argv[i + 1]);
-        if (!strcmp(argv[i], "-m")) return kiln_cmd_bench_model(argc, argv); /* whole-model benchmark */
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) return kiln_cmd_bench_model(argc, argv); /* whole model */
     }
     if (op < 0) {
         fprintf(stderr, "kiln bench: --op matvec|matmul|flash_attn|paged_attn|norm|rope is required\n\n");
