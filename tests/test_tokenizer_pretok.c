@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln/runtime.h"
 #include "runtime/pretok.h"
@@ -144,4 +145,92 @@ Test(pretok, regex_engine_agrees_with_hand_written_splitters)
         }
     }
     for (int i = 0; i < 4; i++) kiln_pretok_free(p[i]);
+}
+
+/* ------------------------------------------------ choosing the pre-tokenizer */
+
+/* A tiny byte-level BPE vocabulary with the given tokenizer.ggml.pre (NULL: none). */
+static kiln_gguf *tiny_bpe(const char *path, const char *pre)
+{
+    static const char *const tokens[] = {"a", "b", "ab", "\xc4\xa0" /* space */, "1"};
+    static const char *const merges[] = {"a b"};
+    kiln_gguf_writer *w = NULL;
+    cr_assert_eq(kiln_gguf_writer_create(&w), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2"), KILN_OK);
+    if (pre) cr_assert_eq(kiln_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", tokens, 5), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", merges, 1), KILN_OK);
+    cr_assert_eq(kiln_gguf_writer_write(w, path, 3), KILN_OK, "%s", kiln_last_error());
+    kiln_gguf_writer_free(w);
+    kiln_gguf *g = NULL;
+    cr_assert_eq(kiln_gguf_open(path, &g), KILN_OK, "%s", kiln_last_error());
+    return g;
+}
+
+Test(pretok, unknown_names_are_errors_and_the_override_wins)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/kiln_test_pretok_%d.gguf", (int)getpid());
+    kiln_tokenizer *t = NULL;
+
+    /* an unknown name is an error that names it, not a silent GPT-2 */
+    kiln_gguf *g = tiny_bpe(path, "made-up-pre");
+    cr_assert_eq(kiln_tokenizer_from_gguf(g, &t), KILN_ERR_UNSUPPORTED);
+    cr_assert_null(t);
+    cr_expect(strstr(kiln_last_error(), "'made-up-pre'") && strstr(kiln_last_error(), "tokenizer.ggml.pre"), "%s",
+              kiln_last_error());
+    /* ... unless the caller chooses one */
+    kiln_tokenizer_options o = {.tokenizer_pre = "smollm"};
+    cr_assert_eq(kiln_tokenizer_from_gguf_ex(g, &o, &t), KILN_OK, "%s", kiln_last_error());
+    cr_expect_str_eq(kiln_tokenizer_pre(t), "smollm");
+    int32_t *ids = NULL;
+    size_t n = 0;
+    cr_assert_eq(kiln_tokenize(t, "ab 1", 4, 0, 0, &ids, &n), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(n, 3);
+    cr_expect(ids[0] == 2 && ids[1] == 3 && ids[2] == 4, "ids %d %d %d", ids[0], ids[1], ids[2]);
+    free(ids);
+    kiln_tokenizer_free(t);
+    t = NULL;
+    o.tokenizer_pre = "nope";
+    cr_assert_eq(kiln_tokenizer_from_gguf_ex(g, &o, &t), KILN_ERR_UNSUPPORTED);
+    cr_expect(strstr(kiln_last_error(), "tokenizer_pre 'nope'"), "%s", kiln_last_error());
+    /* one kiln knows but cannot run says why */
+    o.tokenizer_pre = "gemma4";
+    cr_assert_eq(kiln_tokenizer_from_gguf_ex(g, &o, &t), KILN_ERR_UNSUPPORTED);
+    cr_expect(strstr(kiln_last_error(), "gemma4") && strstr(kiln_last_error(), "not implement"), "%s",
+              kiln_last_error());
+    kiln_gguf_close(g);
+
+    /* no tokenizer.ggml.pre at all: llama.cpp's default */
+    g = tiny_bpe(path, NULL);
+    cr_assert_eq(kiln_tokenizer_from_gguf(g, &t), KILN_OK, "%s", kiln_last_error());
+    cr_expect_str_eq(kiln_tokenizer_pre(t), "default");
+    kiln_tokenizer_free(t);
+    kiln_gguf_close(g);
+    remove(path);
+}
+
+/* Every name resolves, and every rule of every pre-tokenizer kiln can run
+ * compiles (a typo in the table fails here, not on a user's model). */
+Test(pretok, every_table_entry_compiles)
+{
+    int runnable = 0;
+    for (size_t i = 0; i < kiln_pretok_names_count; i++) {
+        const kiln_pretok_name *e = &kiln_pretok_names[i];
+        cr_assert_eq(kiln_pretok_find(e->name, strlen(e->name)), e, "%s is listed twice", e->name);
+        kiln_pretok *p = NULL;
+        kiln_status st = kiln_pretok_create(e->def, &p);
+        if (!e->def->rules) {
+            cr_expect_eq(st, KILN_ERR_UNSUPPORTED, "%s", e->name);
+            continue;
+        }
+        cr_expect_eq(st, KILN_OK, "%s: %s", e->name, kiln_last_error());
+        const char *text = "Hello, World! 123 \xe4\xbd\xa0\xe5\xa5\xbd\n";
+        char *w = joined_words(p, text, strlen(text));
+        cr_expect_gt(strlen(w), 0);
+        free(w);
+        kiln_pretok_free(p);
+        runnable++;
+    }
+    cr_expect_geq(runnable, 80, "only %d runnable names", runnable);
 }
