@@ -562,7 +562,7 @@ int kiln_regex_search(const kiln_regex *re, const uint32_t *cp, size_t begin, si
             return 1;
         }
         if (m.overflow) {
-            kiln_fail(KILN_ERR_UNSUPPORTED, "pre-tokenizer: the text is too long for the backtracking regex matcher "
+            kiln_fail(KILN_ERR_UNSUPPORTED, "the text needs deeper backtracking than the regex matcher allows "
                                             "(over %d nested steps at code point %zu)", MAX_DEPTH, s);
             return -1;
         }

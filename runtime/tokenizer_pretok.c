@@ -306,7 +306,7 @@ kiln_status kiln_pretokenize(const kiln_pretok *p, const char *text, size_t len,
         return st;
     }
     out->start[0] = 0;
-    memcpy(out->start + 1, cur.at, cur.n * sizeof *cur.at);
+    if (cur.n) memcpy(out->start + 1, cur.at, cur.n * sizeof *cur.at);
     out->n = cur.n;
     free(cur.at);
     return KILN_OK;
