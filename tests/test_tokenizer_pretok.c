@@ -234,3 +234,72 @@ Test(pretok, every_table_entry_compiles)
     }
     cr_expect_geq(runnable, 80, "only %d runnable names", runnable);
 }
+
+/* ------------------------------------------------------ against llama.cpp */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = 0;
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Every pre-tokenizer kiln runs, on GPT-2's vocabulary relabelled with it,
+ * gives llama-tokenize's ids for the hard strings (tests/data/pretok_gpt2_vocab.py
+ * made them): ~80 names, their rules, flags and the regex engine at once. */
+Test(pretok, every_runnable_name_matches_llama_cpp_on_gpt2_vocab, .timeout = 120)
+{
+    const char *vocab = KILN_SOURCE_DIR "/../shared/vocab/ggml-vocab-gpt-2.gguf";
+    FILE *probe = fopen(vocab, "rb");
+    if (!probe) cr_skip_test("%s is absent", vocab);
+    fclose(probe);
+    size_t text_len, out_len;
+    char *text = slurp(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.inp", &text_len);
+    char *out = slurp(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.out", &out_len);
+    cr_assert(text && out, "tests/data/pretok_gpt2_vocab.{inp,out} are missing");
+    kiln_gguf *g = NULL;
+    cr_assert_eq(kiln_gguf_open(vocab, &g), KILN_OK, "%s", kiln_last_error());
+    int n_names = 0, n_failed = 0;
+    for (char *line = out, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        cr_assert_not_null(next, "pretok_gpt2_vocab.out does not end with a newline");
+        *next++ = 0;
+        char *ids_text = strchr(line, ' ');
+        cr_assert_not_null(ids_text);
+        *ids_text++ = 0;
+        kiln_tokenizer_options o = {.tokenizer_pre = line};
+        kiln_tokenizer *t = NULL;
+        cr_assert_eq(kiln_tokenizer_from_gguf_ex(g, &o, &t), KILN_OK, "%s: %s", line, kiln_last_error());
+        int32_t *ids = NULL;
+        size_t n = 0;
+        cr_assert_eq(kiln_tokenize(t, text, text_len, 0, 1, &ids, &n), KILN_OK, "%s: %s", line, kiln_last_error());
+        size_t i = 0, first_diff = SIZE_MAX;
+        for (char *p = ids_text, *end; *p; p = end, i++) {
+            long want = strtol(p, &end, 10);
+            if (end == p) break;
+            if (first_diff == SIZE_MAX && (i >= n || ids[i] != want)) first_diff = i;
+        }
+        if (first_diff == SIZE_MAX && i != n) first_diff = i < n ? i : n;
+        if (first_diff != SIZE_MAX) {
+            n_failed++;
+            cr_log_error("%s: %zu ids, llama.cpp %zu; first difference at id %zu", line, n, i, first_diff);
+        }
+        free(ids);
+        kiln_tokenizer_free(t);
+        n_names++;
+    }
+    cr_expect_geq(n_names, 80, "only %d names in pretok_gpt2_vocab.out", n_names);
+    cr_expect_eq(n_failed, 0, "%d of %d pre-tokenizers differ from llama.cpp", n_failed, n_names);
+    kiln_gguf_close(g);
+    free(text);
+    free(out);
+}
