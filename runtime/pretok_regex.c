@@ -84,7 +84,7 @@ static int is_space_sym(uint32_t v) { return (v >= 0x09 && v <= 0x0D) || v == 0x
 static int is_digit_sym(uint32_t v) { return v >= '0' && v <= '9'; }
 static int is_word_sym(uint32_t v) { return is_digit_sym(v) || ((v | 0x20) >= 'a' && (v | 0x20) <= 'z') || v == '_'; }
 
-static int item_has(const kiln_regex *re, const cls_item *it, uint32_t cp, uint32_t v)
+static int item_has(const cls_item *it, uint32_t cp, uint32_t v)
 {
     int r = 0;
     switch (it->kind) {
@@ -99,7 +99,6 @@ static int item_has(const kiln_regex *re, const cls_item *it, uint32_t cp, uint3
     case IT_WORD: r = is_word_sym(v); break;
     case IT_ANY_BUT_NEWLINE: r = !(v == '\n' || v == '\r' || v == 0x2028 || v == 0x2029); break;
     }
-    (void)re;
     return it->negate ? !r : r;
 }
 
@@ -109,7 +108,7 @@ static int class_has(const kiln_regex *re, int ci, uint32_t cp)
     for (;;) {
         const cls *c = &re->classes[ci];
         int in = 0;
-        for (int i = 0; i < c->n && !in; i++) in = item_has(re, &c->items[i], cp, v);
+        for (int i = 0; i < c->n && !in; i++) in = item_has(&c->items[i], cp, v);
         if (in == c->negate) return 0;
         if (c->and_cls < 0) return 1;
         if (c->and_negate) return !class_has(re, c->and_cls, cp);
