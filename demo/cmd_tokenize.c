@@ -23,12 +23,25 @@ static void usage(FILE *f)
             "      --no-bos         do not put the BOS token first (default: as the vocabulary says)\n"
             "      --no-parse-special  treat text like \"<s>\" as plain text\n"
             "      --show-count     print the number of tokens at the end\n"
-            "  -h, --help           this help\n");
+            "      --tokenizer-pre NAME  BPE vocabularies: split words with the pre-tokenizer NAME\n"
+            "                       instead of the file's tokenizer.ggml.pre (an unknown one there\n"
+            "                       is an error); NAME is one of llama.cpp's:\n");
+    /* the names, wrapped, straight from the runtime's table */
+    int col = 0;
+    const char *what;
+    for (size_t i = 0; kiln_tokenizer_pre_name(i, &what); i++) {
+        const char *name = kiln_tokenizer_pre_name(i, &what);
+        int w = (int)strlen(name) + 1;
+        if (col == 0 || col + w > 78) fprintf(f, col ? "\n%23s" : "%23s", ""), col = 23;
+        fprintf(f, " %s", name);
+        col += w;
+    }
+    fprintf(f, "\n  -h, --help           this help\n");
 }
 
 int kiln_cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL, *prompt = NULL, *file = NULL;
+    const char *model = NULL, *prompt = NULL, *file = NULL, *pre = NULL;
     int use_stdin = 0, ids_only = 0, no_bos = 0, parse_special = 1, show_count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -50,6 +63,8 @@ int kiln_cmd_tokenize(int argc, char **argv)
             no_bos = 1;
         } else if (!strcmp(a, "--no-parse-special")) {
             parse_special = 0;
+        } else if (!strcmp(a, "--tokenizer-pre") && has_next) {
+            pre = argv[++i];
         } else if (!strcmp(a, "--show-count")) {
             show_count = 1;
         } else if (!strcmp(a, "--log-disable")) {
@@ -80,7 +95,8 @@ int kiln_cmd_tokenize(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = 1;
-    if (kiln_gguf_open(model, &g) != KILN_OK || kiln_tokenizer_from_gguf(g, &t) != KILN_OK ||
+    kiln_tokenizer_options topts = {.tokenizer_pre = pre};
+    if (kiln_gguf_open(model, &g) != KILN_OK || kiln_tokenizer_from_gguf_ex(g, &topts, &t) != KILN_OK ||
         kiln_tokenize(t, prompt ? prompt : text, len, !no_bos && kiln_tokenizer_adds_bos(t), parse_special, &ids,
                       &n) != KILN_OK) {
         fprintf(stderr, "kiln tokenize: %s\n", kiln_last_error());

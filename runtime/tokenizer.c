@@ -141,10 +141,43 @@ static kiln_status build_special(kiln_tokenizer *t)
     return KILN_OK;
 }
 
+/* The pre-tokenizer of a BPE vocabulary: the override when given, else
+ * tokenizer.ggml.pre (absent: llama.cpp's default). An unknown name is an
+ * error, never a silent fallback that would tokenize differently. */
+static kiln_status choose_pretok(kiln_tokenizer *t, const kiln_gguf *g, const char *override)
+{
+    const char *name = "default", *from = "the default for a file without tokenizer.ggml.pre";
+    size_t len = strlen(name);
+    kiln_gguf_str pre;
+    if (override) {
+        name = override, len = strlen(override), from = "tokenizer_pre";
+    } else if (kiln_gguf_find_key(g, "tokenizer.ggml.pre") >= 0) {
+        if (kiln_gguf_get_str(g, "tokenizer.ggml.pre", &pre) != KILN_OK)
+            return kiln_fail(KILN_ERR_FORMAT, "tokenizer: tokenizer.ggml.pre is not a string");
+        name = pre.ptr, len = pre.len, from = "tokenizer.ggml.pre";
+    }
+    t->pre = kiln_pretok_find(name, len);
+    if (!t->pre)
+        return kiln_fail(KILN_ERR_UNSUPPORTED,
+                         "tokenizer: %s '%.*s' is no pre-tokenizer kiln knows (it knows llama.cpp's; "
+                         "`kiln tokenize --help` lists them; --tokenizer-pre NAME chooses one)",
+                         from, (int)(len > 64 ? 64 : len), name);
+    kiln_status st = kiln_pretok_create(t->pre->def, &t->pretok);
+    if (st != KILN_OK) return kiln_fail_prefix(st, "tokenizer: %s '%s'", from, t->pre->name);
+    if (t->pre->flags & KILN_PRETOK_ADD_BOS) t->add_bos = 1;
+    return KILN_OK;
+}
+
 kiln_status kiln_tokenizer_from_gguf(const kiln_gguf *g, kiln_tokenizer **out)
+{
+    return kiln_tokenizer_from_gguf_ex(g, NULL, out);
+}
+
+kiln_status kiln_tokenizer_from_gguf_ex(const kiln_gguf *g, const kiln_tokenizer_options *opts, kiln_tokenizer **out)
 {
     if (!g || !out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_tokenizer_from_gguf: null argument");
     *out = NULL;
+    const char *override = opts ? opts->tokenizer_pre : NULL;
     kiln_gguf_str model;
     if (kiln_gguf_get_str(g, "tokenizer.ggml.model", &model) != KILN_OK)
         return kiln_fail(KILN_ERR_FORMAT, "tokenizer: GGUF has no tokenizer.ggml.model string (no vocabulary in this file)");
@@ -155,15 +188,15 @@ kiln_status kiln_tokenizer_from_gguf(const kiln_gguf *g, kiln_tokenizer **out)
         t->kind = KILN_VOCAB_SPM;
         t->bos = 1, t->eos = 2, t->unk = 0;
         t->add_bos = 1, t->add_space_prefix = 1;
+        if (override) {
+            free(t);
+            return kiln_fail(KILN_ERR_INVALID_ARG, "tokenizer: tokenizer_pre '%s' given for a SentencePiece vocabulary, "
+                                                   "which has no pre-tokenizer", override);
+        }
     } else if (str_is(model, "gpt2")) {
         t->kind = KILN_VOCAB_BPE;
         t->bos = 11, t->eos = 11, t->unk = -1;
-        t->pretok = KILN_PRETOK_GPT2;
-        kiln_gguf_str pre;
-        if (kiln_gguf_find_key(g, "tokenizer.ggml.pre") >= 0 &&
-            kiln_gguf_get_str(g, "tokenizer.ggml.pre", &pre) == KILN_OK &&
-            (str_is(pre, "llama-bpe") || str_is(pre, "llama3") || str_is(pre, "llama-v3")))
-            t->pretok = KILN_PRETOK_LLAMA3;
+        if ((st = choose_pretok(t, g, override)) != KILN_OK) goto fail;
     } else {
         free(t);
         return kiln_fail(KILN_ERR_UNSUPPORTED, "tokenizer: tokenizer.ggml.model '%.*s' is not supported (kiln knows 'llama' and 'gpt2')",
@@ -180,6 +213,7 @@ kiln_status kiln_tokenizer_from_gguf(const kiln_gguf *g, kiln_tokenizer **out)
     if (t->bos >= t->n_vocab) t->bos = -1;
     if (t->eos >= t->n_vocab) t->eos = -1;
     if (t->unk >= t->n_vocab) t->unk = -1;
+    if (t->pre && (t->pre->flags & KILN_PRETOK_NO_BOS)) t->bos = -1;
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -204,6 +238,7 @@ void kiln_tokenizer_free(kiln_tokenizer *t)
     free(t->special);
     kiln_strmap_free(&t->token_ids);
     kiln_strmap_free(&t->merges);
+    kiln_pretok_free(t->pretok);
     free(t);
 }
 
@@ -211,6 +246,15 @@ int32_t kiln_tokenizer_vocab_size(const kiln_tokenizer *t) { return t ? t->n_voc
 int32_t kiln_tokenizer_bos(const kiln_tokenizer *t) { return t ? t->bos : -1; }
 int32_t kiln_tokenizer_eos(const kiln_tokenizer *t) { return t ? t->eos : -1; }
 int kiln_tokenizer_adds_bos(const kiln_tokenizer *t) { return t && t->add_bos && t->bos >= 0; }
+const char *kiln_tokenizer_pre(const kiln_tokenizer *t) { return t && t->pre ? t->pre->name : ""; }
+
+const char *kiln_tokenizer_pre_name(size_t i, const char **what)
+{
+    if (i >= kiln_pretok_names_count) return NULL;
+    const kiln_pretok_def *d = kiln_pretok_names[i].def;
+    if (what) *what = d->rules ? d->what : d->unsupported;
+    return kiln_pretok_names[i].name;
+}
 
 /* ------------------------------------------------------------- tokenizing */
 

@@ -3,7 +3,8 @@
  *
  * GGUF metadata it is built from:
  *   tokenizer.ggml.model        string  "llama" (SentencePiece) | "gpt2" (byte-level BPE)
- *   tokenizer.ggml.pre          string  pre-tokenizer ("default", "gpt-2", "llama-bpe", ...), BPE only
+ *   tokenizer.ggml.pre          string  pre-tokenizer ("default", "gpt-2", "llama-bpe", ...), BPE only:
+ *                                       one of runtime/pretok_table.c, else an error
  *   tokenizer.ggml.tokens       [string] token texts, id = index
  *   tokenizer.ggml.scores       [f32]    SentencePiece scores (higher merges first)
  *   tokenizer.ggml.token_type   [i32]    kiln_token_type per token
@@ -14,19 +15,15 @@
 #define KILN_RUNTIME_TOKENIZER_H
 
 #include "kiln/runtime.h"
+#include "runtime/pretok.h"
 #include "runtime/strmap.h"
 
 typedef enum kiln_vocab_kind { KILN_VOCAB_SPM, KILN_VOCAB_BPE } kiln_vocab_kind;
 
-/* How BPE splits text into words before merging. */
-typedef enum kiln_pretok_kind {
-    KILN_PRETOK_GPT2,   /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-    KILN_PRETOK_LLAMA3  /* Llama 3: case-insensitive contractions, numbers in groups of 3, ... */
-} kiln_pretok_kind;
-
 struct kiln_tokenizer {
     kiln_vocab_kind kind;
-    kiln_pretok_kind pretok;
+    const kiln_pretok_name *pre; /* BPE: the pre-tokenizer's table entry */
+    kiln_pretok *pretok;   /* BPE: its compiled rules */
     int32_t n_vocab;
     char *text;            /* all token texts, back to back */
     uint64_t *text_off;    /* [n_vocab] */

@@ -95,9 +95,9 @@ static kiln_status merge_word(const kiln_tokenizer *t, bpe_work *w, const char *
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for a word of %zu bytes", nb);
     size_t wn = 0;
     for (size_t i = 0; i < nb; i++) wn += (size_t)kiln_utf8_encode(kiln_bpe_byte_to_cp((unsigned char)bytes[i]), w->word + wn);
-    /* Llama 3 vocabularies skip the merges for a word that is a token as a
+    /* Llama 3 (and a few other) vocabularies skip the merges for a word that is a token as a
      * whole (llama.cpp's ignore_merges), which is not always what merging gives. */
-    if (t->pretok == KILN_PRETOK_LLAMA3) {
+    if (t->pre->flags & KILN_PRETOK_IGNORE_MERGES) {
         int32_t whole = kiln_strmap_get(&t->token_ids, w->word, wn);
         if (whole >= 0) return kiln_token_list_push(out, whole);
     }
@@ -148,15 +148,28 @@ oom:
 kiln_status kiln_bpe_tokenize(const kiln_tokenizer *t, const char *text, size_t len, kiln_token_list *out)
 {
     if (len == 0) return KILN_OK;
-    kiln_pretok_words words = {0};
+    kiln_pretok_words words;
     kiln_status st = kiln_pretokenize(t->pretok, text, len, &words);
+    if (st != KILN_OK) return st;
     bpe_work w = {0};
-    for (size_t i = 0; st == KILN_OK && i < words.n; i++)
-        st = merge_word(t, &w, text + words.start[i], words.start[i + 1] - words.start[i], out);
+    char *bytes = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; st == KILN_OK && i < words.n; i++) {
+        /* the word's UTF-8 as llama.cpp makes it from the code points: a
+         * malformed byte of the text is U+FFFD's three bytes here */
+        size_t n = 0, n_cp = words.start[i + 1] - words.start[i];
+        if (reserve((void **)&bytes, &cap, 4 * n_cp, 1)) {
+            st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for a word of %zu code points", n_cp);
+            break;
+        }
+        for (size_t c = words.start[i]; c < words.start[i + 1]; c++) n += (size_t)kiln_utf8_encode(words.cp[c], bytes + n);
+        st = merge_word(t, &w, bytes, n, out);
+    }
+    free(bytes);
     free(w.word);
     free(w.sym);
     free(w.key);
     kiln_merge_queue_free(&w.heap);
-    free(words.start);
+    kiln_pretok_words_free(&words);
     return st;
 }

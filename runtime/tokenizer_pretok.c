@@ -1,33 +1,63 @@
-/* runtime/tokenizer_pretok.c — GPT-2 and Llama 3 pre-tokenization.
+/* runtime/tokenizer_pretok.c — running a pre-tokenizer: its rules applied in
+ * turn, each splitting every piece the previous ones made into its matches and
+ * the gaps between them (llama.cpp's unicode_regex_split, regex_iterator's
+ * walk included), on the text's code points.
  *
- * GPT-2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * Two patterns are written out by hand on Unicode categories, as llama.cpp's
+ * unicode_regex_split_custom_* do (the regex engine would give the same words,
+ * slower):
+ * GPT-2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
  * Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
  *          ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  * Each alternative is tried in order at the current position, exactly as the
- * regex would; positions are code points, converted to byte offsets at the end. */
+ * regex would; a piece is its own text (nothing past its end is seen). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/core/backend.h"
 #include "runtime/pretok.h"
+#include "runtime/pretok_regex.h"
 #include "runtime/unicode.h"
 
 #define END_OF_TEXT 0xFFFFFFFFu
 
+/* Piece ends, in code points, growing. */
+typedef struct ends {
+    size_t *at;
+    size_t n, cap;
+    int oom;
+} ends;
+
+static void push_end(ends *e, size_t at)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        size_t *p = realloc(e->at, cap * sizeof *p);
+        if (!p) {
+            e->oom = 1;
+            return;
+        }
+        e->at = p;
+        e->cap = cap;
+    }
+    e->at[e->n++] = at;
+}
+
+/* One piece cp[begin..end) being split by a hand-written pattern. */
 typedef struct scan {
-    const uint32_t *cp;   /* [n] code points */
-    const size_t *byte;   /* [n+1] byte offset of each code point */
-    size_t n;
-    size_t prev_end;      /* end of the last word, in code points */
-    kiln_pretok_words *out;
+    const uint32_t *cp;
+    size_t begin, end;
+    size_t prev_end;      /* end of the last word */
+    ends *out;
 } scan;
 
-static uint32_t cpt(const scan *s, size_t i) { return i < s->n ? s->cp[i] : END_OF_TEXT; }
-static unsigned flags(const scan *s, size_t i) { return i < s->n ? kiln_unicode_flags(s->cp[i]) : 0; }
+static uint32_t cpt(const scan *s, size_t i) { return i < s->end ? s->cp[i] : END_OF_TEXT; }
+static unsigned flags(const scan *s, size_t i) { return i < s->end ? kiln_unicode_flags(s->cp[i]) : 0; }
 
 /* Ends the current word at code point `end` (empty words are dropped). */
 static void add_word(scan *s, size_t end)
 {
-    if (end > s->prev_end) s->out->start[++s->out->n] = s->byte[end];
+    if (end > s->prev_end) push_end(s->out, end);
     s->prev_end = end;
 }
 
@@ -36,11 +66,11 @@ static uint32_t ascii_lower(uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32
 /* 's 't 're 've 'm 'll 'd at pos: the length matched (0 if none). */
 static size_t contraction(const scan *s, size_t pos, int ignore_case)
 {
-    if (cpt(s, pos) != '\'' || pos + 1 >= s->n) return 0;
+    if (cpt(s, pos) != '\'' || pos + 1 >= s->end) return 0;
     uint32_t a = cpt(s, pos + 1), b = cpt(s, pos + 2);
     if (ignore_case) a = ascii_lower(a), b = ascii_lower(b);
     if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-    if (pos + 2 < s->n && ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))) return 3;
+    if (pos + 2 < s->end && ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))) return 3;
     return 0;
 }
 
@@ -50,8 +80,8 @@ static size_t contraction(const scan *s, size_t pos, int ignore_case)
 
 static void split_gpt2(scan *s)
 {
-    size_t pos = 0;
-    while (pos < s->n) {
+    size_t pos = s->begin;
+    while (pos < s->end) {
         uint32_t c = cpt(s, pos);
         size_t k = contraction(s, pos, 0);
         if (k) {
@@ -88,8 +118,8 @@ static void split_gpt2(scan *s)
 
 static void split_llama3(scan *s)
 {
-    size_t pos = 0;
-    while (pos < s->n) {
+    size_t pos = s->begin;
+    while (pos < s->end) {
         uint32_t c = cpt(s, pos);
         unsigned f = flags(s, pos);
         size_t k = contraction(s, pos, 1);
@@ -151,30 +181,140 @@ static void split_llama3(scan *s)
 #undef N
 #undef W
 
-kiln_status kiln_pretokenize(kiln_pretok_kind kind, const char *text, size_t len, kiln_pretok_words *out)
+/* ------------------------------------------------------------- the rules */
+
+typedef enum rule_kind { RULE_REGEX, RULE_GPT2, RULE_LLAMA3 } rule_kind;
+
+typedef struct rule {
+    rule_kind kind;
+    kiln_regex *re;
+} rule;
+
+struct kiln_pretok {
+    const kiln_pretok_def *def;
+    rule *rules;
+    int n_rules;
+};
+
+const kiln_pretok_name *kiln_pretok_find(const char *name, size_t len)
 {
-    out->n = 0;
-    out->start = malloc((len + 1) * sizeof *out->start);
-    uint32_t *cp = malloc((len + 1) * sizeof *cp);
-    size_t *byte = malloc((len + 1) * sizeof *byte);
-    if (!out->start || !cp || !byte) {
-        free(out->start), free(cp), free(byte);
-        out->start = NULL;
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for %zu bytes of text", len);
+    for (size_t i = 0; i < kiln_pretok_names_count; i++)
+        if (strlen(kiln_pretok_names[i].name) == len && !memcmp(kiln_pretok_names[i].name, name, len))
+            return &kiln_pretok_names[i];
+    return NULL;
+}
+
+void kiln_pretok_free(kiln_pretok *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->n_rules; i++) kiln_regex_free(p->rules[i].re);
+    free(p->rules);
+    free(p);
+}
+
+kiln_status kiln_pretok_create(const kiln_pretok_def *def, kiln_pretok **out)
+{
+    *out = NULL;
+    if (!def->rules) return kiln_fail(KILN_ERR_UNSUPPORTED, "pre-tokenizer '%s' is %s", def->id, def->unsupported);
+    int n = 0;
+    while (def->rules[n]) n++;
+    kiln_pretok *p = calloc(1, sizeof *p);
+    if (!p || !(p->rules = calloc((size_t)n, sizeof *p->rules))) {
+        free(p);
+        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "pre-tokenizer: out of memory");
     }
-    size_t n = 0;
+    p->def = def;
+    for (; p->n_rules < n; p->n_rules++) {
+        const char *rx = def->rules[p->n_rules];
+        rule *r = &p->rules[p->n_rules];
+        if (!strcmp(rx, kiln_pretok_rx_gpt2)) r->kind = RULE_GPT2;
+        else if (!strcmp(rx, kiln_pretok_rx_llama3)) r->kind = RULE_LLAMA3;
+        else {
+            kiln_status st = kiln_regex_compile(rx, &r->re);
+            if (st != KILN_OK) {
+                kiln_pretok_free(p);
+                return kiln_fail_prefix(st, "pre-tokenizer '%s'", def->id);
+            }
+        }
+    }
+    *out = p;
+    return KILN_OK;
+}
+
+/* Splits cp[begin..end) by one regex the way llama.cpp walks std::regex_iterator
+ * over it: each match and each gap before one become pieces (empty ones
+ * dropped); after an empty match, a non-empty one is tried at the same place
+ * before the search moves on. */
+static kiln_status split_regex(const kiln_pretok *p, const kiln_regex *re, const uint32_t *cp, size_t begin,
+                               size_t end, ends *out)
+{
+    size_t done = begin, from = begin;
+    int not_null = 0;
+    for (;;) {
+        size_t mb, me;
+        int r = kiln_regex_search(re, cp, begin, end, from, not_null, &mb, &me);
+        if (r < 0) return kiln_fail_prefix(KILN_ERR_UNSUPPORTED, "pre-tokenizer '%s'", p->def->id);
+        if (r == 0) break;
+        if (mb > done) push_end(out, mb);
+        if (me > mb) push_end(out, me);
+        done = me;
+        from = me;
+        not_null = me == mb;
+        if (not_null && me == end) break;
+    }
+    if (end > done) push_end(out, end);
+    return KILN_OK;
+}
+
+kiln_status kiln_pretokenize(const kiln_pretok *p, const char *text, size_t len, kiln_pretok_words *out)
+{
+    memset(out, 0, sizeof *out);
+    ends cur = {0}, next = {0};
+    out->cp = malloc((len + 1) * sizeof *out->cp);
+    if (!out->cp) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for %zu bytes of text", len);
     for (size_t i = 0; i < len;) {
         int used;
-        byte[n] = i;
-        cp[n++] = kiln_utf8_decode(text + i, len - i, &used);
+        out->cp[out->n_cp++] = kiln_utf8_decode(text + i, len - i, &used);
         i += (size_t)used;
     }
-    byte[n] = len;
+    kiln_status st = KILN_OK;
+    if (out->n_cp) push_end(&cur, out->n_cp);
+    for (int r = 0; r < p->n_rules && st == KILN_OK && !cur.oom; r++) {
+        const rule *ru = &p->rules[r];
+        next.n = 0;
+        for (size_t i = 0, begin = 0; i < cur.n && st == KILN_OK; begin = cur.at[i++]) {
+            if (ru->kind == RULE_REGEX) {
+                st = split_regex(p, ru->re, out->cp, begin, cur.at[i], &next);
+                continue;
+            }
+            scan s = {out->cp, begin, cur.at[i], begin, &next};
+            if (ru->kind == RULE_GPT2) split_gpt2(&s);
+            else split_llama3(&s);
+        }
+        ends t = cur;
+        cur = next;
+        next = t;
+        if (next.oom) cur.oom = 1;
+    }
+    free(next.at);
+    if (st == KILN_OK && cur.oom) st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory splitting %zu bytes", len);
+    if (st == KILN_OK && !(out->start = malloc((cur.n + 1) * sizeof *out->start)))
+        st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tokenize: out of memory for %zu words", cur.n);
+    if (st != KILN_OK) {
+        free(cur.at);
+        kiln_pretok_words_free(out);
+        return st;
+    }
     out->start[0] = 0;
-    scan s = {cp, byte, n, 0, out};
-    if (kind == KILN_PRETOK_LLAMA3) split_llama3(&s);
-    else split_gpt2(&s);
-    free(cp);
-    free(byte);
+    if (cur.n) memcpy(out->start + 1, cur.at, cur.n * sizeof *cur.at);
+    out->n = cur.n;
+    free(cur.at);
     return KILN_OK;
+}
+
+void kiln_pretok_words_free(kiln_pretok_words *w)
+{
+    free(w->cp);
+    free(w->start);
+    memset(w, 0, sizeof *w);
 }

@@ -48,14 +48,16 @@ int kiln_utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
-static int in_ranges(const kiln_unicode_range *r, size_t n, uint32_t cp)
+/* The class of cp in the generated table (0 when it is in none). */
+static unsigned class_of(uint32_t cp)
 {
-    size_t lo = 0, hi = n;
+    const kiln_unicode_range *r = kiln_unicode_classes;
+    size_t lo = 0, hi = kiln_unicode_classes_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (cp < r[mid].first) hi = mid;
         else if (cp > r[mid].last) lo = mid + 1;
-        else return 1;
+        else return r[mid].cls;
     }
     return 0;
 }
@@ -70,15 +72,19 @@ static int is_whitespace(uint32_t cp)
 
 unsigned kiln_unicode_flags(uint32_t cp)
 {
+    /* Past U+10FFFF (4-byte sequences from F5-F7 decode there) is "undefined",
+     * still a code point, as llama.cpp's flags lookup has it. */
     unsigned f = KILN_UC_DEFINED;
-    if (cp > 0x10FFFF) return 0;
     if (is_whitespace(cp)) f |= KILN_UC_WHITESPACE;
     if (cp < 0x80) {
-        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') f |= KILN_UC_LETTER;
-        else if (cp >= '0' && cp <= '9') f |= KILN_UC_NUMBER;
-        return f;
+        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return f | KILN_UC_LETTER;
+        if (cp >= '0' && cp <= '9') return f | KILN_UC_NUMBER;
     }
-    if (in_ranges(kiln_unicode_letters, kiln_unicode_letters_count, cp)) f |= KILN_UC_LETTER;
-    else if (in_ranges(kiln_unicode_numbers, kiln_unicode_numbers_count, cp)) f |= KILN_UC_NUMBER;
-    return f;
+    return f | (cp <= 0x10FFFF ? class_of(cp) : 0);
+}
+
+int kiln_unicode_is_han(uint32_t cp)
+{
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
+           (cp >= 0x2A700 && cp <= 0x2EBEF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }

@@ -16,6 +16,9 @@ export KILN_REQUIRE_BACKENDS=${KILN_REQUIRE_BACKENDS:-cpu,vulkan}
 # Vulkan validation layers on (when installed): any validation error fails the call
 export KILN_VULKAN_VALIDATION=${KILN_VULKAN_VALIDATION:-1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp}
+# the models `make models` fetched (.ci/models.txt): their folder is resolved
+# here, before XDG_CACHE_HOME is made private below
+export KILN_MODELS_DIR=${KILN_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln/models}
 # kernels compiled at run time (SPIR-V, cubins) and tuning results go to a
 # private cache, so a run never depends on what an earlier one left behind
 export XDG_CACHE_HOME=${KILN_TEST_CACHE:-$(mktemp -d /tmp/kiln-test-cache-XXXXXX)}

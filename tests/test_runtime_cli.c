@@ -48,7 +48,16 @@ Test(runtime_cli, tokenize_prints_ids_like_llama_tokenize, .timeout = 60)
     cr_assert_eq(rc, 0);
     cr_assert_not_null(strstr(out, "15043 -> ' Hello'"), "%s", out);
     cr_assert_not_null(strstr(out, "Total number of tokens: 2"), "%s", out);
+    /* --tokenizer-pre replaces the file's pre-tokenizer; an unknown name is exit 1 */
+    rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p '  1' --ids --tokenizer-pre smollm", out,
+                 sizeof out);
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(out, "[220, 220, 16]\n");
+    cr_assert_eq(run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p x --tokenizer-pre bogus 2>&1", out,
+                         sizeof out), 1);
+    cr_assert(strstr(out, "'bogus'"), "%s", out);
     cr_assert_eq(run_cmd(KILN " tokenize --help", out, sizeof out), 0);
+    cr_assert(strstr(out, "--tokenizer-pre") && strstr(out, "smollm"), "--help lists no pre-tokenizers");
     cr_assert_eq(run_cmd(KILN " tokenize -p x 2>/dev/null", out, sizeof out), 2);
     cr_assert_eq(run_cmd(KILN " tokenize -m /nonexistent.gguf -p x 2>/dev/null", out, sizeof out), 1);
 }

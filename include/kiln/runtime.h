@@ -37,6 +37,20 @@ typedef enum kiln_token_type {
 kiln_status kiln_tokenizer_from_gguf(const kiln_gguf *g, kiln_tokenizer **out);
 void kiln_tokenizer_free(kiln_tokenizer *t);
 
+/* Loading choices; zero-initialize, then set what you need. */
+typedef struct kiln_tokenizer_options {
+    /* BPE: use this pre-tokenizer (a tokenizer.ggml.pre name, llama.cpp's)
+     * instead of the file's. NULL: the file's; an unknown name there is an
+     * error that names it, never a silent fallback. */
+    const char *tokenizer_pre;
+} kiln_tokenizer_options;
+kiln_status kiln_tokenizer_from_gguf_ex(const kiln_gguf *g, const kiln_tokenizer_options *opts, kiln_tokenizer **out);
+/* The pre-tokenizer name in use ("" for SentencePiece). */
+const char *kiln_tokenizer_pre(const kiln_tokenizer *t);
+/* The i-th pre-tokenizer name kiln knows, NULL past the last; *what (when
+ * what is not NULL) says which models use it, or why kiln cannot run it. */
+const char *kiln_tokenizer_pre_name(size_t i, const char **what);
+
 int32_t kiln_tokenizer_vocab_size(const kiln_tokenizer *t);
 int32_t kiln_tokenizer_bos(const kiln_tokenizer *t); /* -1 if none */
 int32_t kiln_tokenizer_eos(const kiln_tokenizer *t); /* -1 if none */
