@@ -86,23 +86,28 @@ kiln_status kiln_cuda_find_nvdisasm(const char *venv_dir, char *buf, size_t cap)
 
 /* ---------------------------------------------------------------- running it */
 
-/* All of fd until EOF into a growing string. */
+/* All of fd until EOF into a growing string; NULL when memory or the read
+ * fails (never a silently cut text). */
 static char *read_all(int fd)
 {
     size_t len = 0, cap = 1 << 16;
     char *text = malloc(cap);
-    for (ssize_t got = 1; text && got > 0;) {
+    while (text) {
         if (cap - len < 4096) {
             char *p = realloc(text, cap * 2);
             if (!p) break;
             text = p, cap *= 2;
         }
-        got = read(fd, text + len, cap - len - 1);
-        if (got < 0 && errno == EINTR) got = 1;
-        else if (got > 0) len += (size_t)got;
+        ssize_t got = read(fd, text + len, cap - len - 1);
+        if (got == 0) {
+            text[len] = '\0';
+            return text;
+        }
+        if (got > 0) len += (size_t)got;
+        else if (errno != EINTR) break;
     }
-    if (text) text[len] = '\0';
-    return text;
+    free(text);
+    return NULL;
 }
 
 kiln_status kiln_cuda_disassemble(const char *nvdisasm, const void *cubin, size_t size, char **sass)
@@ -144,7 +149,7 @@ kiln_status kiln_cuda_disassemble(const char *nvdisasm, const void *cubin, size_
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     unlink(path);
     if (err) return kiln_fail(KILN_ERR_IO, "cuda disassemble: cannot run %s: %s", nvdisasm, strerror(err));
-    if (!text) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "cuda disassemble: no room for the output of %s", nvdisasm);
+    if (!text) return kiln_fail(KILN_ERR_IO, "cuda disassemble: cannot read the output of %s", nvdisasm);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         kiln_fail(KILN_ERR_IO, "cuda disassemble: %s failed (status %d): %.400s", nvdisasm, status, text);
         free(text);
