@@ -12,5 +12,8 @@
 size_t kiln_manifest_cpu(kiln_spec *out, size_t cap);
 size_t kiln_manifest_cuda(kiln_spec *out, size_t cap);
 size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap);
+/* The best of the ISAs the cpu manifest (and so this build) has kernels for:
+ * what a spec text's plain backend=cpu means. */
+kiln_isa kiln_manifest_cpu_best_isa(void);
 
 #endif

@@ -38,6 +38,8 @@ static const unsigned norm_kinds[] = {KILN_SPEC_NORM_RESIDUAL, KILN_SPEC_NORM_LA
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+kiln_isa kiln_manifest_cpu_best_isa(void) { return isas[COUNT(isas) - 1]; } /* isas[] is in ascending order */
+
 /* Appends s when there is room; counts it either way. */
 static void put(kiln_spec *out, size_t cap, size_t *n, kiln_spec s)
 {

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "gen/spec_fields.h"
+#include "gen/manifest.h"
+#include "gen/spec_defaults.h"
 #include "kernels/core/backend.h"
 #include "kiln/spec.h"
 
@@ -216,7 +218,7 @@ static kiln_status parse_backend(const kiln_spec_field *f, token v, kiln_spec *s
                 return KILN_OK;
             }
     }
-    return bad_value(f, v, "cuda, vulkan, cpu-generic, cpu-avx2 or cpu-avx512");
+    return bad_value(f, v, "cuda, vulkan, cpu (the build's best ISA), cpu-generic, cpu-avx2 or cpu-avx512");
 }
 
 static kiln_status parse_dtype(const kiln_spec_field *f, token v, int *out)
@@ -363,11 +365,20 @@ static kiln_status parse_words(const char *text, kiln_spec *s)
         kiln_field_set(s, f, v);
     }
     if (!have_backend)
-        return kiln_fail(KILN_ERR_INVALID_ARG, "no backend= (cuda, vulkan, cpu-generic, cpu-avx2 or cpu-avx512)");
+        return kiln_fail(KILN_ERR_INVALID_ARG, "no backend= (cuda, vulkan, cpu, cpu-generic, cpu-avx2 or cpu-avx512)");
     for (size_t k = 0; k < kiln_spec_field_count; k++) {
         const kiln_spec_field *f = &kiln_spec_fields[k];
         if (f->default_key && !(seen & (1u << k))) kiln_field_set(s, f, kiln_field_default(s, f));
     }
+    /* Plain backend=cpu: this build's best ISA. No tile field at all: the
+     * backend heuristic's tiles (some given: the rest stay 0, as written). */
+    if (s->backend == KILN_BACKEND_CPU && s->isa == KILN_ISA_NONE) s->isa = kiln_manifest_cpu_best_isa();
+    unsigned tile_fields = 0;
+    for (size_t k = 0; k < kiln_spec_field_count; k++)
+        if (kiln_spec_fields[k].offset >= offsetof(kiln_spec, tile) &&
+            kiln_spec_fields[k].offset < offsetof(kiln_spec, tile) + sizeof(kiln_tile))
+            tile_fields |= 1u << k;
+    if (!(seen & tile_fields)) kiln_spec_heuristic_tiles(s);
     return KILN_OK;
 }
 

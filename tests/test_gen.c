@@ -21,6 +21,8 @@
 
 #include "gen/embedded.h"
 #include "gen/emit.h"
+#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/cuda_heuristic.h"
 #include "kiln/kernel.h"
 #include "support/harness.h"
 
@@ -641,6 +643,121 @@ Test(gen, kiln_gen_spec_list_and_exit_codes, .timeout = 60)
         kiln_source_free(&src);
         remove_tmpdir(dir);
     }
+}
+
+/* ------------------------------------------------------------ defaults of a spec text */
+
+/* text without its tile fields, and with backend=cpu-ISA made plain backend=cpu when plain_cpu. */
+static void strip_tiles(const char *text, char *out, size_t cap, int plain_cpu)
+{
+    static const char *const tile_keys[] = {"tm=", "tn=", "tk=", "threads=", "stages=", "vec=", "split="};
+    char buf[KILN_SPEC_TEXT_MAX];
+    snprintf(buf, sizeof buf, "%s", text);
+    out[0] = '\0';
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        int tile = 0;
+        for (size_t k = 0; k < sizeof tile_keys / sizeof tile_keys[0]; k++)
+            tile |= !strncmp(w, tile_keys[k], strlen(tile_keys[k]));
+        if (tile) continue;
+        if (plain_cpu && !strncmp(w, "backend=cpu-", 12)) w[11] = '\0';
+        strncat(out, out[0] ? " " : "", cap - strlen(out) - 1);
+        strncat(out, w, cap - strlen(out) - 1);
+    }
+}
+
+/* A text without tile fields gets the tiles of the backend's heuristic, from
+ * which the manifest builds its instances: the README's own command names the
+ * decode kernel the cuda backend runs, and every gpu instance the heuristic
+ * made (all attention, norm and rope instances; the matmul decode ones, tn=1
+ * stages=1) comes back whole from its text without tiles. */
+Test(gen, spec_without_tiles_gets_the_heuristic_tiles)
+{
+    kiln_spec s = spec_of("matmul backend=cuda fmt=q4_0 act=f32");
+    kiln_spec want = kiln_cuda_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, 0, 1);
+    cr_assert(kiln_spec_equal(&s, &want), "the README's spec did not get the cuda decode tiles");
+    int whole = 0;
+    for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
+        const kiln_spec *m = kiln_manifest_get(i);
+        if (m->backend == KILN_BACKEND_CPU) continue;
+        char text[KILN_SPEC_TEXT_MAX], bare[KILN_SPEC_TEXT_MAX];
+        kiln_spec_to_text(m, text, sizeof text);
+        strip_tiles(text, bare, sizeof bare, 0);
+        kiln_spec p;
+        cr_assert_eq(kiln_spec_parse(bare, &p), KILN_OK, "'%s': %s", bare, kiln_last_error());
+        kiln_spec same = p;
+        same.tile = m->tile;
+        cr_assert(kiln_spec_equal(&same, m), "'%s' changed more than the tiles of '%s'", bare, text);
+        if (m->op != KILN_OP_MATMUL || (m->tile.tn == 1 && m->tile.stages == 1)) {
+            char got[KILN_SPEC_TEXT_MAX];
+            kiln_spec_to_text(&p, got, sizeof got);
+            cr_expect(kiln_spec_equal(&p, m), "'%s' gave '%s', the manifest's heuristic instance is '%s'", bare, got,
+                      text);
+            whole++;
+        }
+    }
+    cr_assert(whole > 20, "only %d gpu instances checked", whole);
+    /* some tile fields given: the others stay 0 and validation names them */
+    kiln_spec bad;
+    cr_assert_eq(kiln_spec_parse("matmul backend=cuda fmt=q4_0 tm=4", &bad), KILN_ERR_INVALID_ARG);
+    cr_assert(strstr(kiln_last_error(), "tn=0"), "%s", kiln_last_error());
+}
+
+/* Plain backend=cpu means the best ISA this build has kernels for (avx512 on
+ * x86-64: the bundle compiles all three), and without tiles a kernel the cpu
+ * bundle has: the default instance of its op, ISA and format. */
+Test(gen, plain_cpu_backend_is_the_builds_best_isa)
+{
+#if defined(__x86_64__)
+    kiln_isa best = KILN_ISA_AVX512;
+#else
+    kiln_isa best = KILN_ISA_GENERIC;
+#endif
+    int checked = 0;
+    for (size_t i = 0, n = kiln_manifest_count(); i < n; i++) {
+        const kiln_spec *m = kiln_manifest_get(i);
+        if (m->backend != KILN_BACKEND_CPU || m->isa != best) continue;
+        kiln_spec dflt = kiln_spec_default(m->op, KILN_BACKEND_CPU, best, m->fmt);
+        if (memcmp(&dflt.tile, &m->tile, sizeof dflt.tile)) continue; /* a tuner variant */
+        char text[KILN_SPEC_TEXT_MAX], bare[KILN_SPEC_TEXT_MAX];
+        kiln_spec_to_text(m, text, sizeof text);
+        strip_tiles(text, bare, sizeof bare, 1);
+        cr_assert(strstr(bare, "backend=cpu") && !strstr(bare, "backend=cpu-"), "%s", bare);
+        kiln_spec p;
+        cr_assert_eq(kiln_spec_parse(bare, &p), KILN_OK, "'%s': %s", bare, kiln_last_error());
+        cr_expect(kiln_spec_equal(&p, m), "'%s' is not the bundle's '%s'", bare, text);
+        checked++;
+    }
+    cr_assert(checked > 10, "only %d cpu instances checked", checked);
+    /* a C struct still has to name its ISA */
+    kiln_spec s = kiln_spec_default(KILN_OP_NORM, KILN_BACKEND_CPU, KILN_ISA_GENERIC, KILN_F32);
+    s.isa = KILN_ISA_NONE;
+    cr_assert_eq(kiln_spec_validate(&s), KILN_ERR_INVALID_ARG);
+    cr_assert(strstr(kiln_last_error(), "backend=cpu needs an isa"), "%s", kiln_last_error());
+}
+
+/* kiln-gen --sass: usage errors without a compiler; with NVRTC, the figure
+ * line of a spec (tests/test_cuda_static.c checks the figures themselves). */
+Test(gen, kiln_gen_sass_usage_and_output, .timeout = 120)
+{
+    static char out[1 << 20];
+    cr_assert_eq(kiln_gen("--sass", out, sizeof out), 2, "--sass alone");
+    cr_assert_eq(kiln_gen("--list --sass", out, sizeof out), 2, "--list --sass needs --backend cuda");
+    cr_assert_eq(kiln_gen("--list --backend cpu --sass", out, sizeof out), 2);
+    cr_assert_eq(kiln_gen("--spec 'norm backend=cuda' --sass --arch 90", out, sizeof out), 2, "bad --arch");
+    cr_assert_eq(kiln_gen("--spec 'norm backend=cuda' --sass --arch 'sm_90 -x'", out, sizeof out), 2);
+    cr_assert_eq(kiln_gen("--spec 'norm backend=cuda' --arch sm_90", out, sizeof out), 2, "--arch without --sass");
+    cr_assert_eq(kiln_gen("--spec 'norm backend=cuda' --sass -o /tmp/x", out, sizeof out), 2);
+    cr_assert_eq(kiln_gen("--spec 'norm backend=vulkan' --sass", out, sizeof out), 1, "--sass is for cuda");
+    cr_assert_eq(kiln_gen("--help", out, sizeof out), 0);
+    cr_assert(strstr(out, "--sass") && strstr(out, "--arch"), "--help lacks --sass / --arch");
+    if (!kiln_nvrtc()) cr_skip_test("NVRTC not available: the rest needs it");
+    int rc = kiln_gen("--spec 'norm backend=cuda' --sass --arch sm_80", out, sizeof out);
+    cr_assert(strstr(out, "== kiln_norm_cuda_f32_f32_f32_t256_v16 for sm_80"), "%s", out);
+    cr_assert(strstr(out, "\nsm_80 kiln_norm_cuda_f32_f32_f32_t256_v16 regs="), "%s", out);
+    cr_assert(strstr(out, " spill=0 "), "%s", out);
+    if (rc == 0) cr_assert(strstr(out, ".text.kiln_norm_cuda_f32_f32_f32_t256_v16"), "no SASS printed:\n%s", out);
+    else cr_assert(strstr(out, "sass=?"), "exit %d without the nvdisasm notice", rc);
 }
 
 /* --emit-dir for each backend: the sources and a header an engine can use

@@ -280,7 +280,7 @@ Test(spec, rejects_bad_text_and_invalid_combinations_with_a_reason)
         {"norm backend=cuda epi=swiglu threads=256 vec=16", "not an epilogue of norm"},
         {"flash_attn backend=cuda epi=bias tm=64 tn=64 threads=128 stages=1", "not an epilogue of flash_attn"},
         /* combinations */
-        {"matmul backend=cpu fmt=q4_0 tm=4 tn=8 tk=256 stages=1 vec=16 split=1", "backend=cpu needs an isa"},
+        {"matmul backend=cpu-neon fmt=q4_0 tm=4 tn=8 tk=256 stages=1 vec=16 split=1", "bad value 'cpu-neon'"},
         {"matmul backend=cuda fmt=q8_k tm=4 tn=8 tk=256 threads=128 stages=1 vec=16 split=1", "not a weight format"},
         {"matmul backend=cuda fmt=i32 tm=4 tn=8 tk=256 threads=128 stages=1 vec=16 split=1", "not a weight format"},
         {"matmul backend=cuda fmt=q4_k tm=4 tn=8 tk=128 threads=128 stages=1 vec=16 split=1", "multiple of the q4_k block (256)"},

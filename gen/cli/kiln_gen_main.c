@@ -1,7 +1,8 @@
 /* gen/cli/kiln_gen_main.c — kiln-gen, the generator's command line.
  *
  *   kiln-gen --spec TEXT [--emit] [-o FILE]   describe (and emit) one spec
- *   kiln-gen --list [--backend B]             the manifest
+ *   kiln-gen --spec TEXT --sass [--arch A]    a cuda spec's ptxas figures and SASS
+ *   kiln-gen --list [--backend B] [--sass]    the manifest (with cuda: its figures)
  *   kiln-gen --emit-dir DIR --backend B       vendorable sources + DIR/kiln_kernels.h
  *   kiln-gen --cpu-bundle DIR                 the CPU kernels compiled into libkiln
  *
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "gen/bundle.h"
+#include "gen/cli/kiln_gen_sass.h"
 #include "gen/embedded.h"
 #include "gen/emit.h"
 #include "gen/spec_fields.h"
@@ -23,7 +25,9 @@
 
 static const char usage_text[] =
     "usage: kiln-gen --spec TEXT [--emit] [-o FILE]\n"
+    "       kiln-gen --spec TEXT --sass [--arch sm_XY]\n"
     "       kiln-gen --list [--backend cpu|cuda|vulkan]\n"
+    "       kiln-gen --list --backend cuda --sass\n"
     "       kiln-gen --emit-dir DIR --backend cpu|cuda|vulkan\n"
     "       kiln-gen --cpu-bundle DIR\n"
     "       kiln-gen --help\n"
@@ -31,8 +35,20 @@ static const char usage_text[] =
     "  --spec TEXT     parse a kernel spec, print its canonical text, name, hash and\n"
     "                  launch description, e.g.\n"
     "                  --spec 'matmul backend=cuda fmt=q4_0 tm=4 tn=8 tk=256 threads=128 stages=1 vec=16 split=1'\n"
+    "                  A spec without tile fields (tm tn tk threads stages vec split)\n"
+    "                  gets the backend's heuristic tiles (matmul: those of a decode\n"
+    "                  call, n = 1); backend=cpu means the best ISA of this build.\n"
     "  --emit          with --spec: print the generated source instead\n"
     "  -o FILE         with --spec: write the generated source to FILE\n"
+    "  --sass          with a cuda --spec: compile it as the backend does (NVRTC) for\n"
+    "                  sm_80 and sm_90 and print, per architecture, one line per\n"
+    "                  function (registers, stack, spill bytes, static shared memory,\n"
+    "                  key instructions + present / - absent) and the SASS (nvdisasm:\n"
+    "                  $KILN_NVDISASM, build/venv from make deps, or PATH).\n"
+    "                  With --list --backend cuda: those lines for every instance,\n"
+    "                  the table tests/data/cuda_static.txt. Exit 1 without NVRTC or\n"
+    "                  nvdisasm (the figures still print when only nvdisasm is missing)\n"
+    "  --arch sm_XY    with --spec --sass: that architecture only\n"
     "  --list          print the manifest: one canonical spec per line, then its name\n"
     "  --backend B     restrict --list to backend B; required by --emit-dir\n"
     "  --emit-dir DIR  write every manifest instance of --backend as DIR/<name>.<ext>\n"
@@ -40,8 +56,8 @@ static const char usage_text[] =
     "  --cpu-bundle D  write the CPU kernel bundle compiled into libkiln to D\n";
 
 typedef struct options {
-    const char *spec, *out_file, *emit_dir, *bundle_dir;
-    int emit, list, help;
+    const char *spec, *out_file, *emit_dir, *bundle_dir, *arch;
+    int emit, list, help, sass;
     int backend; /* -1 = all */
 } options;
 
@@ -77,6 +93,8 @@ static int parse_args(int argc, char **argv, options *o)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = 1;
         else if (!strcmp(a, "--emit")) o->emit = 1;
         else if (!strcmp(a, "--list")) o->list = 1;
+        else if (!strcmp(a, "--sass")) o->sass = 1;
+        else if (!strcmp(a, "--arch")) value = &o->arch;
         else if (!strcmp(a, "--spec")) value = &o->spec;
         else if (!strcmp(a, "-o")) value = &o->out_file;
         else if (!strcmp(a, "--emit-dir")) value = &o->emit_dir;
@@ -99,6 +117,11 @@ static int parse_args(int argc, char **argv, options *o)
     if ((o->emit || o->out_file) && !o->spec) return usage_error("%s", "--emit and -o go with --spec");
     if (o->emit_dir && o->backend < 0) return usage_error("%s", "--emit-dir needs --backend");
     if (o->backend >= 0 && !o->list && !o->emit_dir) return usage_error("%s", "--backend goes with --list or --emit-dir");
+    if (o->sass && o->list && o->backend != KILN_BACKEND_CUDA) return usage_error("%s", "--list --sass needs --backend cuda");
+    if (o->sass && !o->spec && !o->list) return usage_error("%s", "--sass goes with --spec or --list");
+    if (o->sass && o->out_file) return usage_error("%s", "--sass prints to stdout: no -o");
+    if (o->arch && !(o->sass && o->spec)) return usage_error("%s", "--arch goes with --spec --sass");
+    if (o->arch && !kiln_gen_arch_ok(o->arch)) return usage_error("--arch '%s': expected sm_XY (e.g. sm_90)", o->arch);
     return 0;
 }
 
@@ -124,6 +147,7 @@ static int cmd_spec(const options *o)
     char text[KILN_SPEC_TEXT_MAX], name[KILN_SPEC_NAME_MAX];
     kiln_spec_to_text(&s, text, sizeof text);
     kiln_spec_name(&s, name, sizeof name);
+    if (o->sass) return kiln_gen_sass_spec(&s, o->arch);
     if (!o->emit && !o->out_file) {
         kiln_source launch;
         memset(&launch, 0, sizeof launch);
@@ -277,7 +301,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (o.spec) return cmd_spec(&o);
-    if (o.list) return cmd_list(&o);
+    if (o.list) return o.sass ? kiln_gen_sass_manifest() : cmd_list(&o);
     if (o.emit_dir) return cmd_emit_dir(&o);
     if (kiln_gen_cpu_bundle(o.bundle_dir)) return fail("--cpu-bundle");
     return 0;

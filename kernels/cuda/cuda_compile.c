@@ -37,8 +37,23 @@ void kiln_cuda_arch_name(int cc_major, int cc_minor, int arch_specific, char *bu
 static const char *const base_options[] = {"-default-device", "--std=c++17", "-DNDEBUG"};
 #define N_BASE_OPTIONS (sizeof base_options / sizeof base_options[0])
 
-kiln_status kiln_cuda_compile(const char *source, const char *entry, const char *arch,
-                              void **cubin, size_t *cubin_size, char **ptx)
+/* The NVRTC log of a program (malloc'd, "" when empty), or NULL. */
+static char *program_log(const kiln_nvrtc_api *rtc, nvrtcProgram prog)
+{
+    size_t n = 0;
+    char *log = NULL;
+    if (rtc->GetProgramLogSize(prog, &n) != 0 || !(log = malloc(n + 1))) return NULL;
+    log[0] = '\0';
+    if (n > 0 && rtc->GetProgramLog(prog, log) != 0) log[0] = '\0';
+    log[n] = '\0';
+    return log;
+}
+
+/* kiln_cuda_compile, plus extra options after kiln's own and, when info_log is
+ * not NULL, NVRTC's log of a successful compile. */
+static kiln_status compile_program(const char *source, const char *entry, const char *arch,
+                                   const char *extra_option, void **cubin, size_t *cubin_size, char **ptx,
+                                   char **info_log)
 {
     const kiln_nvrtc_api *rtc = kiln_nvrtc();
     if (!rtc) return KILN_ERR_UNAVAILABLE;
@@ -51,23 +66,22 @@ kiln_status kiln_cuda_compile(const char *source, const char *entry, const char 
     char name[300], arch_opt[64];
     snprintf(name, sizeof name, "%s.cu", entry && entry[0] ? entry : "kiln_kernel");
     snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
-    const char *opts[N_BASE_OPTIONS + 1];
-    opts[0] = arch_opt;
-    for (size_t i = 0; i < N_BASE_OPTIONS; i++) opts[i + 1] = base_options[i];
+    const char *opts[N_BASE_OPTIONS + 2];
+    int n_opts = 0;
+    opts[n_opts++] = arch_opt;
+    for (size_t i = 0; i < N_BASE_OPTIONS; i++) opts[n_opts++] = base_options[i];
+    if (extra_option) opts[n_opts++] = extra_option;
 
     nvrtcProgram prog = NULL;
     nvrtcResult r = rtc->CreateProgram(&prog, source, name, 0, NULL, NULL);
     if (r != 0)
         return kiln_fail(KILN_ERR_COMPILE, "cuda: nvrtcCreateProgram(%s) failed: %s", name, rtc->GetErrorString(r));
-    r = rtc->CompileProgram(prog, (int)(N_BASE_OPTIONS + 1), opts);
+    r = rtc->CompileProgram(prog, n_opts, opts);
     if (r != 0) {
-        size_t log_size = 0;
-        char *log = NULL;
-        if (rtc->GetProgramLogSize(prog, &log_size) == 0 && log_size > 1 && (log = malloc(log_size)))
-            if (rtc->GetProgramLog(prog, log) != 0) log[0] = '\0';
+        char *log = program_log(rtc, prog);
         /* The log's first errors are what matter; kiln_fail truncates the tail. */
         kiln_fail(KILN_ERR_COMPILE, "cuda: NVRTC could not compile %s for %s (%s):\n%s", name, arch,
-                  rtc->GetErrorString(r), log ? log : "(no log)");
+                  rtc->GetErrorString(r), log && log[0] ? log : "(no log)");
         free(log);
         rtc->DestroyProgram(&prog);
         return KILN_ERR_COMPILE;
@@ -88,6 +102,8 @@ kiln_status kiln_cuda_compile(const char *source, const char *entry, const char 
             (*ptx)[pn] = '\0';
         }
     }
+    if (st == KILN_OK && info_log && !(*info_log = program_log(rtc, prog)))
+        st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "cuda: no room for NVRTC's log of %s (%s)", name, arch);
     rtc->DestroyProgram(&prog);
     if (st != KILN_OK) {
         free(*cubin);
@@ -99,6 +115,21 @@ kiln_status kiln_cuda_compile(const char *source, const char *entry, const char 
         }
     }
     return st;
+}
+
+kiln_status kiln_cuda_compile(const char *source, const char *entry, const char *arch,
+                              void **cubin, size_t *cubin_size, char **ptx)
+{
+    return compile_program(source, entry, arch, NULL, cubin, cubin_size, ptx, NULL);
+}
+
+/* -v only makes ptxas report; the code is the same as kiln_cuda_compile's. */
+kiln_status kiln_cuda_compile_verbose(const char *source, const char *entry, const char *arch,
+                                      void **cubin, size_t *cubin_size, char **ptxas_log)
+{
+    if (!ptxas_log) return kiln_fail(KILN_ERR_INVALID_ARG, "cuda compile: null log argument");
+    *ptxas_log = NULL;
+    return compile_program(source, entry, arch, "--ptxas-options=-v", cubin, cubin_size, NULL, ptxas_log);
 }
 
 /* ---------------------------------------------------------------- disk cache */

@@ -25,6 +25,13 @@ void kiln_cuda_arch_name(int cc_major, int cc_minor, int arch_specific, char *bu
 kiln_status kiln_cuda_compile(const char *source, const char *entry, const char *arch,
                               void **cubin, size_t *cubin_size, char **ptx);
 
+/* kiln_cuda_compile with ptxas asked to report (--ptxas-options=-v, which
+ * leaves the code unchanged): *ptxas_log (malloc'd, caller frees) receives
+ * NVRTC's log of the successful compile, the registers, spills, stack and
+ * shared memory of every function (read by kernels/cuda/cuda_static.h). */
+kiln_status kiln_cuda_compile_verbose(const char *source, const char *entry, const char *arch,
+                                      void **cubin, size_t *cubin_size, char **ptxas_log);
+
 typedef struct kiln_cuda_cache_key {
     uint64_t lo, hi;
 } kiln_cuda_cache_key;
