@@ -246,9 +246,9 @@ kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *id
         return kiln_fail(KILN_ERR_INVALID_ARG, "%s%zu more tokens do not fit the context: %d of %d positions are used (raise --ctx)",
                          seq_label(s, seq, label, sizeof label), n, len, cap);
     int32_t need = kiln_kv_cache_blocks_needed(&s->kv, seq, len + (int32_t)n);
-    if (need > s->kv.n_free)
+    if (need > kiln_kv_cache_available(&s->kv))
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s%zu more tokens need %d KV blocks; %d of %d are free (end a sequence first)",
-                         seq_label(s, seq, label, sizeof label), n, need, s->kv.n_free, s->kv.n_blocks);
+                         seq_label(s, seq, label, sizeof label), n, need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
     for (size_t done = 0; done < n;) {
         size_t left = n - done, batch = 1;
         if (s->kv.seqs[seq].len == 0 && left > 1) batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
@@ -284,9 +284,9 @@ kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *s
                              cap);
         need += kiln_kv_cache_blocks_needed(&s->kv, q, len + 1);
     }
-    if (need > s->kv.n_free)
+    if (need > kiln_kv_cache_available(&s->kv))
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_session_decode: the step needs %d more KV blocks; %d of %d are free (end a sequence first)",
-                         need, s->kv.n_free, s->kv.n_blocks);
+                         need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
     return decode_step(s, (int)n_seqs, seq_ids, tokens, logits);
 }
 

@@ -195,3 +195,22 @@ void kiln_session_reset(kiln_session *s)
 {
     if (s) kiln_kv_cache_reset(&s->kv);
 }
+
+void kiln_session_prefix_cache(kiln_session *s, int enable)
+{
+    if (s) kiln_kv_cache_prefix_enable(&s->kv, enable);
+}
+
+int32_t kiln_session_seq_reuse_prefix(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n)
+{
+    if (!s || !ids || kiln_kv_cache_check_seq(&s->kv, seq_id, "kiln_session_seq_reuse_prefix") != KILN_OK) return 0;
+    for (size_t i = 0; i < n; i++) /* ids the model could not have seen reuse nothing */
+        if (ids[i] < 0 || ids[i] >= s->m->cfg.n_vocab) return 0;
+    return kiln_kv_cache_attach_prefix(&s->kv, seq_id, ids, n > INT32_MAX ? INT32_MAX : (int32_t)n);
+}
+
+void kiln_session_seq_cache(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n)
+{
+    if (!s || !ids || kiln_kv_cache_check_seq(&s->kv, seq_id, "kiln_session_seq_cache") != KILN_OK) return;
+    kiln_kv_cache_publish(&s->kv, seq_id, ids, n > INT32_MAX ? INT32_MAX : (int32_t)n);
+}

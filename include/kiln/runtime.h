@@ -147,6 +147,22 @@ int32_t kiln_session_capacity(const kiln_session *s);
 /* Ends every sequence (all blocks go back to the pool). */
 void kiln_session_reset(kiln_session *s);
 
+/* Prefix caching (vLLM's automatic prefix caching): full KV blocks are keyed
+ * by the hash of their tokens and of every token before them, shared
+ * read-only by sequences whose tokens start alike, and kept after their
+ * sequences end (least recently used first out, when blocks run short).
+ * Off by default; turning it off drops what is cached. */
+void kiln_session_prefix_cache(kiln_session *s, int enable);
+/* For a started, empty sequence: takes over the cached blocks holding the
+ * longest block-aligned prefix of ids (never all n tokens: the last one is
+ * left to prefill, for its logits). Returns the tokens it reused; prefill
+ * the rest, ids + that count. */
+int32_t kiln_session_seq_reuse_prefix(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n);
+/* Offers the full blocks of sequence seq_id, whose tokens are ids[n], to the
+ * cache (call after a prefill, and before kiln_session_seq_end to keep what
+ * was generated too). */
+void kiln_session_seq_cache(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n);
+
 /* ---------------------------------------------------------------- sampler */
 
 typedef struct kiln_sampler_params {
