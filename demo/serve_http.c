@@ -91,7 +91,7 @@ typedef struct stream {
 static int out_event(stream *st, char *json)
 {
     if (!json) return -1;
-    size_t len = strlen(json), need = st->out_len + len + 8;
+    size_t len = strlen(json), need = st->out_len + len + 9; /* "data: " json "\n\n" NUL */
     char *o = realloc(st->out, need);
     if (!o) {
         free(json);
