@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kiln/kiln.h"
+#include "tests/test_runtime_util.h"
 
 #define KILN KILN_BINARY_DIR "/bin/kiln"
 #define STORIES KILN_SOURCE_DIR "/../shared/models/stories260K-f32.gguf"
@@ -212,19 +213,10 @@ Test(chat_cli, ctrl_c_stops_a_reply_without_leaving, .timeout = 120)
     free(p);
 }
 
-static const char *smollm2_path(void)
-{
-    static char path[1024];
-    const char *dir = getenv("KILN_MODELS_DIR");
-    if (dir) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else snprintf(path, sizeof path, "%s/.cache/kiln/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : "");
-    return path;
-}
-
 /* The real instruct model, its own (detected) ChatML template. */
 Test(chat_cli, smollm2_answers_in_its_template, .timeout = 180)
 {
-    const char *model = smollm2_path();
+    const char *model = kt_smollm2_path();
     if (access(model, R_OK) != 0) cr_skip_test("%s is absent (make models fetches it)", model);
     need_cpu_and(model);
     tty_proc *p = malloc(sizeof *p);

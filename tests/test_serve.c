@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kiln/kiln.h"
+#include "tests/test_runtime_util.h"
 
 #define KILN KILN_BINARY_DIR "/bin/kiln"
 #define PYTHON KILN_BINARY_DIR "/venv/bin/python"
@@ -132,6 +133,18 @@ Test(serve, hostile_clients_are_refused_cleanly, .timeout = 240)
     server_start(&sv, STORIES,
                  (const char *const[]){"--api-key", "sekrit", "--max-body", "65536", "--timeout", "2", NULL});
     run_script(&sv, "test_hostile.py", STORIES, "sekrit");
+    server_stop(&sv);
+}
+
+/* The real instruct model, when fetched: its own (detected) chat template. */
+Test(serve, smollm2_chat, .timeout = 240)
+{
+    const char *model = kt_smollm2_path();
+    if (access(model, R_OK) != 0) cr_skip_test("%s is absent (make models fetches it)", model);
+    need_python_openai();
+    server sv;
+    server_start(&sv, model, (const char *const[]){"--parallel", "2", "--ctx", "1024", NULL});
+    run_script(&sv, "test_smollm2_chat.py", model, "none");
     server_stop(&sv);
 }
 
