@@ -53,3 +53,16 @@ if(KILN_CLANG AND EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_chat_template.c)
     COMMENT "Building the libFuzzer chat template target (clang)"
     VERBATIM)
 endif()
+
+# libFuzzer target for kiln serve's request parser and response writer (clang, jansson).
+if(KILN_CLANG AND EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_serve_request.c)
+  add_custom_target(fuzz_serve_request
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/bin
+    COMMAND ${KILN_CLANG} -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
+            -I${CMAKE_SOURCE_DIR}/include -I${CMAKE_SOURCE_DIR}
+            ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_serve_request.c ${CMAKE_SOURCE_DIR}/demo/serve_json.c
+            ${KILN_CHAT_FUZZ_SOURCES} ${CMAKE_SOURCE_DIR}/runtime/sampler.c
+            -ljansson -lm -o ${CMAKE_BINARY_DIR}/bin/fuzz_serve_request
+    COMMENT "Building the libFuzzer serve request target (clang)"
+    VERBATIM)
+endif()
