@@ -62,7 +62,30 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
         return kiln_fail_prefix(st, "KV cache of %d layers x %d blocks x %d tokens (%s)", n_layers, blocks,
                                 block_size, kiln_dtype_get(type)->name);
     }
+    kv->max_rows = max_seqs;
     kiln_kv_cache_reset(kv);
+    return KILN_OK;
+}
+
+kiln_status kiln_kv_cache_reserve_rows(kiln_kv_cache *kv, int32_t rows)
+{
+    if (rows <= kv->max_rows) return KILN_OK;
+    size_t row = (size_t)kv->max_blocks_per_seq;
+    int32_t *host = calloc((size_t)rows * row, sizeof *host);
+    kiln_buffer *table = NULL, *lens = NULL;
+    kiln_status st = host ? KILN_OK : kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
+    if (st == KILN_OK) st = kiln_buffer_alloc(kv->ctx, (size_t)rows * row * sizeof(int32_t), &table);
+    if (st == KILN_OK) st = kiln_buffer_alloc(kv->ctx, (size_t)rows * sizeof(int32_t), &lens);
+    if (st != KILN_OK) {
+        free(host);
+        kiln_buffer_free(table);
+        kiln_buffer_free(lens);
+        return kiln_fail_prefix(st, "KV cache: block table rows for %d tokens", rows);
+    }
+    free(kv->host_rows);
+    kiln_buffer_free(kv->table_buf);
+    kiln_buffer_free(kv->lens_buf);
+    kv->host_rows = host, kv->table_buf = table, kv->lens_buf = lens, kv->max_rows = rows;
     return KILN_OK;
 }
 

@@ -43,6 +43,7 @@ typedef struct kiln_kv_cache {
     kiln_buffer *lens_buf;
     int32_t *host_rows;         /* staging of table_buf's rows */
     int32_t n_rows;             /* rows uploaded by the last kiln_kv_cache_upload_rows */
+    int32_t max_rows;           /* rows table_buf, lens_buf and host_rows hold (>= max_seqs) */
     /* Prefix caching (kv_prefix.c). A full block of a sequence is keyed by the
      * hash of its tokens and of every token before them; sequences whose
      * prompts start alike share such blocks read-only (a block is only ever
@@ -79,6 +80,10 @@ kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_le
 /* The slot of position pos of sequence seq (the position must be reserved). */
 int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos);
 
+/* Room for `rows` rows in one kiln_kv_cache_upload_rows (init makes room
+ * for max_seqs; a prefill that attends through the block table needs one
+ * row per token). */
+kiln_status kiln_kv_cache_reserve_rows(kiln_kv_cache *kv, int32_t rows);
 /* Puts the table rows of seqs[n] and the lengths lens[n] on the device,
  * compacted in that order, for kiln_kv_cache_table/lens. */
 kiln_status kiln_kv_cache_upload_rows(kiln_kv_cache *kv, int32_t n, const int32_t *seqs, const int32_t *lens);

@@ -141,7 +141,8 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
         goto fail;
     }
     if ((st = kiln_kv_cache_init(&s->kv, ctx, o.kv_type, c->n_layers, c->n_kv_heads, c->head_dim, o.kv_block_size,
-                                 o.ctx_len, o.max_seqs, o.kv_blocks)))
+                                 o.ctx_len, o.max_seqs, o.kv_blocks)) ||
+        (st = kiln_kv_cache_reserve_rows(&s->kv, s->max_tokens))) /* a prompt chunk after cached tokens: a row each */
         goto fail;
     *out = s;
     return KILN_OK;
@@ -198,7 +199,9 @@ void kiln_session_reset(kiln_session *s)
 
 void kiln_session_prefix_cache(kiln_session *s, int enable)
 {
-    if (s) kiln_kv_cache_prefix_enable(&s->kv, enable);
+    if (!s) return;
+    kiln_kv_cache_prefix_enable(&s->kv, enable);
+    s->paged_prefill = enable;
 }
 
 int32_t kiln_session_seq_reuse_prefix(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n)

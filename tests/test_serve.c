@@ -44,9 +44,11 @@ static void server_start(server *sv, const char *model, const char *const *extra
     strcpy(sv->log, "/tmp/kiln-serve-test-XXXXXX");
     int fd = mkstemp(sv->log);
     cr_assert_geq(fd, 0);
-    /* f32 KV cache: a prompt prefilled fresh attends over f32 K/V, one taken
-     * from the prefix cache over the cache's type, so only with f32 are the
-     * two bit-identical (docs/SERVE.md) and the greedy texts equal. */
+    /* f32 KV cache, as the scripts' `kiln run --kv-type f32`: kiln run's
+     * prompt attends over fresh f32 K/V (flash attention), the server's (with
+     * prefix caching) over the cache, so only an f32 cache makes their greedy
+     * texts comparable. Cached or not, the server's own output is identical
+     * at any KV type (tests/test_prefix_cache.c). */
     const char *argv[32] = {KILN, "serve", "-m", model, "--port", "0", "--kv-type", "f32"};
     int n = 8;
     for (int i = 0; extra && extra[i] && n < 31; i++) argv[n++] = extra[i];

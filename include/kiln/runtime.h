@@ -123,10 +123,11 @@ kiln_status kiln_session_seq_begin(kiln_session *s, int32_t *seq_id);
 void kiln_session_seq_end(kiln_session *s, int32_t seq_id);
 /* Tokens in a sequence so far, or -1 when seq_id is not started. */
 int32_t kiln_session_seq_len(const kiln_session *s, int32_t seq_id);
-/* Appends n tokens to sequence seq_id: one prefill (flash attention over the
- * fresh K/V, up to 512 tokens at a time) when the sequence is empty and
- * n > 1, the rest token by token; writes the logits of the last token to
- * logits[n_vocab] (may be NULL). */
+/* Appends n tokens to sequence seq_id, up to 512 at a time: into an empty
+ * sequence by flash attention over the fresh K/V; after tokens it holds (or
+ * always, with prefix caching on) through the KV cache's block table, each
+ * token attending as a decode query would. Writes the logits of the last
+ * token to logits[n_vocab] (may be NULL). */
 kiln_status kiln_session_prefill(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n, float *logits);
 /* One decode step: token tokens[i] is appended to sequence seq_ids[i] (n_seqs
  * distinct started sequences, in any order), all in one pass: every matmul
