@@ -140,6 +140,15 @@ Test(prefix_cache, keys_cover_everything_before_a_block)
     /* p's second block at the start of a prompt: same tokens, other positions */
     kiln_session_seq_end(f.s, run_seq(&f, p + 8, 19, 1, l, ids, &r));
     cr_expect_eq(r, 0, "a block is keyed by what precedes it, not only its tokens");
+    /* a suffix of one token after the cached blocks (mat-vec rather than mat-mat) */
+    float *l1 = malloc((size_t)f.nv * 4);
+    int32_t ids1[GEN];
+    kiln_session_seq_end(f.s, run_seq(&f, p, 17, 0, l1, ids1, &r));
+    kiln_session_seq_end(f.s, run_seq(&f, p, 17, 1, l, ids, &r));
+    cr_expect_eq(r, 16);
+    cr_expect_eq(memcmp(l, l1, (size_t)f.nv * 4), 0, "one token after the cache: relative error %g", rel_err(l, l1, f.nv));
+    cr_expect_eq(memcmp(ids, ids1, sizeof ids), 0);
+    free(l1);
     /* a prompt of exactly two blocks reuses one: its last token is computed */
     kiln_session_seq_end(f.s, run_seq(&f, p, 16, 1, l, ids, &r));
     cr_expect_eq(r, 8);
@@ -187,4 +196,48 @@ Test(prefix_cache, off_shares_and_keeps_nothing)
     cr_expect_eq(f.s->kv.n_free, f.s->kv.n_blocks);
     free(l);
     teardown(&f);
+}
+
+/* The block-table prefill (a paged-attention row per token) against flash
+ * attention's, on every backend under test: a prompt continued after 5 held
+ * tokens, and a whole prompt with prefix caching on, give the logits of one
+ * flash prefill up to f32 rounding (a row attending to the wrong length or
+ * block would be off by ~100%). */
+Test(prefix_cache, block_table_prefill_matches_flash_prefill, .timeout = 180)
+{
+    kiln_model *m = load_or_skip(MODELS "stories260K.bin");
+    int nv = m->cfg.n_vocab;
+    int32_t p[27];
+    random_ids(p, 27, nv, 6);
+    p[0] = 1; /* BOS */
+    float *want = malloc((size_t)nv * 4), *got = malloc((size_t)nv * 4);
+    kt_ctx_list list;
+    kt_contexts_open(&list);
+    for (int c = 0; c < list.count; c++) {
+        kt_ctx *kc = &list.items[c];
+        kiln_session_options o = kiln_session_options_default();
+        o.kv_type = KILN_F32;
+        o.kv_block_size = BS;
+        o.ctx_len = 64;
+        kiln_session *s = session_with(m, kc, &o);
+        if (!s) continue;
+        poison(want, (size_t)nv);
+        cr_assert_eq(kiln_session_forward(s, p, 27, want), KILN_OK, "%s: %s", kc->label, kiln_last_error());
+        kiln_session_reset(s);
+        poison(got, (size_t)nv);
+        cr_assert_eq(kiln_session_forward(s, p, 5, NULL), KILN_OK, "%s: %s", kc->label, kiln_last_error());
+        cr_assert_eq(kiln_session_forward(s, p + 5, 22, got), KILN_OK, "%s: %s", kc->label, kiln_last_error());
+        cr_expect_lt(rel_err(got, want, nv), 1e-4, "%s: continued prompt: relative error %g", kc->label,
+                     rel_err(got, want, nv));
+        kiln_session_reset(s);
+        kiln_session_prefix_cache(s, 1);
+        poison(got, (size_t)nv);
+        cr_assert_eq(kiln_session_forward(s, p, 27, got), KILN_OK, "%s: %s", kc->label, kiln_last_error());
+        cr_expect_lt(rel_err(got, want, nv), 1e-4, "%s: block-table prefill: relative error %g", kc->label,
+                     rel_err(got, want, nv));
+        kiln_session_free(s);
+    }
+    kt_contexts_close(&list);
+    free(want), free(got);
+    kiln_model_free(m);
 }
