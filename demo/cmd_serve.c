@@ -121,8 +121,9 @@ int kiln_cmd_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     fprintf(stderr, "kiln serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     serve_http_quiesce(h);
-    serve_sched_stop(S); /* every job ends: handlers and streams finish */
-    serve_http_stop(h);  /* joins the connection threads */
+    serve_sched_stop(S);      /* every job ends: handlers and streams finish */
+    serve_http_drain(h, 10);  /* ... and send what they have left */
+    serve_http_stop(h);       /* joins the connection threads */
     h = NULL;
     rc = 0;
 done:

@@ -30,6 +30,7 @@ struct serve_http {
     serve_http_options o;
     int32_t capacity;
     atomic_ulong next_id;
+    atomic_int in_flight;   /* requests begun and not yet answered in full */
     long started;
 };
 
@@ -298,6 +299,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cs) { /* headers are in, the body (if any) is not */
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
+        atomic_fetch_add(&h->in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -352,9 +354,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
+    (void)c, (void)toe;
+    serve_http *h = cls;
     conn_state *cs = *con_cls;
-    if (cs) free(cs->body), free(cs);
+    if (cs) {
+        free(cs->body), free(cs);
+        atomic_fetch_sub(&h->in_flight, 1);
+    }
     *con_cls = NULL;
 }
 
@@ -401,6 +407,14 @@ void serve_http_quiesce(serve_http *h)
     if (!h || !h->d) return;
     MHD_socket fd = MHD_quiesce_daemon(h->d); /* the listening socket is ours to close now */
     if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+void serve_http_drain(serve_http *h, double timeout_s)
+{
+    for (double waited = 0; h && atomic_load(&h->in_flight) > 0 && waited < timeout_s; waited += 0.02) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void serve_http_stop(serve_http *h)

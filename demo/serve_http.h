@@ -26,6 +26,9 @@ int serve_http_start(const serve_http_options *o, serve_sched *S, const kiln_mod
                      serve_http **out, int *port_out);
 /* Stops accepting new connections (running requests go on). */
 void serve_http_quiesce(serve_http *h);
+/* Waits (up to timeout_s) until every request begun has been answered in
+ * full: streams have sent their last event. */
+void serve_http_drain(serve_http *h, double timeout_s);
 /* Closes every connection and frees the server. */
 void serve_http_stop(serve_http *h);
 

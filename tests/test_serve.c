@@ -150,6 +150,28 @@ Test(serve, smollm2_chat, .timeout = 240)
     server_stop(&sv);
 }
 
+/* SIGINT in the middle of a long stream: the stream still ends with
+ * [DONE], the server exits 0 within the bound. */
+Test(serve, sigint_ends_streams_and_exits_0, .timeout = 120)
+{
+    need_python_openai();
+    server sv;
+    server_start(&sv, STORIES, (const char *const[]){"--ctx", "4096", NULL});
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd " SCRIPTS " && " PYTHON " stream_until_done.py --base http://127.0.0.1:%d --kiln " KILN
+             " --model " STORIES " 2>&1", sv.port);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[512] = "";
+    cr_assert_not_null(fgets(line, sizeof line, p), "the stream did not start");
+    cr_assert_str_eq(line, "streaming\n");
+    server_stop(&sv);
+    char last[512] = "";
+    while (fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    int st = pclose(p);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the stream did not end with [DONE]: %s", last);
+}
+
 Test(serve, reports_bad_flags, .timeout = 60)
 {
     struct { const char *args; int rc; } cases[] = {
