@@ -129,7 +129,7 @@ static int feed_turn(chat *c)
         fprintf(stderr, "kiln %s: %s\n", c->cmd, kiln_last_error());
         return 1;
     }
-    if (c->kv_text.n > full_len || memcmp(full, c->kv_text.p, c->kv_text.n) != 0) {
+    if (c->kv_text.n > full_len || (c->kv_text.n && memcmp(full, c->kv_text.p, c->kv_text.n) != 0)) {
         kiln_session_reset(c->s);
         c->kv_text.n = 0, c->n_hist = 0;
     }

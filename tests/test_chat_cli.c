@@ -48,11 +48,13 @@ static void tty_start(tty_proc *p, char *const argv[])
     int err = mkstemp(p->err_path);
     cr_assert_geq(err, 0);
     struct termios tio;
+    memset(&tio, 0, sizeof tio); /* every flag chosen here, none left to the stack */
     cfmakeraw(&tio);
     tio.c_lflag |= ICANON | ISIG | ECHO; /* a line-editing terminal that sends SIGINT on ^C, like a shell's */
     tio.c_iflag |= ICRNL;
     tio.c_oflag |= OPOST | ONLCR;
     tio.c_cc[VINTR] = 3, tio.c_cc[VEOF] = 4, tio.c_cc[VMIN] = 1, tio.c_cc[VTIME] = 0;
+    cfsetispeed(&tio, B38400), cfsetospeed(&tio, B38400);
     p->pid = forkpty(&p->fd, NULL, &tio, NULL);
     cr_assert_geq(p->pid, 0, "forkpty: %s", strerror(errno));
     if (p->pid == 0) {
