@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -162,6 +163,16 @@ static void stream_free(void *cls)
 
 /* ------------------------------------------------------------ generation */
 
+/* Whether the client of a request being answered (not streamed) has closed
+ * its connection: a read that would not block and returns 0. */
+static int client_gone(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    char b;
+    return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static enum MHD_Result generate(serve_http *h, struct MHD_Connection *c, serve_kind kind, const conn_state *cs)
 {
     serve_params p;
@@ -220,17 +231,19 @@ static enum MHD_Result generate(serve_http *h, struct MHD_Connection *c, serve_k
         MHD_destroy_response(r);
         goto done;
     }
-    /* Not streamed: wait for the whole reply. */
+    /* Not streamed: wait for the whole reply (the job is cancelled if the
+     * client leaves meanwhile). */
     char *text = NULL, *chunk;
     size_t len = 0, clen;
     serve_job_view v;
     do {
-        v = serve_job_wait(job, len, 1.0, &chunk, &clen);
+        v = serve_job_wait(job, len, 0.25, &chunk, &clen);
         if (clen) {
             char *t = realloc(text, len + clen);
             if (t) memcpy(t + len, chunk, clen), text = t, len += clen;
         }
         free(chunk);
+        if (!v.done && client_gone(c)) serve_job_cancel(job);
     } while (!v.done);
     if (v.error[0]) ret = reply_error(c, 500, "server_error", NULL, "%s", v.error);
     else

@@ -122,5 +122,21 @@ check(metric(a.base, "kiln_kv_blocks_used", AUTH) == 0, "its KV blocks went back
 spent = metric(a.base, "kiln_generated_tokens_total", AUTH) - generated
 check(spent < 60, f"the abandoned stream was cancelled ({spent:.0f} of 100 tokens generated)")
 
+# ... and so does one that leaves before a reply it did not ask to stream
+generated = metric(a.base, "kiln_generated_tokens_total", AUTH)
+body = json.dumps({"prompt": "Once upon a time", "max_tokens": 100, "temperature": 0}).encode()
+s = socket.create_connection((u.hostname, u.port), timeout=20)
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + key + b"Content-Type: application/json\r\n" +
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+t0 = time.time()
+while metric(a.base, "kiln_requests_running", AUTH) == 0 and time.time() - t0 < 20:
+    time.sleep(0.02)
+s.close()
+t0 = time.time()
+while metric(a.base, "kiln_requests_running", AUTH) != 0 and time.time() - t0 < 20:
+    time.sleep(0.1)
+spent = metric(a.base, "kiln_generated_tokens_total", AUTH) - generated
+check(spent < 60, f"the abandoned request was cancelled ({spent:.0f} of 100 tokens generated)")
+
 alive()
 print("hostile: ok")
