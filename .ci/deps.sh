@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config libcriterion-dev
       libvulkan-dev mesa-vulkan-drivers glslc glslang-dev spirv-tools
-      vulkan-validationlayers)
+      vulkan-validationlayers libmicrohttpd-dev libjansson-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,8 @@
 
 static const kiln_command commands[] = {
     {"run", "generate text with a model (GGUF, llama2.c .bin, or synthetic:<preset>)", kiln_cmd_run},
+    {"chat", "talk with an instruct model (its chat template), replies streamed", kiln_cmd_chat},
+    {"serve", "an OpenAI-compatible HTTP server: streaming, continuous batching", kiln_cmd_serve},
     {"bench", "benchmark an op (--op) or a model (-m), JSON with --json", kiln_cmd_bench},
     {"demo", "the built-in end-to-end demo on every available backend", kiln_cmd_demo},
     {"devices", "list backends and devices with their capabilities", kiln_cmd_devices},

@@ -198,6 +198,24 @@ static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids
     return logits ? output_logits(s, n - 1, 1, logits) : KILN_OK;
 }
 
+/* n tokens of sequence seq after the ones it holds, in one pass: K/V of all
+ * n go into the cache first, then each token attends through the block
+ * table as a decode query would (row t: the sequence's row, length len+t+1,
+ * so causal). For prompts that continue a sequence (a chat turn, a prefix
+ * from the cache), and for every prompt when s->paged_prefill. */
+static kiln_status chunk_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits)
+{
+    kiln_kv_seq *q = &s->kv.seqs[seq];
+    kiln_status st = kiln_kv_cache_reserve(&s->kv, seq, q->len + n);
+    if (st) return st;
+    for (int t = 0; t < n; t++) s->tok_seq[t] = seq, s->tok_pos[t] = q->len + t, s->step_lens[t] = q->len + t + 1;
+    if ((st = begin_step(s, ids, n)) || (st = kiln_kv_cache_upload_rows(&s->kv, n, s->tok_seq, s->step_lens)) ||
+        (st = run_layers(s, n, 0)))
+        return st;
+    q->len += n;
+    return logits ? output_logits(s, n - 1, 1, logits) : KILN_OK;
+}
+
 /* One token for each of n distinct sequences; logits[n][n_vocab]. */
 static kiln_status decode_step(kiln_session *s, int n, const int32_t *seqs, const int32_t *ids, float *logits)
 {
@@ -246,14 +264,15 @@ kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *id
         return kiln_fail(KILN_ERR_INVALID_ARG, "%s%zu more tokens do not fit the context: %d of %d positions are used (raise --ctx)",
                          seq_label(s, seq, label, sizeof label), n, len, cap);
     int32_t need = kiln_kv_cache_blocks_needed(&s->kv, seq, len + (int32_t)n);
-    if (need > s->kv.n_free)
+    if (need > kiln_kv_cache_available(&s->kv))
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s%zu more tokens need %d KV blocks; %d of %d are free (end a sequence first)",
-                         seq_label(s, seq, label, sizeof label), n, need, s->kv.n_free, s->kv.n_blocks);
+                         seq_label(s, seq, label, sizeof label), n, need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
     for (size_t done = 0; done < n;) {
-        size_t left = n - done, batch = 1;
-        if (s->kv.seqs[seq].len == 0 && left > 1) batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
+        size_t left = n - done, batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
         float *out = done + batch == n ? logits : NULL;
-        st = batch > 1 ? prefill_step(s, seq, ids + done, (int)batch, out) : decode_step(s, 1, &seq, ids + done, out);
+        if (batch == 1) st = decode_step(s, 1, &seq, ids + done, out);
+        else if (s->kv.seqs[seq].len == 0 && !s->paged_prefill) st = prefill_step(s, seq, ids + done, (int)batch, out);
+        else st = chunk_step(s, seq, ids + done, (int)batch, out);
         if (st != KILN_OK) return st;
         done += batch;
     }
@@ -284,9 +303,9 @@ kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *s
                              cap);
         need += kiln_kv_cache_blocks_needed(&s->kv, q, len + 1);
     }
-    if (need > s->kv.n_free)
+    if (need > kiln_kv_cache_available(&s->kv))
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_session_decode: the step needs %d more KV blocks; %d of %d are free (end a sequence first)",
-                         need, s->kv.n_free, s->kv.n_blocks);
+                         need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
     return decode_step(s, (int)n_seqs, seq_ids, tokens, logits);
 }
 

@@ -39,7 +39,12 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
     kv->seqs = calloc((size_t)max_seqs, sizeof *kv->seqs);
     kv->table = calloc(table_len, sizeof *kv->table);
     kv->host_rows = calloc(table_len, sizeof *kv->host_rows);
-    if (!kv->k || !kv->v || !kv->free_blocks || !kv->seqs || !kv->table || !kv->host_rows) {
+    kv->block_refs = calloc((size_t)kv->n_blocks, sizeof *kv->block_refs);
+    kv->block_hash = calloc((size_t)kv->n_blocks, sizeof *kv->block_hash);
+    kv->lru_prev = calloc((size_t)kv->n_blocks, sizeof *kv->lru_prev);
+    kv->lru_next = calloc((size_t)kv->n_blocks, sizeof *kv->lru_next);
+    if (!kv->k || !kv->v || !kv->free_blocks || !kv->seqs || !kv->table || !kv->host_rows || !kv->block_refs ||
+        !kv->block_hash || !kv->lru_prev || !kv->lru_next) {
         kiln_kv_cache_free(kv);
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
     }
@@ -57,7 +62,30 @@ kiln_status kiln_kv_cache_init(kiln_kv_cache *kv, kiln_context *ctx, kiln_dtype 
         return kiln_fail_prefix(st, "KV cache of %d layers x %d blocks x %d tokens (%s)", n_layers, blocks,
                                 block_size, kiln_dtype_get(type)->name);
     }
+    kv->max_rows = max_seqs;
     kiln_kv_cache_reset(kv);
+    return KILN_OK;
+}
+
+kiln_status kiln_kv_cache_reserve_rows(kiln_kv_cache *kv, int32_t rows)
+{
+    if (rows <= kv->max_rows) return KILN_OK;
+    size_t row = (size_t)kv->max_blocks_per_seq;
+    int32_t *host = calloc((size_t)rows * row, sizeof *host);
+    kiln_buffer *table = NULL, *lens = NULL;
+    kiln_status st = host ? KILN_OK : kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
+    if (st == KILN_OK) st = kiln_buffer_alloc(kv->ctx, (size_t)rows * row * sizeof(int32_t), &table);
+    if (st == KILN_OK) st = kiln_buffer_alloc(kv->ctx, (size_t)rows * sizeof(int32_t), &lens);
+    if (st != KILN_OK) {
+        free(host);
+        kiln_buffer_free(table);
+        kiln_buffer_free(lens);
+        return kiln_fail_prefix(st, "KV cache: block table rows for %d tokens", rows);
+    }
+    free(kv->host_rows);
+    kiln_buffer_free(kv->table_buf);
+    kiln_buffer_free(kv->lens_buf);
+    kv->host_rows = host, kv->table_buf = table, kv->lens_buf = lens, kv->max_rows = rows;
     return KILN_OK;
 }
 
@@ -75,6 +103,10 @@ void kiln_kv_cache_free(kiln_kv_cache *kv)
     free(kv->seqs);
     free(kv->table);
     free(kv->host_rows);
+    free(kv->block_refs);
+    free(kv->block_hash);
+    free(kv->lru_prev);
+    free(kv->lru_next);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -87,6 +119,10 @@ void kiln_kv_cache_reset(kiln_kv_cache *kv)
     kv->n_free = 0;
     for (int32_t b = 0; b < kv->n_blocks; b++) kv->free_blocks[kv->n_free++] = b;
     for (int32_t q = 0; q < kv->max_seqs; q++) kv->seqs[q] = (kiln_kv_seq){0};
+    memset(kv->block_refs, 0, (size_t)kv->n_blocks * sizeof *kv->block_refs);
+    memset(kv->block_hash, 0, (size_t)kv->n_blocks * sizeof *kv->block_hash);
+    kv->lru_head = kv->lru_tail = -1;
+    kv->n_idle = 0;
 }
 
 kiln_status kiln_kv_cache_seq_begin_at(kiln_kv_cache *kv, int32_t seq)
@@ -116,7 +152,7 @@ void kiln_kv_cache_seq_end(kiln_kv_cache *kv, int32_t seq)
     kiln_kv_seq *q = &kv->seqs[seq];
     const int32_t *row = kv->table + (size_t)seq * kv->max_blocks_per_seq;
     /* Last block first, so a sequence that starts next gets them back in the same order. */
-    for (int32_t b = q->n_blocks - 1; b >= 0; b--) kv->free_blocks[kv->n_free++] = row[b];
+    for (int32_t b = q->n_blocks - 1; b >= 0; b--) kiln_kv_cache_release_block(kv, row[b]);
     *q = (kiln_kv_seq){0};
 }
 
@@ -146,10 +182,11 @@ kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_le
     int32_t *row = kv->table + (size_t)seq * kv->max_blocks_per_seq;
     int32_t need = (new_len + kv->block_size - 1) / kv->block_size;
     while (q->n_blocks < need) {
-        if (kv->n_free == 0)
+        int32_t b = kiln_kv_cache_take_block(kv);
+        if (b < 0)
             return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "KV cache: all %d blocks are in use; sequence %d cannot grow to %d tokens (end a sequence first)",
                              kv->n_blocks, seq, new_len);
-        row[q->n_blocks++] = kv->free_blocks[--kv->n_free];
+        row[q->n_blocks++] = b;
     }
     return KILN_OK;
 }

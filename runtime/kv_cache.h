@@ -43,6 +43,18 @@ typedef struct kiln_kv_cache {
     kiln_buffer *lens_buf;
     int32_t *host_rows;         /* staging of table_buf's rows */
     int32_t n_rows;             /* rows uploaded by the last kiln_kv_cache_upload_rows */
+    int32_t max_rows;           /* rows table_buf, lens_buf and host_rows hold (>= max_seqs) */
+    /* Prefix caching (kv_prefix.c). A full block of a sequence is keyed by the
+     * hash of its tokens and of every token before them; sequences whose
+     * prompts start alike share such blocks read-only (a block is only ever
+     * written while it is not full, so a shared one never changes). Blocks
+     * count their holders; a cached block nobody holds stays idle, oldest
+     * first in the LRU list, until a new block is needed and none is free. */
+    int prefix_on;
+    int32_t *block_refs;        /* [n_blocks] sequences holding each block */
+    uint64_t *block_hash;       /* [n_blocks] the key of a cached block; 0 = not cached */
+    int32_t *lru_prev, *lru_next; /* [n_blocks] the idle cached blocks, oldest first */
+    int32_t lru_head, lru_tail, n_idle;
 } kiln_kv_cache;
 
 /* Room for max_seqs sequences of up to capacity tokens each, in a pool of
@@ -68,6 +80,10 @@ kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_le
 /* The slot of position pos of sequence seq (the position must be reserved). */
 int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos);
 
+/* Room for `rows` rows in one kiln_kv_cache_upload_rows (init makes room
+ * for max_seqs; a prefill that attends through the block table needs one
+ * row per token). */
+kiln_status kiln_kv_cache_reserve_rows(kiln_kv_cache *kv, int32_t rows);
 /* Puts the table rows of seqs[n] and the lengths lens[n] on the device,
  * compacted in that order, for kiln_kv_cache_table/lens. */
 kiln_status kiln_kv_cache_upload_rows(kiln_kv_cache *kv, int32_t n, const int32_t *seqs, const int32_t *lens);
@@ -76,7 +92,27 @@ kiln_tensor kiln_kv_cache_k(const kiln_kv_cache *kv, int32_t layer);
 kiln_tensor kiln_kv_cache_v(const kiln_kv_cache *kv, int32_t layer);
 kiln_tensor kiln_kv_cache_table(const kiln_kv_cache *kv);
 kiln_tensor kiln_kv_cache_lens(const kiln_kv_cache *kv);
-/* Ends every sequence; all blocks go back to the free list. */
+/* Ends every sequence; all blocks go back to the free list (the prefix
+ * cache is emptied). */
 void kiln_kv_cache_reset(kiln_kv_cache *kv);
+
+/* Blocks a sequence can still get: free ones and idle cached ones. */
+int32_t kiln_kv_cache_available(const kiln_kv_cache *kv);
+/* Idle cached blocks (held by no sequence, kept for their prefix). */
+int32_t kiln_kv_cache_idle(const kiln_kv_cache *kv);
+/* A block for a growing sequence (free, else the oldest idle cached one,
+ * which leaves the cache), held once; -1 when there is none. */
+int32_t kiln_kv_cache_take_block(kiln_kv_cache *kv);
+/* A sequence lets go of block b: free again, or idle in the cache. */
+void kiln_kv_cache_release_block(kiln_kv_cache *kv, int32_t b);
+/* Prefix caching on or off (off: every idle block is freed). */
+void kiln_kv_cache_prefix_enable(kiln_kv_cache *kv, int on);
+/* For a started, empty sequence: the cached full blocks that hold ids'
+ * prefix become its first blocks (held, read-only); at most (n-1) tokens, so
+ * that one is left to compute logits from. Returns the tokens it now holds. */
+int32_t kiln_kv_cache_attach_prefix(kiln_kv_cache *kv, int32_t seq, const int32_t *ids, int32_t n);
+/* Keys the full blocks of sequence seq, whose tokens are ids[n] (n may be
+ * less than its length), so later sequences can share them. */
+void kiln_kv_cache_publish(kiln_kv_cache *kv, int32_t seq, const int32_t *ids, int32_t n);
 
 #endif

@@ -141,7 +141,8 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
         goto fail;
     }
     if ((st = kiln_kv_cache_init(&s->kv, ctx, o.kv_type, c->n_layers, c->n_kv_heads, c->head_dim, o.kv_block_size,
-                                 o.ctx_len, o.max_seqs, o.kv_blocks)))
+                                 o.ctx_len, o.max_seqs, o.kv_blocks)) ||
+        (st = kiln_kv_cache_reserve_rows(&s->kv, s->max_tokens))) /* a prompt chunk after cached tokens: a row each */
         goto fail;
     *out = s;
     return KILN_OK;
@@ -194,4 +195,25 @@ int32_t kiln_session_capacity(const kiln_session *s) { return s ? kiln_kv_cache_
 void kiln_session_reset(kiln_session *s)
 {
     if (s) kiln_kv_cache_reset(&s->kv);
+}
+
+void kiln_session_prefix_cache(kiln_session *s, int enable)
+{
+    if (!s) return;
+    kiln_kv_cache_prefix_enable(&s->kv, enable);
+    s->paged_prefill = enable;
+}
+
+int32_t kiln_session_seq_reuse_prefix(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n)
+{
+    if (!s || !ids || kiln_kv_cache_check_seq(&s->kv, seq_id, "kiln_session_seq_reuse_prefix") != KILN_OK) return 0;
+    for (size_t i = 0; i < n; i++) /* ids the model could not have seen reuse nothing */
+        if (ids[i] < 0 || ids[i] >= s->m->cfg.n_vocab) return 0;
+    return kiln_kv_cache_attach_prefix(&s->kv, seq_id, ids, n > INT32_MAX ? INT32_MAX : (int32_t)n);
+}
+
+void kiln_session_seq_cache(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n)
+{
+    if (!s || !ids || kiln_kv_cache_check_seq(&s->kv, seq_id, "kiln_session_seq_cache") != KILN_OK) return;
+    kiln_kv_cache_publish(&s->kv, seq_id, ids, n > INT32_MAX ? INT32_MAX : (int32_t)n);
 }

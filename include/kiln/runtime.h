@@ -137,10 +137,11 @@ kiln_status kiln_session_seq_begin(kiln_session *s, int32_t *seq_id);
 void kiln_session_seq_end(kiln_session *s, int32_t seq_id);
 /* Tokens in a sequence so far, or -1 when seq_id is not started. */
 int32_t kiln_session_seq_len(const kiln_session *s, int32_t seq_id);
-/* Appends n tokens to sequence seq_id: one prefill (flash attention over the
- * fresh K/V, up to 512 tokens at a time) when the sequence is empty and
- * n > 1, the rest token by token; writes the logits of the last token to
- * logits[n_vocab] (may be NULL). */
+/* Appends n tokens to sequence seq_id, up to 512 at a time: into an empty
+ * sequence by flash attention over the fresh K/V; after tokens it holds (or
+ * always, with prefix caching on) through the KV cache's block table, each
+ * token attending as a decode query would. Writes the logits of the last
+ * token to logits[n_vocab] (may be NULL). */
 kiln_status kiln_session_prefill(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n, float *logits);
 /* One decode step: token tokens[i] is appended to sequence seq_ids[i] (n_seqs
  * distinct started sequences, in any order), all in one pass: every matmul
@@ -160,6 +161,22 @@ int32_t kiln_session_pos(const kiln_session *s);
 int32_t kiln_session_capacity(const kiln_session *s);
 /* Ends every sequence (all blocks go back to the pool). */
 void kiln_session_reset(kiln_session *s);
+
+/* Prefix caching (vLLM's automatic prefix caching): full KV blocks are keyed
+ * by the hash of their tokens and of every token before them, shared
+ * read-only by sequences whose tokens start alike, and kept after their
+ * sequences end (least recently used first out, when blocks run short).
+ * Off by default; turning it off drops what is cached. */
+void kiln_session_prefix_cache(kiln_session *s, int enable);
+/* For a started, empty sequence: takes over the cached blocks holding the
+ * longest block-aligned prefix of ids (never all n tokens: the last one is
+ * left to prefill, for its logits). Returns the tokens it reused; prefill
+ * the rest, ids + that count. */
+int32_t kiln_session_seq_reuse_prefix(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n);
+/* Offers the full blocks of sequence seq_id, whose tokens are ids[n], to the
+ * cache (call after a prefill, and before kiln_session_seq_end to keep what
+ * was generated too). */
+void kiln_session_seq_cache(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n);
 
 /* ---------------------------------------------------------------- sampler */
 
