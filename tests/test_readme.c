@@ -5,9 +5,12 @@
  * or changed line is tested without editing this file. The README's `make`
  * lines are the build and the suite itself and are not run from here.
  * What a reader replaces is replaced here, by the files ../shared holds:
- * MODEL (a GGUF with a vocabulary) and vocab.gguf. Benchmarks keep their
- * options and get a bounded run appended (the last value of an option wins):
- * this checks that the command works, never how fast. */
+ * MODEL (a GGUF with a vocabulary), vocab.gguf and prompt.txt. Commands that
+ * would run long keep their options and get bounds (the last value of an
+ * option wins): benchmarks a short run, which checks that the command works,
+ * never how fast; chat reads end of input at once (stories260K has no chat
+ * template: one is named); serve runs two seconds on a free port, then gets
+ * SIGINT, on which it must exit 0. Every command reads /dev/null. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +46,14 @@ static const struct {
     {"vocab.gguf", SHARED "/vocab/ggml-vocab-llama-spm.gguf"},
 };
 
+/* The first entry whose prefix matches bounds the command. */
 static const struct {
-    const char *prefix, *append;
+    const char *prefix, *wrap, *append;
 } bounded[] = {
-    {"kiln bench ", " --runs 2 --min-runs 1 --warmup 1 --seconds 0.2 --no-roofline"},
+    {"kiln bench -m ", "", " -r 1"},
+    {"kiln bench ", "", " --runs 2 --min-runs 1 --warmup 1 --seconds 0.2 --no-roofline"},
+    {"kiln chat ", "", " --chat-template chatml -n 8"},
+    {"kiln serve ", "timeout --preserve-status -s INT 2 ", " --port 0"},
 };
 
 /* line without its indentation and its trailing `# comment` (outside quotes). */
@@ -91,6 +98,12 @@ Test(readme, every_command_runs, .timeout = 300)
     cr_assert_not_null(readme, "cannot read README.md");
     char dir[64] = "/tmp/kiln_test_readme_XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
+    char prompt_path[128];
+    snprintf(prompt_path, sizeof prompt_path, "%s/prompt.txt", dir);
+    FILE *prompt = fopen(prompt_path, "w");
+    cr_assert_not_null(prompt, "cannot write %s", prompt_path);
+    fputs("Once upon a time\n", prompt);
+    fclose(prompt);
     char path[4096];
     snprintf(path, sizeof path, "%s/bin:%s", KILN_BINARY_DIR, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     setenv("PATH", path, 1);
@@ -106,10 +119,14 @@ Test(readme, every_command_runs, .timeout = 300)
             char cmd[1024], full[2048], shell[4096];
             command_of(line, cmd, sizeof cmd);
             substitute(cmd, full, sizeof full);
+            const char *wrap = "";
             for (size_t i = 0; i < sizeof bounded / sizeof bounded[0]; i++)
-                if (!strncmp(full, bounded[i].prefix, strlen(bounded[i].prefix)))
+                if (!strncmp(full, bounded[i].prefix, strlen(bounded[i].prefix))) {
                     strncat(full, bounded[i].append, sizeof full - strlen(full) - 1);
-            snprintf(shell, sizeof shell, "cd '%s' && %s > out.txt 2>&1", dir, full);
+                    wrap = bounded[i].wrap;
+                    break;
+                }
+            snprintf(shell, sizeof shell, "cd '%s' && %s%s < /dev/null > out.txt 2>&1", dir, wrap, full);
             int st = system(shell);
             char out_path[128];
             snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
