@@ -34,7 +34,8 @@ static void usage(FILE *f)
                "Talks with an instruct model: type a message, the reply streams back. The conversation\n"
                "stays in the KV cache, so each turn prefills only what is new.\n"
                "/exit or end of input (Ctrl-D) leaves; Ctrl-C stops a reply.\n\n"
-               "      --system TEXT       a system message opening the conversation\n"
+               "      --system TEXT       a system message opening the conversation (also -sys,\n"
+               "                          --system-prompt, as llama-cli)\n"
                "  -n, --n-predict N       at most N tokens per reply (default 512)\n"
                "  -v, --verbose           after each turn, on stderr: tokens prefilled and held in the cache\n");
     model_flags_usage(f);
@@ -280,7 +281,7 @@ int kiln_cmd_chat(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             verbose = 1;
-        } else if (!strcmp(a, "--system") && i + 1 < argc) {
+        } else if ((!strcmp(a, "--system") || !strcmp(a, "-sys") || !strcmp(a, "--system-prompt")) && i + 1 < argc) {
             system = argv[++i];
         } else if ((!strcmp(a, "-n") || !strcmp(a, "--n-predict")) && i + 1 < argc) {
             if (flag_int("chat", a, argv[++i], 1, 1 << 24, &n_predict)) return 2;

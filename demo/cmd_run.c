@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "      --no-bos            do not put BOS before a text prompt\n"
             "      --ignore-eos        keep generating after the end-of-sequence token\n"
             "      --ids               print the generated ids (space separated, one line) instead of text\n"
+            "  -cnv, --conversation    talk instead: runs kiln chat with these flags (-p/-sys become its\n"
+            "                          --system message; see kiln chat --help)\n"
             "      --dump-logits F     write the logits of every forward pass to F, one line each\n"
             "  -h, --help              this help\n\n"
             "Models without a vocabulary (llama2.c checkpoints, synthetic models) take --prompt-ids\n"
@@ -290,8 +292,39 @@ static int shift_context(kiln_session *s, run_window *w, int32_t next, float *lo
     return 0;
 }
 
+/* -cnv / --conversation: llama-cli's conversation mode is kiln chat. The
+ * prompt becomes the system message, as llama-cli takes it; llama-cli's
+ * spellings of the shared flags map onto chat's, the rest pass through (and
+ * chat refuses what it does not take, e.g. -f, with its usage). */
+static int run_as_chat(int argc, char **argv)
+{
+    static const struct {
+        const char *run, *chat;
+    } renamed[] = {{"-p", "--system"},    {"--prompt", "--system"}, {"-sys", "--system"},
+                   {"--system-prompt", "--system"}, {"-s", "--seed"}, {"--ctx-size", "--ctx"}};
+    char **chat_argv = calloc((size_t)argc + 1, sizeof *chat_argv);
+    if (!chat_argv) {
+        fprintf(stderr, CMD ": out of memory\n");
+        return 1;
+    }
+    int n = 0;
+    chat_argv[n++] = "chat";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-cnv") || !strcmp(argv[i], "--conversation")) continue;
+        char *a = argv[i];
+        for (size_t r = 0; r < sizeof renamed / sizeof renamed[0]; r++)
+            if (!strcmp(a, renamed[r].run)) a = (char *)renamed[r].chat;
+        chat_argv[n++] = a;
+    }
+    int rc = kiln_cmd_chat(n, chat_argv);
+    free(chat_argv);
+    return rc;
+}
+
 int kiln_cmd_run(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-cnv") || !strcmp(argv[i], "--conversation")) return run_as_chat(argc, argv);
     run_opts o = {0};
     int rc = parse_args(argc, argv, &o);
     if (rc) {

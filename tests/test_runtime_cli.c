@@ -383,3 +383,20 @@ Test(runtime_cli, devices_print_whole_driver_strings, .timeout = 60)
     }
     if (!lines) cr_log_info("no device prints a driver string here");
 }
+
+/* -cnv is llama-cli's conversation mode: kiln run hands over to kiln chat,
+ * -p becoming the system message; what chat does not take is a usage error. */
+Test(runtime_cli, cnv_runs_kiln_chat, .timeout = 60)
+{
+    const char *model = SHARED "models/stories260K-Q4_K_M.gguf";
+    need(model);
+    char out[8192];
+    int rc = run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -p 'Be brief.' "
+                             "--chat-template chatml -n 4 -s 1 -c 128 --temp 0 < /dev/null 2>&1",
+                        out, sizeof out);
+    cr_expect_eq(rc, 0, "kiln run -cnv exited %d:\n%s", rc, out);
+    cr_expect(strstr(out, "kiln chat: template chatml") != NULL, "-cnv did not start kiln chat:\n%s", out);
+    rc = run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -f /dev/null < /dev/null 2>&1", out,
+                    sizeof out);
+    cr_expect_eq(rc, 2, "kiln run -cnv -f exited %d (want 2, usage):\n%s", rc, out);
+}
