@@ -2,13 +2,16 @@
  * available backend: every op family (matmul in every weight format) runs on
  * random inputs and is checked against the double-precision reference, then a
  * synthetic Llama-shaped Q4_0 model (built in memory, no download) generates
- * tokens and the prefill and decode speeds are printed. */
+ * tokens and the prefill and decode speeds are printed. Where `make models`
+ * has fetched SmolLM2-135M-Instruct, it answers one chat turn on each backend
+ * (its chat template rendered, greedy), with its prefill and decode speeds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "demo/commands.h"
+#include "runtime/chat_template.h"
 #include "kiln/autotune.h"
 #include "kiln/kiln.h"
 #include "kiln/runtime.h"
@@ -120,6 +123,61 @@ static int check_backend(const char *device)
     return failures != 0;
 }
 
+/* The folder `make models` fills (.ci/models.txt): KILN_MODELS_DIR, else
+ * $XDG_CACHE_HOME/kiln/models, else ~/.cache/kiln/models. */
+static void smollm2_path(char *out, size_t cap)
+{
+    const char *dir = getenv("KILN_MODELS_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *file = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (dir && *dir) snprintf(out, cap, "%s/%s", dir, file);
+    else if (xdg && *xdg) snprintf(out, cap, "%s/kiln/models/%s", xdg, file);
+    else snprintf(out, cap, "%s/.cache/kiln/models/%s", home ? home : ".", file);
+}
+
+/* Whether device renders in software (lavapipe): the real model there takes
+ * minutes per turn, so the demo leaves it to the synthetic model. */
+static int software_device(const char *device)
+{
+    kiln_context *ctx;
+    if (kiln_context_create(device, NULL, &ctx) != KILN_OK) return 0;
+    kiln_device_info d;
+    kiln_context_get_device(ctx, &d);
+    int soft = strstr(d.name, "llvmpipe") || strstr(d.name, "lavapipe");
+    kiln_context_destroy(ctx);
+    return soft;
+}
+
+/* One chat turn with the real model on device: the question rendered with the
+ * model's own template, then `kiln run` greedy, which prints the answer and
+ * its prefill/decode speeds. */
+static int chat_turn(const char *model_path, const char *device)
+{
+    kiln_model *m;
+    if (kiln_model_load(model_path, &m) != KILN_OK) {
+        printf("  %s: %s\n", model_path, kiln_last_error());
+        return 1;
+    }
+    const kiln_chat_template *t;
+    char *prompt = NULL;
+    size_t len = 0;
+    const kiln_chat_msg msgs[] = {{KILN_CHAT_USER, "What is the capital of France? Answer in one sentence."}};
+    kiln_status st = kiln_chat_template_for_model(m, NULL, &t);
+    if (st == KILN_OK) st = kiln_chat_render(t, msgs, 1, 1, &prompt, &len);
+    kiln_model_free(m);
+    if (st != KILN_OK) {
+        printf("  %s: %s\n", model_path, kiln_last_error());
+        return 1;
+    }
+    printf("  SmolLM2-135M-Instruct on %s, user: %s\n  assistant: ", device, msgs[0].content);
+    fflush(stdout);
+    char *argv[] = {"run", "-m", (char *)model_path, "-p", prompt, "--no-display-prompt", "--temp", "0",
+                    "-n", "48", "--backend", (char *)device, "--no-bos", NULL};
+    int rc = kiln_cmd_run((int)(sizeof argv / sizeof argv[0]) - 1, argv);
+    printf("\n");
+    free(prompt);
+    return rc != 0;
+}
+
 int kiln_cmd_demo(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -127,7 +185,10 @@ int kiln_cmd_demo(int argc, char **argv)
                "(dequant-matmul in every weight format, flash attention, paged attention,\n"
                "fused norm, RoPE with the KV-cache append) on random inputs and checks it against the double-precision reference,\n"
                "then generates tokens with a synthetic Q4_0 Llama built in memory (7B shape on\n"
-               "GPUs, 1B on the CPU) and prints prefill and decode tokens/s.\n");
+               "GPUs, 1B on the CPU) and prints prefill and decode tokens/s. Where `make models`\n"
+               "has fetched SmolLM2-135M-Instruct (KILN_MODELS_DIR, else ~/.cache/kiln/models), it\n"
+               "answers one chat turn on each backend (not on software renderers such as lavapipe),\n"
+               "with its prefill and decode tokens/s.\n");
         return 0;
     }
     if (argc > 1) {
@@ -135,6 +196,10 @@ int kiln_cmd_demo(int argc, char **argv)
         return 2;
     }
     int failed = 0, ran = 0;
+    char chat_model[4096];
+    smollm2_path(chat_model, sizeof chat_model);
+    FILE *probe = fopen(chat_model, "rb");
+    if (probe) fclose(probe);
     for (int b = 0; b < KILN_BACKEND_COUNT; b++) {
         const char *name = kiln_backend_name((kiln_backend)b);
         if (!kiln_backend_available((kiln_backend)b)) {
@@ -145,6 +210,8 @@ int kiln_cmd_demo(int argc, char **argv)
         snprintf(dev, sizeof dev, "%s:0", name);
         if (b == KILN_BACKEND_CPU) snprintf(dev, sizeof dev, "cpu");
         failed |= check_backend(dev);
+        if (probe && !software_device(dev)) failed |= chat_turn(chat_model, dev);
+        else if (!ran) printf("  (no chat turn: %s is absent; `make models` fetches it)\n", chat_model);
         ran++;
     }
     if (!ran) {
