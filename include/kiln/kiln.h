@@ -87,13 +87,16 @@ int kiln_backend_available(kiln_backend b);
 /* Number of devices of a backend (0 when unavailable). */
 kiln_status kiln_device_count(kiln_backend b, int *count);
 kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *info);
+/* Cores this process may use: its CPU affinity, limited by a cgroup CPU quota.
+ * The cpu backend's default thread count; more threads only wait for each other. */
+int kiln_cpu_cores_available(void);
 
 /* --------------------------------------------------------------- context */
 
 typedef struct kiln_context kiln_context;
 
 typedef struct kiln_context_options {
-    int threads;           /* cpu: worker threads, 0 = KILN_THREADS or all cores */
+    int threads;           /* cpu: worker threads, 0 = KILN_THREADS or kiln_cpu_cores_available() */
     const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
     const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
