@@ -310,6 +310,7 @@ kiln_status kiln_tune_cache_put(struct kiln_tune_cache *c, const kiln_tune_resul
     }
     e->r = *r;
     e->spec = spec;
+    e->trust = 0; /* a new spec: lookup checks it again */
     e->band = band;
     size_t base_len = (size_t)(bar - r->shape_class);
     if (base_len >= sizeof e->base_key) base_len = sizeof e->base_key - 1;

@@ -65,6 +65,7 @@ typedef struct kiln_tune_entry {
     kiln_spec spec;             /* r.tuned_spec parsed */
     int band;
     char base_key[KILN_SPEC_TEXT_MAX]; /* class key without the band */
+    int trust;                  /* lookup.c: 0 not checked yet, 1 usable, -1 skipped (warned once) */
 } kiln_tune_entry;
 
 struct kiln_tune_cache {

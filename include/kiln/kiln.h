@@ -100,7 +100,15 @@ typedef struct kiln_context_options {
     const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
     const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
+    /* Told, once each, of problems kiln worked around (a tuning-cache entry it
+     * would not trust and replaced by the default kernel, ...). NULL = silent;
+     * kiln_warn_stderr prints "kiln: warning: ..." lines. May be called from
+     * whichever thread runs an op on the context. */
+    void (*warn)(void *user, const char *message);
+    void *warn_user;
 } kiln_context_options;
+
+void kiln_warn_stderr(void *user, const char *message);
 
 kiln_context_options kiln_context_options_default(void);
 /* device: "cpu", "cuda", "cuda:N", "vulkan", "vulkan:N". opts may be NULL. */
