@@ -169,6 +169,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
     }
     kiln_context_options o = kiln_context_options_default();
     o.threads = threads;
+    o.warn = kiln_warn_stderr;
     kiln_context *ctx;
     if (kiln_context_create(device, &o, &ctx) != KILN_OK) {
         fprintf(stderr, "kiln bench: %s\n", kiln_last_error());

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gen/space.h"
@@ -113,6 +114,47 @@ Test(autotune, tunes_within_budget_then_reuses_cache, .timeout = 240)
     size_t nc;
     cr_assert_eq(kiln_tune_cache_read(ctx, &cached, &nc), KILN_OK, "%s", kiln_last_error());
     cr_assert_eq(nc, n);
+    kiln_tune_results_free(cached);
+    cleanup(ctx);
+}
+
+/* The budget bounds the run: no class begins after it (those are returned
+ * with unfinished = 2 and nothing cached), a class cut short keeps its best
+ * so far. The bound below is generous on purpose: it catches the old tenfold
+ * overrun, it is not a speed figure. */
+Test(autotune, budget_ends_the_run_and_names_what_it_left, .timeout = 240)
+{
+    kiln_context *ctx = make_ctx("cpu");
+    cr_assert_not_null(ctx, "cpu context: %s", kiln_last_error());
+    kiln_tune_options o = quick();
+    o.budget_s = 0.05;
+    kiln_tune_result *r;
+    size_t n;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    int begun = 0, not_begun = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].unfinished == 2) {
+            not_begun++;
+            cr_assert_str_empty(r[i].tuned_spec, "a class not begun has no spec");
+            cr_assert_not_null(strstr(r[i].shape_class, "not reached"), "%s", r[i].shape_class);
+        } else {
+            begun++;
+            kiln_spec s;
+            cr_assert_eq(kiln_spec_parse(r[i].tuned_spec, &s), KILN_OK, "%s", r[i].tuned_spec);
+        }
+    }
+    cr_assert_geq(begun, 1, "the first class always begins");
+    cr_assert_geq(not_begun, 1, "a 0.05 s budget cannot reach every class (%zu classes)", n);
+    cr_assert_lt(took, 30.0, "a 0.05 s budget ran %.1f s", took);
+    kiln_tune_results_free(r);
+    kiln_tune_result *cached;
+    size_t nc;
+    cr_assert_eq(kiln_tune_cache_read(ctx, &cached, &nc), KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(nc, (size_t)begun, "only the classes begun are cached");
     kiln_tune_results_free(cached);
     cleanup(ctx);
 }
