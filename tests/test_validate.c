@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "kernels/core/backend.h"
+#include "kernels/cpu/cpu_registry.h"
+#include "kiln/kernel.h"
 #include "support/harness.h"
 
 /* Everything a test allocates is tracked and released by release_all (each
@@ -93,6 +95,8 @@ static void expect_rejected(kiln_context *ctx, kiln_op op, const void *params, k
 }
 
 /* ---------------------------------------------------------------- matmul */
+
+static kiln_tensor t3(kiln_context *ctx, kiln_dtype dt, int64_t a, int64_t b, int64_t c);
 
 typedef struct mm {
     kiln_context *ctx;
@@ -287,6 +291,43 @@ Test(validate, kernel_run_validates_too, .fini = release_all)
     cr_expect(memcmp(before, after, kiln_buffer_size(f.p.y.buf)) == 0);
     if (st == KILN_ERR_SHAPE) cr_expect(strstr(kiln_last_error(), "y") != NULL, "%s", kiln_last_error());
     free(before), free(after);
+}
+
+/* A built-in kernel of ctx's isa for op whose weight/KV format is not fmt. */
+static kiln_spec builtin_other_format(kiln_context *ctx, kiln_op op, kiln_dtype fmt)
+{
+    for (size_t i = 0; i < kiln_cpu_kernel_count(); i++) {
+        const kiln_spec *s = kiln_cpu_kernel_spec(i);
+        if (s->op == op && s->isa == ctx->isa && s->fmt != fmt) return *s;
+    }
+    cr_assert_fail("no built-in %s kernel of another format than %s", kiln_op_name(op), kiln_dtype_get(fmt)->name);
+    return (kiln_spec){0};
+}
+
+/* kiln_kernel_run with a runnable spec of another layout than the call's data
+ * (a q8_0 kernel over q4_0 weights would read past them): rejected, untouched. */
+Test(validate, kernel_run_rejects_a_spec_of_another_format, .fini = release_all)
+{
+    mm f;
+    mm_setup(&f);
+    kiln_spec good, bad = builtin_other_format(f.ctx, KILN_OP_MATMUL, KILN_Q4_0);
+    cr_assert_eq(kiln_kernel_can_implement(f.ctx, &bad), KILN_OK, "%s", kiln_last_error());
+    void *before = kt_snapshot(f.p.y.buf);
+    cr_expect_eq(kiln_kernel_run(f.ctx, &bad, &f.p), KILN_ERR_INVALID_ARG);
+    cr_expect(strstr(kiln_last_error(), "fmt=") && strstr(kiln_last_error(), "q4_0"), "%s", kiln_last_error());
+    void *after = kt_snapshot(f.p.y.buf);
+    cr_expect(memcmp(before, after, kiln_buffer_size(f.p.y.buf)) == 0, "y was written");
+    free(before), free(after);
+    cr_assert_eq(kiln_kernel_choose(f.ctx, KILN_OP_MATMUL, &f.p, &good), KILN_OK, "%s", kiln_last_error());
+    cr_expect_eq(kiln_kernel_run(f.ctx, &good, &f.p), KILN_OK, "the right spec runs: %s", kiln_last_error());
+
+    /* attention: a kernel for other K/V data */
+    kiln_context *ctx = f.ctx;
+    kiln_flash_attn_params fp = {.q = t3(ctx, KILN_F16, 4, 8, 64), .k = t3(ctx, KILN_F16, 6, 2, 64),
+                                 .v = t3(ctx, KILN_F16, 6, 2, 64), .o = t3(ctx, KILN_F16, 4, 8, 64), .scale = 0.125f};
+    kiln_spec fbad = builtin_other_format(ctx, KILN_OP_FLASH_ATTN, KILN_F16);
+    cr_expect_eq(kiln_kernel_run(ctx, &fbad, &fp), KILN_ERR_INVALID_ARG, "flash_attn: %s", kiln_last_error());
+    cr_expect(strstr(kiln_last_error(), "fmt="), "%s", kiln_last_error());
 }
 
 /* ---------------------------------------------------------------- flash attention */
