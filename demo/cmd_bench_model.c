@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/busy.h"
 #include "demo/commands.h"
 #include "kiln/kiln.h"
 #include "kiln/runtime.h"
@@ -21,7 +22,7 @@ static double now_s(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: kiln bench -m MODEL [-p N] [-n N] [--batch B] [--backend cpu|cuda|vulkan] [--device ID]\n"
-               "                  [--kv-type f16|f32|q8_0] [--reps R] [--threads T] [--json]\n\n"
+               "                  [--kv-type f16|f32|q8_0] [--reps R] [--threads T] [--busy N] [--json]\n\n"
                "Prefill (pp: N prompt tokens in one pass from an empty cache) and decode (tg: N\n"
                "tokens one at a time from an empty cache) speed of a model, median of R repetitions,\n"
                "like llama-bench; then the process's peak resident memory. MODEL: a GGUF file, a\n"
@@ -32,7 +33,9 @@ static void usage(FILE *f)
                "              -p tokens each, one after another (pp: all B*p tokens / time), then\n"
                "              continue together for -n decode steps of one token per sequence\n"
                "              (tg: B*n tokens / time, the aggregate; and per sequence)\n"
-               "  --reps R    repetitions (default 3)\n");
+               "  --reps R    repetitions (default 3)\n"
+               "  --busy N    run N spinning background processes during the measurement (a busy\n"
+               "              machine; N = the cores for the under-load figures of docs/PERF.md)\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -128,7 +131,7 @@ static kiln_status bench_batched(kiln_session *s, kiln_context *ctx, int32_t n_v
 int kiln_cmd_bench_model(int argc, char **argv)
 {
     const char *model = NULL, *device = "cpu";
-    int p = 512, n = 128, reps = 3, json = 0, threads = 0, batch = 1;
+    int p = 512, n = 128, reps = 3, json = 0, threads = 0, batch = 1, busy = 0;
     kiln_dtype kv = KILN_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -152,6 +155,14 @@ int kiln_cmd_bench_model(int argc, char **argv)
                 return 2;
             }
             kv = (kiln_dtype)d, i++;
+        } else if (!strcmp(a, "--busy")) {
+            char *end;
+            long b = strtol(v, &end, 10);
+            if (end == v || *end || b < 0 || b > 1024) {
+                fprintf(stderr, "kiln bench: --busy must be 0..1024 processes, not '%s'\n", v);
+                return 2;
+            }
+            busy = (int)b, i++;
         } else if (!strcmp(a, "--batch")) {
             batch = atoi(v), i++;
             if (batch < 1 || batch > 4096) {
@@ -203,18 +214,26 @@ int kiln_cmd_bench_model(int argc, char **argv)
     double pp[64], tg[64];
     if (reps > 64) reps = 64;
     kiln_status st = KILN_ERR_OUT_OF_MEMORY;
-    if (!B.ids || !B.seqs || !B.toks || !B.logits)
+    kiln_busy load = {0};
+    if (busy && kiln_busy_start(&load, busy) != 0) {
+        perror("kiln bench: --busy: cannot start the background processes");
+        busy = -1;
+    }
+    if (busy < 0)
+        st = KILN_ERR_UNAVAILABLE;
+    else if (!B.ids || !B.seqs || !B.toks || !B.logits)
         fprintf(stderr, "kiln bench: out of memory for %d sequences\n", batch);
     else if (batch > 1)
         st = bench_batched(s, ctx, cfg->n_vocab, p, n, batch, reps, &B, pp, tg);
     else
         st = bench_one(s, ctx, cfg->n_vocab, p, n, reps, &B, pp, tg);
+    kiln_busy_stop(&load);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double peak_mib = (double)ru.ru_maxrss / 1024.0;
     int rc = 0;
     if (st != KILN_OK) {
-        if (B.ids && B.seqs && B.toks && B.logits) fprintf(stderr, "kiln bench: %s\n", kiln_last_error());
+        if (B.ids && B.seqs && B.toks && B.logits && busy >= 0) fprintf(stderr, "kiln bench: %s\n", kiln_last_error());
         rc = 1;
     } else {
         qsort(pp, (size_t)reps, sizeof pp[0], cmp_double);
@@ -222,9 +241,10 @@ int kiln_cmd_bench_model(int argc, char **argv)
         double weights_gib = (double)kiln_model_weight_bytes(m) / (1 << 30);
         if (json) {
             printf("{\"model\": \"%s\", \"backend\": \"%s\", \"device\": \"%s\", \"weights_gib\": %.3f, "
-                   "\"kv_type\": \"%s\", \"batch\": %d, \"pp\": %d, \"pp_tokens_per_s\": %.2f, \"tg\": %d, "
+                   "\"kv_type\": \"%s\", \"threads\": %d, \"busy\": %d, \"batch\": %d, \"pp\": %d, \"pp_tokens_per_s\": %.2f, \"tg\": %d, "
                    "\"tg_tokens_per_s\": %.2f, \"tg_tokens_per_s_per_seq\": %.2f, \"peak_host_mib\": %.1f}\n",
-                   model, kiln_backend_name(info.backend), info.name, weights_gib, kiln_dtype_get(kv)->name, batch, p,
+                   model, kiln_backend_name(info.backend), info.name, weights_gib, kiln_dtype_get(kv)->name,
+                   info.multiprocessors, busy, batch, p,
                    p ? pp[reps / 2] : 0.0, n, n ? tg[reps / 2] : 0.0, n ? tg[reps / 2] / batch : 0.0, peak_mib);
         } else if (batch > 1) {
             printf("model %s (%.2f GiB of weights) on %s (%s), KV %s, batch %d, median of %d\n", model, weights_gib,
@@ -235,8 +255,10 @@ int kiln_cmd_bench_model(int argc, char **argv)
                        tg[reps / 2] / batch);
             printf("  peak host memory %.0f MiB\n", peak_mib);
         } else {
-            printf("model %s (%.2f GiB of weights) on %s (%s), KV %s, median of %d\n", model, weights_gib, info.id,
+            printf("model %s (%.2f GiB of weights) on %s (%s), KV %s, median of %d", model, weights_gib, info.id,
                    info.name, kiln_dtype_get(kv)->name, reps);
+            if (info.backend == KILN_BACKEND_CPU) printf(", %d threads", info.multiprocessors);
+            printf(busy ? ", %d busy background processes\n" : "\n", busy);
             if (p) printf("  pp%-5d %10.2f tokens/s\n", p, pp[reps / 2]);
             if (n) printf("  tg%-5d %10.2f tokens/s\n", n, tg[reps / 2]);
             printf("  peak host memory %.0f MiB\n", peak_mib);
