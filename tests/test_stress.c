@@ -9,7 +9,7 @@
 Test(stress, ops_from_several_threads_at_once, .timeout = 600)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "timeout 500 '%s/bin/kiln_stress' 30", KILN_BINARY_DIR);
+    snprintf(cmd, sizeof cmd, "timeout 500 '%s/bin/kiln_stress' 200", KILN_BINARY_DIR);
     int rc = system(cmd);
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "kiln_stress failed (exit %d; 124 = hung)",
               WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
