@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gen/space.h"
@@ -156,6 +157,55 @@ Test(autotune, budget_ends_the_run_and_names_what_it_left, .timeout = 240)
     cr_assert_eq(kiln_tune_cache_read(ctx, &cached, &nc), KILN_OK, "%s", kiln_last_error());
     cr_assert_eq(nc, (size_t)begun, "only the classes begun are cached");
     kiln_tune_results_free(cached);
+    cleanup(ctx);
+}
+
+/* Two processes tuning into one cache at once (different op families): the
+ * file ends valid and holds both processes' classes. */
+static int tune_in_child(const char *dir, unsigned ops)
+{
+    kiln_context_options co = kiln_context_options_default();
+    co.cache_dir = dir;
+    kiln_context *ctx = NULL;
+    if (kiln_context_create("cpu", &co, &ctx) != KILN_OK) return 10;
+    kiln_tune_options o = quick();
+    o.ops = ops;
+    o.budget_s = 60;
+    kiln_tune_result *r;
+    size_t n;
+    kiln_status st = kiln_tune(ctx, &o, &r, &n);
+    if (st == KILN_OK) kiln_tune_results_free(r);
+    kiln_context_destroy(ctx);
+    return st == KILN_OK ? 0 : 11;
+}
+
+Test(autotune, two_processes_tuning_at_once_leave_a_valid_merged_cache, .timeout = 300)
+{
+    kiln_context *ctx = make_ctx("cpu");
+    cr_assert_not_null(ctx, "cpu context: %s", kiln_last_error());
+    unsigned ops[2] = {1u << KILN_OP_MATMUL, 1u << KILN_OP_NORM};
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        fflush(NULL);
+        pid[i] = fork();
+        cr_assert_geq(pid[i], 0);
+        if (pid[i] == 0) _exit(tune_in_child(cache_dir, ops[i]));
+    }
+    for (int i = 0; i < 2; i++) {
+        int status = 0;
+        cr_assert_eq(waitpid(pid[i], &status, 0), pid[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tuner %d failed (status %d)", i, status);
+    }
+    kiln_tune_result *r;
+    size_t n;
+    cr_assert_eq(kiln_tune_cache_read(ctx, &r, &n), KILN_OK, "the cache is valid: %s", kiln_last_error());
+    int mm = 0, nm = 0;
+    for (size_t i = 0; i < n; i++) {
+        mm += !strncmp(r[i].shape_class, "matmul ", 7);
+        nm += !strncmp(r[i].shape_class, "norm ", 5);
+    }
+    kiln_tune_results_free(r);
+    cr_assert(mm > 0 && nm > 0, "both tuners' classes are kept: %d matmul, %d norm", mm, nm);
     cleanup(ctx);
 }
 
