@@ -93,6 +93,8 @@ int kiln_cpu_cores_available(void);
 
 /* --------------------------------------------------------------- context */
 
+/* A context is used by one thread at a time (the caller serializes calls on it);
+ * separate contexts may be used from separate threads at once. */
 typedef struct kiln_context kiln_context;
 
 typedef struct kiln_context_options {
