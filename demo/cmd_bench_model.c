@@ -179,7 +179,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
         return 2;
     }
     kiln_context_options o = kiln_context_options_default();
-    o.threads = threads;
+    o.threads = kiln_demo_cap_threads("bench", threads);
     o.warn = kiln_warn_stderr;
     kiln_context *ctx;
     if (kiln_context_create(device, &o, &ctx) != KILN_OK) {
