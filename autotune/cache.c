@@ -331,7 +331,10 @@ kiln_status kiln_tune_cache_load(const kiln_context *ctx, struct kiln_tune_cache
     if (st != KILN_OK) return st;
     void *data;
     size_t len;
-    if (kiln_read_file(path, &data, &len) != KILN_OK) return KILN_OK; /* no file: nothing tuned */
+    if (kiln_read_file(path, &data, &len) != KILN_OK) { /* no file: nothing tuned, and no error either */
+        kiln_clear_error();
+        return KILN_OK;
+    }
     char want_key[256];
     kiln_tune_device_key(ctx, want_key, sizeof want_key);
     st = kiln_tune_cache_parse(want_key, data, len, c);
