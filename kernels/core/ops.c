@@ -89,11 +89,10 @@ static kiln_status check_spec_serves(const kiln_spec *spec, const void *params)
     }
     case KILN_OP_ROPE: {
         const kiln_rope_params *p = params;
-        int appends = p->k_cache != NULL, spec_appends = !!(spec->epilogue & KILN_SPEC_ROPE_KV);
-        if (appends != spec_appends)
-            return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_run: the %s spec %s a KV cache but the call %s", op,
-                             spec_appends ? "appends to" : "has no", appends ? "passes one" : "passes none");
-        if (appends) data = p->k_cache->dtype, what = "k_cache";
+        if (!p->k_cache) return KILN_OK; /* any rope kernel rotates; only the append has a layout */
+        if (!(spec->epilogue & KILN_SPEC_ROPE_KV))
+            return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_run: the call appends to a KV cache but the %s spec has no kv flag", op);
+        data = p->k_cache->dtype, what = "k_cache";
         break;
     }
     case KILN_OP_NORM: {
