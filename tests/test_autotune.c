@@ -5,6 +5,7 @@
  * compiled-in cpu tile variant against the reference, the exhaustive check of
  * a guided search, and the vulkan backend's parallel precompile. */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,17 @@ Test(autotune, tunes_within_budget_then_reuses_cache, .timeout = 240)
     cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
     cr_assert_gt(n, 0);
     cr_assert_gt(c.runs, 0, "nothing was measured");
+    /* on a very slow machine the budget may end before the last classes begin:
+     * those are left out of the checks below (test budget_ends_the_run_... covers them) */
+    int begun[64] = {0}, not_begun = 0;
+    cr_assert_leq(n, 64);
     for (size_t i = 0; i < n; i++) {
+        if (r[i].unfinished == 2) {
+            cr_log_warn("the 20 s budget ended before %s %s began", r[i].shape_class, r[i].shape);
+            not_begun++;
+            continue;
+        }
+        begun[i] = 1;
         kiln_spec s;
         cr_assert_eq(kiln_spec_parse(r[i].tuned_spec, &s), KILN_OK, "%s", r[i].tuned_spec);
         cr_assert_gt(r[i].tuned_us, 0);
@@ -106,15 +117,16 @@ Test(autotune, tunes_within_budget_then_reuses_cache, .timeout = 240)
     c.runs = 0;
     cr_assert_eq(kiln_tune(ctx, &o, &r, &n), KILN_OK, "%s", kiln_last_error());
     cr_assert_gt(n, 0);
-    for (size_t i = 0; i < n; i++) cr_assert_eq(r[i].from_cache, 1, "%s was measured again", r[i].shape_class);
-    cr_assert_eq(c.runs, 0);
+    for (size_t i = 0; i < n; i++)
+        if (begun[i]) cr_assert_eq(r[i].from_cache, 1, "%s was measured again", r[i].shape_class);
+    if (!not_begun) cr_assert_eq(c.runs, 0);
     kiln_tune_results_free(r);
 
     /* a fresh context (same cache dir) reads the file */
     kiln_tune_result *cached;
     size_t nc;
     cr_assert_eq(kiln_tune_cache_read(ctx, &cached, &nc), KILN_OK, "%s", kiln_last_error());
-    cr_assert_eq(nc, n);
+    if (!not_begun) cr_assert_eq(nc, n);
     kiln_tune_results_free(cached);
     cleanup(ctx);
 }
