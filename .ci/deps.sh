@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config libcriterion-dev
       libvulkan-dev mesa-vulkan-drivers glslc glslang-dev spirv-tools
-      vulkan-validationlayers libmicrohttpd-dev libjansson-dev)
+      vulkan-validationlayers libmicrohttpd-dev libjansson-dev
+      clang libclang-rt-14-dev)  # clang: make fuzz, the TSan stress build
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,10 @@
  * not parse, or whose specs do not validate, is corrupt. Either way it is
  * reported (c->problem) and not used; the next save replaces it. */
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +67,59 @@ static void put_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* The entries of the file as it is now (another process may have tuned other
+ * classes since this one loaded it) that c does not have, appended to m. */
+static void merge_from_disk(const char *path, const char *key, struct kiln_tune_cache *m)
+{
+    void *data;
+    size_t len;
+    if (kiln_read_file(path, &data, &len) != KILN_OK) {
+        kiln_clear_error();
+        return;
+    }
+    struct kiln_tune_cache disk = {0};
+    if (kiln_tune_cache_parse(key, data, len, &disk) == KILN_OK)
+        for (size_t i = 0; i < disk.n; i++)
+            if (!kiln_tune_cache_find(m, disk.e[i].r.shape_class)) kiln_tune_cache_put(m, &disk.e[i].r);
+    kiln_clear_error(); /* a stale or corrupt file is simply replaced */
+    kiln_tune_cache_clear(&disk);
+    free(data);
+}
+
+static kiln_status write_cache(const char *path, const char *key, const struct kiln_tune_cache *c);
+
+/* Two processes tuning at once: each saves under an exclusive lock on
+ * "<file>.lock", merging what the other saved first, so the file ends valid
+ * (it is replaced atomically) and with both processes' classes. */
 kiln_status kiln_tune_cache_save(const kiln_context *ctx, const struct kiln_tune_cache *c)
 {
-    char path[2048], key[256];
+    char path[2048], key[256], lock_path[2100];
     kiln_status st = kiln_tune_cache_path(ctx, path, sizeof path);
     if (st == KILN_OK) st = kiln_tune_device_key(ctx, key, sizeof key);
     if (st != KILN_OK) return st;
+    struct kiln_tune_cache merged = {0};
+    for (size_t i = 0; i < c->n; i++)
+        if (kiln_tune_cache_put(&merged, &c->e[i].r) != KILN_OK) {
+            kiln_tune_cache_clear(&merged);
+            return kiln_fail_prefix(KILN_ERR_OUT_OF_MEMORY, "tune: saving");
+        }
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) *slash = '\0', kiln_mkdir_p(dir);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock >= 0 && flock(lock, LOCK_EX) != 0) close(lock), lock = -1; /* no lock: still atomic, last writer wins */
+    merge_from_disk(path, key, &merged);
+    st = write_cache(path, key, &merged);
+    if (lock >= 0) close(lock); /* releases the lock */
+    kiln_tune_cache_clear(&merged);
+    return st;
+}
+
+static kiln_status write_cache(const char *path, const char *key, const struct kiln_tune_cache *c)
+{
+    kiln_status st;
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -158,15 +209,24 @@ static int read_str(reader *r, char *out, size_t cap)
 static int read_num(reader *r, double *v)
 {
     skip_ws(r);
+    /* strtod needs a terminated string: the file's bytes are not one */
+    char buf[64];
+    size_t n = 0;
+    while (r->p + n < r->end && n + 1 < sizeof buf && strchr("+-.0123456789eE", r->p[n])) n++;
+    memcpy(buf, r->p, n);
+    buf[n] = '\0';
     char *end;
-    *v = strtod(r->p, &end);
-    if (end == r->p || end > r->end) {
+    *v = strtod(buf, &end);
+    if (end == buf || !isfinite(*v)) {
         snprintf(r->err, sizeof r->err, "expected a number");
         return 0;
     }
-    r->p = end;
+    r->p += end - buf;
     return 1;
 }
+
+/* A count from the file, clamped (a cast of an out-of-range double is undefined). */
+static int count_of(double v) { return v > 0 ? v < 1e9 ? (int)v : 1000000000 : 0; }
 
 static int read_entry(reader *r, kiln_tune_result *e)
 {
@@ -184,8 +244,8 @@ static int read_entry(reader *r, kiln_tune_result *e)
         else if (!strcmp(key, "tuned_spec")) ok = read_str(r, e->tuned_spec, sizeof e->tuned_spec), fields |= 2;
         else if (!strcmp(key, "default_us")) ok = read_num(r, &v), e->default_us = v;
         else if (!strcmp(key, "tuned_us")) ok = read_num(r, &v), e->tuned_us = v;
-        else if (!strcmp(key, "tried")) ok = read_num(r, &v), e->tried = (int)v;
-        else if (!strcmp(key, "rejected")) ok = read_num(r, &v), e->rejected = (int)v;
+        else if (!strcmp(key, "tried")) ok = read_num(r, &v), e->tried = count_of(v);
+        else if (!strcmp(key, "rejected")) ok = read_num(r, &v), e->rejected = count_of(v);
         else {
             snprintf(r->err, sizeof r->err, "unknown entry field '%s'", key);
             return 0;
@@ -202,13 +262,12 @@ static int read_entry(reader *r, kiln_tune_result *e)
     }
 }
 
-static kiln_status parse(const kiln_context *ctx, const char *text, size_t len, struct kiln_tune_cache *c)
+kiln_status kiln_tune_cache_parse(const char *want_key, const char *text, size_t len, struct kiln_tune_cache *c)
 {
     reader r = {.p = text, .end = text + len};
-    char key[64], str[256], want_key[256];
+    char key[64], str[256];
     double version = -1;
     int have_entries = 0;
-    kiln_tune_device_key(ctx, want_key, sizeof want_key);
     if (!expect(&r, '{')) goto bad;
     for (;;) {
         if (!read_str(&r, key, sizeof key) || !expect(&r, ':')) goto bad;
@@ -272,8 +331,13 @@ kiln_status kiln_tune_cache_load(const kiln_context *ctx, struct kiln_tune_cache
     if (st != KILN_OK) return st;
     void *data;
     size_t len;
-    if (kiln_read_file(path, &data, &len) != KILN_OK) return KILN_OK; /* no file: nothing tuned */
-    st = parse(ctx, data, len, c);
+    if (kiln_read_file(path, &data, &len) != KILN_OK) { /* no file: nothing tuned, and no error either */
+        kiln_clear_error();
+        return KILN_OK;
+    }
+    char want_key[256];
+    kiln_tune_device_key(ctx, want_key, sizeof want_key);
+    st = kiln_tune_cache_parse(want_key, data, len, c);
     free(data);
     if (st != KILN_OK) {
         snprintf(c->problem, sizeof c->problem, "%s: %s", path, kiln_last_error());
@@ -310,6 +374,7 @@ kiln_status kiln_tune_cache_put(struct kiln_tune_cache *c, const kiln_tune_resul
     }
     e->r = *r;
     e->spec = spec;
+    e->trust = 0; /* a new spec: lookup checks it again */
     e->band = band;
     size_t base_len = (size_t)(bar - r->shape_class);
     if (base_len >= sizeof e->base_key) base_len = sizeof e->base_key - 1;

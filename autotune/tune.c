@@ -330,7 +330,10 @@ static kiln_status tune_class(kiln_context *ctx, const kiln_tune_options *o, con
     /* The default ran first, on a cold problem (pages of the weights not yet
      * touched, threads just woken); measured again now it is compared warm
      * with the candidates that followed it, not flattered by the order. */
-    if (st == KILN_OK && isfinite(default_us)) {
+    /* Past the deadline: keep the best so far and say so; no re-measure (the
+     * budget bounds the run to itself plus one candidate's measurement). */
+    if (now_s() >= deadline) res->unfinished = 1;
+    if (st == KILN_OK && isfinite(default_us) && !res->unfinished) {
         double again;
         if (kiln_tune_measure(ctx, prob, &base, s.per_candidate_s, &again) == KILN_OK && again < default_us)
             default_us = again;
@@ -392,7 +395,17 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
         /* each class gets an equal share of what is left */
         double share = (end - now_s()) / (double)(n - i);
         kiln_tune_result r;
-        st = tune_class(ctx, &o, &shapes[i], now_s() + (share > 0 ? share : 0), (int)i, (int)n, &r);
+        if (now_s() >= end) { /* the budget is spent: this class is not begun */
+            memset(&r, 0, sizeof r);
+            kiln_tune_shape_text(&shapes[i], r.shape, sizeof r.shape);
+            snprintf(r.shape_class, sizeof r.shape_class, "%s fmt=%s (not reached)", kiln_op_name(shapes[i].op),
+                     kiln_dtype_get(shapes[i].fmt)->name);
+            r.unfinished = 2;
+            res[kept++] = r;
+            continue;
+        }
+        double class_end = now_s() + (share > 0 ? share : 0);
+        st = tune_class(ctx, &o, &shapes[i], class_end < end ? class_end : end, (int)i, (int)n, &r);
         if (st != KILN_OK) {
             if (o.progress) o.progress(o.user, (int)i, (int)n, kiln_last_error());
             continue; /* one class failing does not stop the others */

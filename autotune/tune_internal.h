@@ -65,6 +65,7 @@ typedef struct kiln_tune_entry {
     kiln_spec spec;             /* r.tuned_spec parsed */
     int band;
     char base_key[KILN_SPEC_TEXT_MAX]; /* class key without the band */
+    int trust;                  /* lookup.c: 0 not checked yet, 1 usable, -1 skipped (warned once) */
 } kiln_tune_entry;
 
 struct kiln_tune_cache {
@@ -76,6 +77,9 @@ struct kiln_tune_cache {
 
 kiln_status kiln_tune_cache_load(const kiln_context *ctx, struct kiln_tune_cache *c);
 kiln_status kiln_tune_cache_save(const kiln_context *ctx, const struct kiln_tune_cache *c);
+/* The file's text (len bytes, no terminator needed) for the device want_key
+ * into c (entries added; c->n may be partly filled on an error: clear it). */
+kiln_status kiln_tune_cache_parse(const char *want_key, const char *text, size_t len, struct kiln_tune_cache *c);
 /* Insert or replace the entry of r->shape_class. */
 kiln_status kiln_tune_cache_put(struct kiln_tune_cache *c, const kiln_tune_result *r);
 const kiln_tune_entry *kiln_tune_cache_find(const struct kiln_tune_cache *c, const char *class_key);

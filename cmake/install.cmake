@@ -17,14 +17,24 @@ install(FILES ${CMAKE_BINARY_DIR}/kilnConfig.cmake ${CMAKE_BINARY_DIR}/kilnConfi
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kiln)
 
 # What a static link needs besides libkiln.a: threads, libm, libdl, plus what
-# the backends added (KILN_EXTRA_LIBS: names become -lname, flags stay as they are).
+# the backends added (KILN_EXTRA_LIBS). Names only, never this machine's paths:
+# an absolute path becomes -l:<file name> (the same archive, found on the
+# consumer's library path), a bare name -lname, a flag stays as it is.
 set(KILN_PC_LIBS_PRIVATE "-lpthread -lm -ldl")
 foreach(l IN LISTS KILN_EXTRA_LIBS)
-  if(l MATCHES "^-" OR IS_ABSOLUTE "${l}")
+  if(l MATCHES "^-")
     string(APPEND KILN_PC_LIBS_PRIVATE " ${l}")
+  elseif(IS_ABSOLUTE "${l}")
+    get_filename_component(file "${l}" NAME)
+    string(APPEND KILN_PC_LIBS_PRIVATE " -l:${file}")
   else()
     string(APPEND KILN_PC_LIBS_PRIVATE " -l${l}")
   endif()
 endforeach()
+# kiln.pc: the shared library, with an rpath so the program runs as built;
+# kiln-static.pc: libkiln.a and what it needs (pkg-config --static kiln is
+# pkg-config's usual meaning: the private libraries, for a fully -static link).
 configure_file(${CMAKE_SOURCE_DIR}/cmake/kiln.pc.in ${CMAKE_BINARY_DIR}/kiln.pc @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/kiln.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(${CMAKE_SOURCE_DIR}/cmake/kiln-static.pc.in ${CMAKE_BINARY_DIR}/kiln-static.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/kiln.pc ${CMAKE_BINARY_DIR}/kiln-static.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -173,8 +173,9 @@ int kiln_cmd_bench(int argc, char **argv)
     if (c.min_runs > c.max_runs) c.min_runs = c.max_runs;
 
     kiln_context_options o = kiln_context_options_default();
-    o.threads = threads;
+    o.threads = kiln_demo_cap_threads("bench", threads);
     o.cpu_isa = isa;
+    o.warn = kiln_warn_stderr;
     kiln_context *ctx = NULL;
     if (kiln_context_create(device ? device : backend, &o, &ctx)) {
         fprintf(stderr, "kiln bench: cannot open %s: %s\n", device ? device : backend, kiln_last_error());

@@ -5,10 +5,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/busy.h"
 #include "demo/args.h"
 #include "demo/commands.h"
 #include "kiln/kiln.h"
@@ -53,7 +55,10 @@ static void usage(FILE *f)
             "                            prefilled with P tokens, one after another (pp: all B*P\n"
             "                            tokens / time), then all decode together (tg: B*N tokens /\n"
             "                            time, the aggregate; the table gains n_seqs)\n"
-            "  --backend B, --device ID  cpu (default), cuda, vulkan; e.g. cuda:1\n\n"
+            "  --backend B, --device ID  cpu (default), cuda, vulkan; e.g. cuda:1\n"
+            "  --busy N                  kiln's own: N spinning background processes during the\n"
+            "                            measurement (a busy machine; N = the cores for the\n"
+            "                            under-load figures of docs/PERF.md)\n\n"
             "After the table: the process's peak resident memory. Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -72,7 +77,7 @@ enum { OUT_MD, OUT_JSON, OUT_JSONL };
 typedef struct bench_opts {
     const char *model, *device;
     kiln_int_list p, n, pg, d, t, b, ub, fa, ctk; /* pg: pairs (P, N) back to back; ctk: kiln_dtype values */
-    int reps, batch, out;
+    int reps, batch, out, busy;
 } bench_opts;
 
 #define CMD "kiln bench"
@@ -138,6 +143,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         else if (is(a, "-ctv", "--cache-type-v")) ok = !parse_kv_types(a, v, &ctv);
         else if (is(a, "-r", "--repetitions") || is(a, "--reps", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 1000, &o->reps);
         else if (is(a, "--batch", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 4096, &o->batch);
+        else if (is(a, "--busy", NULL)) ok = !kiln_arg_i32(CMD, a, v, 0, 1024, &o->busy);
         else if (is(a, "--backend", "--device")) o->device = v;
         else if (is(a, "-pg", NULL)) {
             kiln_int_list pair = {0};
@@ -398,6 +404,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
     kiln_model *m = NULL;
     kiln_context *ctx = NULL;
     kiln_session *s = NULL;
+    kiln_busy load = {0};
     bench_bufs B = {0};
     double *ts = malloc((size_t)o.reps * sizeof *ts);
     rc = 1;
@@ -429,13 +436,18 @@ int kiln_cmd_bench_model(int argc, char **argv)
     if (o.out == OUT_MD) md_header(&cols);
 
     int rows = 0;
+    if (o.busy && kiln_busy_start(&load, o.busy) != 0) {
+        fprintf(stderr, CMD ": --busy: cannot start the background processes: %s\n", strerror(errno));
+        goto done;
+    }
     for (int ti = 0; ti < o.t.n; ti++) {
         kiln_session_free(s); /* the session lives on the context: it goes first */
         s = NULL;
         kiln_context_destroy(ctx);
         ctx = NULL;
         kiln_context_options copt = kiln_context_options_default();
-        copt.threads = o.t.v[ti];
+        copt.threads = kiln_demo_cap_threads("bench", o.t.v[ti]);
+        copt.warn = kiln_warn_stderr;
         if (kiln_context_create(o.device, &copt, &ctx) != KILN_OK) {
             fprintf(stderr, CMD ": device %s: %s\n", o.device, kiln_last_error());
             goto done;
@@ -491,6 +503,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
     if (o.out == OUT_MD) printf("\npeak host memory %.0f MiB\n", (double)ru.ru_maxrss / 1024.0);
     rc = 0;
 done:
+    kiln_busy_stop(&load);
     free(ts);
     free(tests);
     free(B.ids);

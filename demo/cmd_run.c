@@ -364,7 +364,8 @@ int kiln_cmd_run(int argc, char **argv)
     }
 
     kiln_context_options copt = kiln_context_options_default();
-    copt.threads = o.threads;
+    copt.threads = kiln_demo_cap_threads("run", o.threads);
+    copt.warn = kiln_warn_stderr; /* e.g. a tuning-cache entry that was not used */
     t0 = now_s();
     if (kiln_context_create(o.device, &copt, &ctx)) {
         fprintf(stderr, CMD ": device %s: %s\n", o.device, kiln_last_error());

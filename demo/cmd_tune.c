@@ -24,8 +24,12 @@ static void usage(FILE *f)
             "measures again).\n\n"
             "  --backend B      cpu (default), cuda or vulkan (device 0)\n"
             "  --device ID      cpu, cuda:N, vulkan:N\n"
-            "  --ops LIST       matmul,flash_attn,paged_attn,norm (default: all)\n"
-            "  --budget S       wall-clock budget in seconds (default 120)\n"
+            "  --ops LIST       matmul (or matvec: the same family),flash_attn,paged_attn,norm\n"
+            "                   (default: all)\n"
+            "  --budget S       wall-clock budget in seconds (default 120): no class begins\n"
+            "                   after it and a search stops at it, so the run ends within S\n"
+            "                   plus one candidate's measurement; classes cut short keep the\n"
+            "                   best found so far, those not begun are listed\n"
             "  -m MODEL         tune the shapes and weight formats of a GGUF model\n"
             "  --formats LIST   weight formats for matmul (default q4_0,q8_0,q4_k,f16)\n"
             "  --small          small shapes (quick; for tests and slow devices)\n"
@@ -61,6 +65,7 @@ static void print_table(const kiln_tune_result *r, size_t n)
     for (size_t i = 0; i < n; i++) {
         double speedup = r[i].default_us > 0 ? r[i].default_us / r[i].tuned_us : NAN;
         char how[48];
+        if (r[i].unfinished == 2) continue; /* listed after the table */
         if (r[i].from_cache) snprintf(how, sizeof how, "(cached)");
         else snprintf(how, sizeof how, "%s: %d/%d", r[i].search, r[i].tried, r[i].space_points);
         printf("%-60.60s %-26.26s %11.2f %11.2f %7.2fx %-16s  %s\n", r[i].shape_class, r[i].shape, r[i].default_us,
@@ -195,6 +200,14 @@ int kiln_cmd_tune(int argc, char **argv)
         return 1;
     }
     print_table(r, n);
+    int cut = 0, skipped = 0;
+    for (size_t i = 0; i < n; i++) cut += r[i].unfinished == 1, skipped += r[i].unfinished == 2;
+    if (cut || skipped) {
+        fprintf(stderr, "kiln tune: the %g s budget ran out: %d class%s searched in part (best so far kept), %d not begun%s\n",
+                o.budget_s, cut, cut == 1 ? "" : "es", skipped, skipped ? ":" : "");
+        for (size_t i = 0; i < n; i++)
+            if (r[i].unfinished == 2) fprintf(stderr, "  %s %s\n", r[i].shape_class, r[i].shape);
+    }
     int over = o.check_exhaustive ? print_check(r, n) : 0;
     kiln_tune_results_free(r);
     kiln_context_destroy(ctx);

@@ -26,5 +26,7 @@ int kiln_cmd_serve(int argc, char **argv);    /* demo/cmd_serve.c */
 /* `kiln demo`'s rope check (demo/demo_rope_check.c): 0 ok, 1 failed; report gets one line. */
 #include "kiln/kiln.h"
 int kiln_demo_check_rope(kiln_context *ctx, kiln_dtype cache, char *report, size_t cap);
+/* --threads capped at kiln_cpu_cores_available(), with a warning (demo/threads_cap.c); 0 stays 0. */
+int kiln_demo_cap_threads(const char *command, int threads);
 
 #endif

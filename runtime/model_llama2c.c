@@ -12,6 +12,7 @@
  * with kv_dim = dim * n_kv_heads / n_heads. Matrices are [out][in], as kiln's
  * weights; RoPE rotates consecutive pairs, theta 10000, RMSNorm eps 1e-5. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ kiln_status kiln_model_load_llama2c(kiln_model *m, const char *path)
     kiln_model_config *c = &m->cfg;
     int shared = h[5] > 0;
     c->dim = h[0], c->hidden_dim = h[1], c->n_layers = h[2], c->n_heads = h[3], c->n_kv_heads = h[4];
-    c->n_vocab = shared ? h[5] : -h[5];
+    c->n_vocab = shared ? h[5] : h[5] == INT32_MIN ? 0 : -h[5]; /* INT32_MIN has no negation: refused below */
     c->ctx_len = h[6];
     if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_layers > 4096 || c->n_heads <= 0 ||
         c->n_kv_heads <= 0 || c->n_vocab <= 0 || c->ctx_len <= 0 || c->dim % c->n_heads || c->n_heads % c->n_kv_heads) {
@@ -57,6 +58,15 @@ kiln_status kiln_model_load_llama2c(kiln_model *m, const char *path)
     c->norm_eps = 1e-5f;
     c->tied_output = shared;
 
+    /* The exact count below is uint64 arithmetic: bound it first (in double) so
+     * a hostile header cannot wrap it into a small number. */
+    double approx = ((double)c->n_vocab * 2 + 2) * c->dim + (double)c->ctx_len * c->head_dim +
+                    (double)c->n_layers * ((double)c->dim * (4.0 * c->dim + 3.0 * c->hidden_dim + 2));
+    if (approx * 4 > 0x1p50) {
+        fclose(f);
+        return kiln_fail(KILN_ERR_FORMAT, "%s: the llama2.c header asks for %.3g bytes of weights (dim=%d hidden=%d layers=%d vocab=%d)",
+                         path, approx * 4, h[0], h[1], h[2], h[5]);
+    }
     uint64_t dim = (uint64_t)c->dim, hid = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;
     uint64_t kv_dim = dim * (uint64_t)c->n_kv_heads / (uint64_t)c->n_heads;
     uint64_t vocab = (uint64_t)c->n_vocab;

@@ -4,6 +4,7 @@
  * test in its own process, so setenv here does not leak into other tests. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -110,13 +111,20 @@ typedef struct seen_threads {
     pthread_t ids[64];
     int count;
     _Atomic int calls;
+    _Atomic int per_task[64]; /* runs each task index took part in */
+    int expect_ntasks;
+    _Atomic int bad_ntasks;
 } seen_threads;
 
 static void record_thread(void *arg, int task, int ntasks)
 {
     seen_threads *s = arg;
-    cr_assert_lt(task, ntasks);
+    if (task < 0 || task >= ntasks || task >= 64 || ntasks != s->expect_ntasks) {
+        atomic_fetch_add(&s->bad_ntasks, 1);
+        return;
+    }
     atomic_fetch_add(&s->calls, 1);
+    atomic_fetch_add(&s->per_task[task], 1);
     pthread_t self = pthread_self();
     pthread_mutex_lock(&s->lock);
     int known = 0;
@@ -125,16 +133,67 @@ static void record_thread(void *arg, int task, int ntasks)
     pthread_mutex_unlock(&s->lock);
 }
 
-Test(cpu, pool_reuses_its_threads_across_runs, .timeout = 60)
+/* Tasks are claimed by whichever threads run (the caller included), so which
+ * thread ran a task is not fixed; that every task ran exactly once is. */
+Test(cpu, pool_runs_every_task_once_and_reuses_its_threads, .timeout = 60)
 {
     kiln_cpu_pool *pool = NULL;
     cr_assert_eq(kiln_cpu_pool_create(4, &pool), KILN_OK);
-    seen_threads s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    seen_threads s = {.lock = PTHREAD_MUTEX_INITIALIZER, .expect_ntasks = 4};
     for (int run = 0; run < 500; run++) kiln_cpu_pool_run(pool, record_thread, &s);
+    cr_assert_eq(atomic_load(&s.bad_ntasks), 0, "every task saw its index below ntasks = 4");
     cr_assert_eq(atomic_load(&s.calls), 4 * 500, "every task of every run ran once");
-    cr_assert_eq(s.count, 4, "4 distinct threads (caller + 3 workers) did all the work, got %d", s.count);
+    for (int t = 0; t < 4; t++) cr_assert_eq(atomic_load(&s.per_task[t]), 500, "task %d ran in every run", t);
+    cr_assert(s.count >= 1 && s.count <= 4, "at most the pool's 4 threads did the work, got %d", s.count);
     cr_assert_eq(kiln_cpu_pool_threads_started(pool), 3, "no thread was started after creation");
     kiln_cpu_pool_destroy(pool);
+}
+
+/* Small ops ask for fewer tasks: one runs on the caller alone, more than the
+ * pool's threads are clamped to them. */
+Test(cpu, pool_run_n_clamps_the_task_count, .timeout = 60)
+{
+    kiln_cpu_pool *pool = NULL;
+    cr_assert_eq(kiln_cpu_pool_create(3, &pool), KILN_OK);
+    seen_threads one = {.lock = PTHREAD_MUTEX_INITIALIZER, .expect_ntasks = 1};
+    for (int run = 0; run < 100; run++) kiln_cpu_pool_run_n(pool, record_thread, &one, 1);
+    cr_assert_eq(atomic_load(&one.bad_ntasks), 0);
+    cr_assert_eq(atomic_load(&one.calls), 100);
+    cr_assert_eq(one.count, 1, "a one-task run stays on the caller");
+    cr_assert(pthread_equal(one.ids[0], pthread_self()));
+    seen_threads two = {.lock = PTHREAD_MUTEX_INITIALIZER, .expect_ntasks = 2};
+    for (int run = 0; run < 100; run++) kiln_cpu_pool_run_n(pool, record_thread, &two, 2);
+    cr_assert_eq(atomic_load(&two.bad_ntasks), 0);
+    cr_assert_eq(atomic_load(&two.per_task[0]) + atomic_load(&two.per_task[1]), 200);
+    seen_threads many = {.lock = PTHREAD_MUTEX_INITIALIZER, .expect_ntasks = 3};
+    for (int run = 0; run < 100; run++) kiln_cpu_pool_run_n(pool, record_thread, &many, 50);
+    cr_assert_eq(atomic_load(&many.bad_ntasks), 0, "50 tasks asked of a 3-thread pool run as 3");
+    cr_assert_eq(atomic_load(&many.calls), 300);
+    kiln_cpu_pool_destroy(pool);
+}
+
+/* The default thread count: the process's affinity mask caps it. */
+Test(cpu, cores_available_follow_the_affinity_mask, .timeout = 60)
+{
+    cpu_set_t old, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof old, &old), 0);
+    cr_assert_geq(kiln_cpu_cores_available(), 1);
+    cr_assert_leq(kiln_cpu_cores_available(), CPU_COUNT(&old));
+    int first = 0;
+    while (!CPU_ISSET(first, &old)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    int n = kiln_cpu_cores_available();
+    unsetenv("KILN_THREADS");
+    kiln_context *ctx = NULL;
+    kiln_status st = open_cpu("generic", 0, &ctx);
+    int threads = st == KILN_OK ? ctx->info.multiprocessors : -1;
+    if (ctx) kiln_context_destroy(ctx);
+    sched_setaffinity(0, sizeof old, &old);
+    cr_assert_eq(n, 1, "one cpu in the mask, %d cores reported", n);
+    cr_assert_eq(st, KILN_OK, "%s", kiln_last_error());
+    cr_assert_eq(threads, 1, "the default pool has one thread per available core, got %d", threads);
 }
 
 Test(cpu, context_pool_survives_many_ops, .timeout = 60)

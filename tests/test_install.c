@@ -31,14 +31,26 @@ Test(install, consumer_builds_against_installed_package, .timeout = 600)
              KILN_SOURCE_DIR, dir, dir, dir, dir, dir, dir, dir, dir);
     cr_assert_eq(sh(cmd), 0, "find_package(kiln) consumer failed (log in %s/consumer.log)", dir);
 
+    /* pkg-config kiln: the shared library; the program runs without
+     * LD_LIBRARY_PATH (the rpath in Libs) */
     snprintf(cmd, sizeof cmd,
              "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' && export PKG_CONFIG_PATH && "
-             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_consumer' $(pkg-config --cflags kiln) "
-             "\"$(pkg-config --variable=libdir kiln)/libkiln.a\" "
-             "$(pkg-config --libs --static kiln | sed 's/-lkiln//') -lm "
-             "> '%s/pkgconfig.log' 2>&1 && '%s/pc_consumer' >> '%s/pkgconfig.log' 2>&1",
-             dir, KILN_SOURCE_DIR, dir, dir, dir, dir);
-    cr_assert_eq(sh(cmd), 0, "pkg-config consumer (static) failed (log in %s/pkgconfig.log)", dir);
+             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_shared' $(pkg-config --cflags --libs kiln) -lm "
+             "> '%s/pc_shared.log' 2>&1 && readelf -d '%s/pc_shared' | grep -q 'NEEDED.*libkiln' && "
+             "env -u LD_LIBRARY_PATH '%s/pc_shared' >> '%s/pc_shared.log' 2>&1",
+             dir, KILN_SOURCE_DIR, dir, dir, dir, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "pkg-config kiln consumer failed (log in %s/pc_shared.log)", dir);
+
+    /* pkg-config kiln-static: libkiln.a, no libkiln.so needed; no flag names a
+     * path of this machine outside the prefix */
+    snprintf(cmd, sizeof cmd,
+             "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' && export PKG_CONFIG_PATH && "
+             "! pkg-config --libs --static kiln kiln-static | tr ' ' '\\n' | grep '^/' | grep -v '^%s/prefix' && "
+             "cc -std=c11 '%s/examples/consumer/main.c' -o '%s/pc_static' $(pkg-config --cflags --libs kiln-static) -lm "
+             "> '%s/pc_static.log' 2>&1 && ! readelf -d '%s/pc_static' | grep -q 'NEEDED.*libkiln' && "
+             "env -u LD_LIBRARY_PATH '%s/pc_static' >> '%s/pc_static.log' 2>&1",
+             dir, dir, KILN_SOURCE_DIR, dir, dir, dir, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "pkg-config kiln-static consumer failed (log in %s/pc_static.log)", dir);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     sh(cmd);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "kernels/core/backend.h"
+#include "kernels/cpu/cpu_registry.h"
+#include "kiln/kernel.h"
 #include "support/harness.h"
 
 /* Everything a test allocates is tracked and released by release_all (each
@@ -77,6 +79,7 @@ static void expect_rejected(kiln_context *ctx, kiln_op op, const void *params, k
     case KILN_OP_MATMUL: st = kiln_matmul(ctx, params); break;
     case KILN_OP_FLASH_ATTN: st = kiln_flash_attn(ctx, params); break;
     case KILN_OP_PAGED_ATTN: st = kiln_paged_attn(ctx, params); break;
+    case KILN_OP_ROPE: st = kiln_rope(ctx, params); break;
     default: st = kiln_norm(ctx, params); break;
     }
     const char *msg = kiln_last_error();
@@ -93,6 +96,8 @@ static void expect_rejected(kiln_context *ctx, kiln_op op, const void *params, k
 }
 
 /* ---------------------------------------------------------------- matmul */
+
+static kiln_tensor t3(kiln_context *ctx, kiln_dtype dt, int64_t a, int64_t b, int64_t c);
 
 typedef struct mm {
     kiln_context *ctx;
@@ -287,6 +292,43 @@ Test(validate, kernel_run_validates_too, .fini = release_all)
     cr_expect(memcmp(before, after, kiln_buffer_size(f.p.y.buf)) == 0);
     if (st == KILN_ERR_SHAPE) cr_expect(strstr(kiln_last_error(), "y") != NULL, "%s", kiln_last_error());
     free(before), free(after);
+}
+
+/* A built-in kernel of ctx's isa for op whose weight/KV format is not fmt. */
+static kiln_spec builtin_other_format(kiln_context *ctx, kiln_op op, kiln_dtype fmt)
+{
+    for (size_t i = 0; i < kiln_cpu_kernel_count(); i++) {
+        const kiln_spec *s = kiln_cpu_kernel_spec(i);
+        if (s->op == op && s->isa == ctx->isa && s->fmt != fmt) return *s;
+    }
+    cr_assert_fail("no built-in %s kernel of another format than %s", kiln_op_name(op), kiln_dtype_get(fmt)->name);
+    return (kiln_spec){0};
+}
+
+/* kiln_kernel_run with a runnable spec of another layout than the call's data
+ * (a q8_0 kernel over q4_0 weights would read past them): rejected, untouched. */
+Test(validate, kernel_run_rejects_a_spec_of_another_format, .fini = release_all)
+{
+    mm f;
+    mm_setup(&f);
+    kiln_spec good, bad = builtin_other_format(f.ctx, KILN_OP_MATMUL, KILN_Q4_0);
+    cr_assert_eq(kiln_kernel_can_implement(f.ctx, &bad), KILN_OK, "%s", kiln_last_error());
+    void *before = kt_snapshot(f.p.y.buf);
+    cr_expect_eq(kiln_kernel_run(f.ctx, &bad, &f.p), KILN_ERR_INVALID_ARG);
+    cr_expect(strstr(kiln_last_error(), "fmt=") && strstr(kiln_last_error(), "q4_0"), "%s", kiln_last_error());
+    void *after = kt_snapshot(f.p.y.buf);
+    cr_expect(memcmp(before, after, kiln_buffer_size(f.p.y.buf)) == 0, "y was written");
+    free(before), free(after);
+    cr_assert_eq(kiln_kernel_choose(f.ctx, KILN_OP_MATMUL, &f.p, &good), KILN_OK, "%s", kiln_last_error());
+    cr_expect_eq(kiln_kernel_run(f.ctx, &good, &f.p), KILN_OK, "the right spec runs: %s", kiln_last_error());
+
+    /* attention: a kernel for other K/V data */
+    kiln_context *ctx = f.ctx;
+    kiln_flash_attn_params fp = {.q = t3(ctx, KILN_F16, 4, 8, 64), .k = t3(ctx, KILN_F16, 6, 2, 64),
+                                 .v = t3(ctx, KILN_F16, 6, 2, 64), .o = t3(ctx, KILN_F16, 4, 8, 64), .scale = 0.125f};
+    kiln_spec fbad = builtin_other_format(ctx, KILN_OP_FLASH_ATTN, KILN_F16);
+    cr_expect_eq(kiln_kernel_run(ctx, &fbad, &fp), KILN_ERR_INVALID_ARG, "flash_attn: %s", kiln_last_error());
+    cr_expect(strstr(kiln_last_error(), "fmt="), "%s", kiln_last_error());
 }
 
 /* ---------------------------------------------------------------- flash attention */
@@ -510,4 +552,73 @@ Test(validate, norm, .fini = release_all)
     nm_setup(&f);
     f.p.x = t2(f.ctx, KILN_Q4_0, 5, 32);
     nm_reject(&f, KILN_ERR_INVALID_ARG, "x is q4_0", NULL);
+}
+
+/* ---------------------------------------------------------------- rope */
+
+typedef struct rp {
+    kiln_context *ctx;
+    kiln_tensor v, kc, vc, slots;
+    kiln_rope_params p;
+} rp;
+
+static kiln_tensor i32_values(kiln_context *ctx, const int32_t *v, int64_t n)
+{
+    kiln_tensor t = t1(ctx, KILN_I32, n);
+    cr_assert_eq(kiln_buffer_upload(t.buf, t.offset, v, (size_t)n * 4), KILN_OK);
+    return t;
+}
+
+/* q f32 [3][4][64], k f32 [3][2][64], positions {0,1,2}; append to f16 caches
+ * [4 blocks][8][2][64] at slots {0,1,2}. */
+static void rp_setup(rp *f)
+{
+    f->ctx = open_cpu();
+    kiln_context *c = f->ctx;
+    f->v = t3(c, KILN_F32, 3, 2, 64);
+    f->kc = t4(c, KILN_F16, 4, 8, 2, 64);
+    f->vc = t4(c, KILN_F16, 4, 8, 2, 64);
+    f->slots = i32_values(c, (const int32_t[]){0, 1, 2}, 3);
+    f->p = (kiln_rope_params){.q = t3(c, KILN_F32, 3, 4, 64), .k = t3(c, KILN_F32, 3, 2, 64),
+                              .positions = i32_values(c, (const int32_t[]){0, 1, 2}, 3), .rope_dim = 64,
+                              .theta = 10000.0f, .freq_scale = 1.0f, .v = &f->v, .k_cache = &f->kc,
+                              .v_cache = &f->vc, .slots = &f->slots};
+}
+
+static void rp_reject(rp *f, kiln_status want, const char *n1, const char *n2)
+{
+    kiln_buffer *outs[4] = {f->p.q.buf, f->p.k.buf, f->kc.buf, f->vc.buf};
+    expect_rejected(f->ctx, KILN_OP_ROPE, &f->p, want, outs, 4, n1, n2);
+}
+
+Test(validate, rope, .fini = release_all)
+{
+    rp f;
+    rp_setup(&f);
+    cr_assert_eq(kiln_rope(f.ctx, &f.p), KILN_OK, "the valid call: %s", kiln_last_error());
+    cr_expect_eq(kiln_rope(NULL, &f.p), KILN_ERR_INVALID_ARG);
+    cr_expect_eq(kiln_rope(f.ctx, NULL), KILN_ERR_INVALID_ARG);
+
+    rp_setup(&f), f.p.q = t3(f.ctx, KILN_F16, 3, 4, 64), rp_reject(&f, KILN_ERR_INVALID_ARG, "q", "f32");
+    rp_setup(&f), f.p.positions = t1(f.ctx, KILN_F32, 3), rp_reject(&f, KILN_ERR_INVALID_ARG, "positions", "i32");
+    rp_setup(&f), f.p.positions = t1(f.ctx, KILN_I32, 2), rp_reject(&f, KILN_ERR_SHAPE, "positions", "2 entries");
+    rp_setup(&f), f.p.k = t3(f.ctx, KILN_F32, 3, 3, 64), rp_reject(&f, KILN_ERR_SHAPE, NULL, NULL); /* 4 heads over 3 */
+    rp_setup(&f), f.p.rope_dim = 63, rp_reject(&f, KILN_ERR_INVALID_ARG, "rope_dim", NULL);
+    rp_setup(&f), f.p.rope_dim = 66, rp_reject(&f, KILN_ERR_INVALID_ARG, "rope_dim", "head_dim");
+    rp_setup(&f), f.p.theta = NAN, rp_reject(&f, KILN_ERR_INVALID_ARG, "theta", NULL);
+    rp_setup(&f), f.p.freq_scale = INFINITY, rp_reject(&f, KILN_ERR_INVALID_ARG, "freq_scale", NULL);
+    rp_setup(&f), f.p.neox = 2, rp_reject(&f, KILN_ERR_INVALID_ARG, "neox", NULL);
+    /* aliasing: k written in place over q's bytes */
+    rp_setup(&f), f.p.k = kiln_tensor_make(f.p.q.buf, 0, KILN_F32, 3, (int64_t[]){3, 2, 64}),
+        rp_reject(&f, KILN_ERR_INVALID_ARG, "overlaps", NULL);
+    /* the KV append: all four or none, matching caches, slots in range */
+    rp_setup(&f), f.p.slots = NULL, rp_reject(&f, KILN_ERR_INVALID_ARG, "missing", "slots");
+    rp_setup(&f), f.kc = t4(f.ctx, KILN_Q4_0, 4, 8, 2, 64), f.vc = t4(f.ctx, KILN_Q4_0, 4, 8, 2, 64),
+        rp_reject(&f, KILN_ERR_INVALID_ARG, "k_cache", "q4_0");
+    rp_setup(&f), f.vc = t4(f.ctx, KILN_F32, 4, 8, 2, 64), rp_reject(&f, KILN_ERR_INVALID_ARG, "v_cache", "f32");
+    rp_setup(&f), f.kc = t4(f.ctx, KILN_F16, 4, 12, 2, 64), f.vc = t4(f.ctx, KILN_F16, 4, 12, 2, 64),
+        rp_reject(&f, KILN_ERR_SHAPE, "block_size", NULL);
+    rp_setup(&f), f.slots = i32_values(f.ctx, (const int32_t[]){0, 1, 32}, 3), rp_reject(&f, KILN_ERR_SHAPE, "slots[2]", "32");
+    rp_setup(&f), f.vc = kiln_tensor_make(f.kc.buf, 0, KILN_F16, 4, (int64_t[]){4, 8, 2, 64}),
+        rp_reject(&f, KILN_ERR_INVALID_ARG, "overlaps", "k_cache");
 }

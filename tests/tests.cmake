@@ -10,24 +10,7 @@ target_compile_definitions(kiln_tests PRIVATE
   KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
   KILN_BINARY_DIR="${CMAKE_BINARY_DIR}")
 
-# libFuzzer target for the GGUF reader, when clang is around.
-# The reader needs only the error reporting and formats/ (dtype table) besides itself.
-find_program(KILN_CLANG clang)
-file(GLOB KILN_GGUF_FUZZ_FORMATS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/formats/*.c)
-set(KILN_GGUF_FUZZ_SOURCES
-  ${CMAKE_SOURCE_DIR}/runtime/gguf_read.c
-  ${CMAKE_SOURCE_DIR}/kernels/core/error.c
-  ${KILN_GGUF_FUZZ_FORMATS})
-if(KILN_CLANG AND EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_gguf.c)
-  add_custom_target(fuzz_gguf
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/bin
-    COMMAND ${KILN_CLANG} -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-            -I${CMAKE_SOURCE_DIR}/include -I${CMAKE_SOURCE_DIR}
-            ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_gguf.c ${KILN_GGUF_FUZZ_SOURCES}
-            -lm -o ${CMAKE_BINARY_DIR}/bin/fuzz_gguf
-    COMMENT "Building the libFuzzer GGUF target (clang)"
-    VERBATIM)
-endif()
+# The libFuzzer targets have their own build (make fuzz): tests/fuzz/fuzz.cmake.
 if(KILN_SANITIZE)
   # the install test builds a consumer without sanitizers: meaningless here
   target_compile_definitions(kiln_tests PRIVATE KILN_SANITIZED=1)

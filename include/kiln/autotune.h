@@ -37,6 +37,10 @@ typedef struct kiln_tune_result {
     char exhaustive_spec[KILN_SPEC_TEXT_MAX];
     double exhaustive_us;                 /* 0 when not checked */
     int exhaustive_visited;               /* points walked; < space_points: the budget ran out */
+    /* The budget ran out: 1 during this class's search (the best found so far
+     * is kept), 2 before it began (nothing measured, tuned_spec empty, not
+     * cached; shape_class names only the op and format). */
+    int unfinished;
 } kiln_tune_result;
 
 /* How a class's space is searched. */

@@ -87,17 +87,30 @@ int kiln_backend_available(kiln_backend b);
 /* Number of devices of a backend (0 when unavailable). */
 kiln_status kiln_device_count(kiln_backend b, int *count);
 kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *info);
+/* Cores this process may use: its CPU affinity, limited by a cgroup CPU quota.
+ * The cpu backend's default thread count; more threads only wait for each other. */
+int kiln_cpu_cores_available(void);
 
 /* --------------------------------------------------------------- context */
 
+/* A context is used by one thread at a time (the caller serializes calls on it);
+ * separate contexts may be used from separate threads at once. */
 typedef struct kiln_context kiln_context;
 
 typedef struct kiln_context_options {
-    int threads;           /* cpu: worker threads, 0 = KILN_THREADS or all cores */
+    int threads;           /* cpu: worker threads, 0 = KILN_THREADS or kiln_cpu_cores_available() */
     const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
     const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
+    /* Told, once each, of problems kiln worked around (a tuning-cache entry it
+     * would not trust and replaced by the default kernel, ...). NULL = silent;
+     * kiln_warn_stderr prints "kiln: warning: ..." lines. May be called from
+     * whichever thread runs an op on the context. */
+    void (*warn)(void *user, const char *message);
+    void *warn_user;
 } kiln_context_options;
+
+void kiln_warn_stderr(void *user, const char *message);
 
 kiln_context_options kiln_context_options_default(void);
 /* device: "cpu", "cuda", "cuda:N", "vulkan", "vulkan:N". opts may be NULL. */

@@ -85,6 +85,12 @@ kiln_status kiln_fail_prefix(kiln_status s, const char *fmt, ...)
 #endif
     ;
 void kiln_clear_error(void);
+/* Tell the context's warn callback (if any) of a problem kiln worked around. */
+void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* The spec choice without the autotune cache: backend heuristic, else the
  * closest manifest instance, else the generator's default (kernels/core/choose.c). */

@@ -1,6 +1,7 @@
 /* kernels/core/context.c — devices and contexts: parse "cuda:1", find the
  * backend, let it set up its device, resolve the cache directory. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,23 @@ kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *in
 kiln_context_options kiln_context_options_default(void)
 {
     return (kiln_context_options){.threads = 0, .cache_dir = NULL, .use_tuning = 1, .cpu_isa = NULL};
+}
+
+void kiln_warn_stderr(void *user, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "kiln: warning: %s\n", message);
+}
+
+void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
+{
+    if (!ctx || !ctx->opts.warn) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->opts.warn(ctx->opts.warn_user, msg);
 }
 
 /* "cpu", "cuda", "cuda:2", "vulkan:0" -> backend and index */

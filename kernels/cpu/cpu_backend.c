@@ -20,12 +20,6 @@ static kiln_status cpu_device_count(int *count)
     return KILN_OK;
 }
 
-static int online_cores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* Lanes of f32 per vector register of an ISA. */
 static int isa_lanes(kiln_isa isa) { return isa == KILN_ISA_AVX512 ? 16 : isa == KILN_ISA_AVX2 ? 8 : 1; }
 
@@ -72,7 +66,7 @@ static void fill_info(kiln_device_info *info, kiln_isa isa, int threads)
 static kiln_status cpu_device_info(int index, kiln_device_info *info)
 {
     if (index != 0) return kiln_fail(KILN_ERR_UNAVAILABLE, "cpu: no device %d (the cpu backend has device 0 only)", index);
-    fill_info(info, kiln_cpu_best_isa(), online_cores());
+    fill_info(info, kiln_cpu_best_isa(), kiln_cpu_cores_available());
     return KILN_OK;
 }
 
@@ -103,7 +97,7 @@ static kiln_status choose_isa(const kiln_context_options *opts, kiln_isa *out)
     return KILN_OK;
 }
 
-/* opts.threads, else $KILN_THREADS, else the online cores. */
+/* opts.threads, else $KILN_THREADS, else the cores this process may use. */
 static kiln_status choose_threads(const kiln_context_options *opts, int *out)
 {
     if (opts->threads < 0) return kiln_fail(KILN_ERR_INVALID_ARG, "cpu: threads option is %d (expected >= 0)", opts->threads);
@@ -122,7 +116,7 @@ static kiln_status choose_threads(const kiln_context_options *opts, int *out)
         *out = (int)n;
         return KILN_OK;
     }
-    *out = online_cores();
+    *out = kiln_cpu_cores_available();
     return KILN_OK;
 }
 
@@ -137,6 +131,7 @@ static kiln_status cpu_context_init(kiln_context *ctx, int index)
     kiln_cpu_context *c = calloc(1, sizeof *c);
     if (!c) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory for a context");
     c->isa = isa;
+    c->min_task_work = KILN_CPU_MIN_TASK_WORK;
     if ((s = kiln_cpu_pool_create(threads, &c->pool))) {
         free(c);
         return s;

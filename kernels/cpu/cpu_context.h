@@ -3,6 +3,7 @@
 #define KILN_CPU_CONTEXT_H
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/core/backend.h"
 #include "kernels/cpu/cpu_pool.h"
@@ -13,7 +14,14 @@ typedef struct kiln_cpu_context {
     pthread_mutex_t lock;      /* one op at a time per context: scratch is shared */
     unsigned char *scratch;    /* 64-byte aligned, grown on demand, kept between runs */
     size_t scratch_cap;
+    int64_t min_task_work;     /* an op gets one task per this much work (KILN_CPU_MIN_TASK_WORK); tests set 1 */
 } kiln_cpu_context;
+
+/* Work (multiply-adds, or elements for norm and rope) below which splitting an
+ * op costs more than it saves: waking a worker costs a few microseconds even
+ * when it spins, tens when it sleeps, about what one core needs for this many
+ * multiply-adds. The tiny synthetic model's 256 x 256 mat-vec runs alone. */
+#define KILN_CPU_MIN_TASK_WORK ((int64_t)1 << 16)
 
 /* 64-byte aligned scratch of at least bytes (caller holds lock). NULL + error when out of memory. */
 void *kiln_cpu_scratch(kiln_cpu_context *c, size_t bytes);

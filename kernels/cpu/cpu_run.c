@@ -37,10 +37,14 @@ static void phase_task(void *arg, int task, int ntasks)
     j->fn(j->args, j->phase, task, ntasks);
 }
 
-static void run_phase(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const void *args, int phase)
+/* work: the op's size in multiply-adds (elements for the light ops); small
+ * ops run on fewer tasks, the smallest on the caller alone. */
+static void run_phase(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const void *args, int phase, double work)
 {
     phase_job j = {fn, args, phase};
-    kiln_cpu_pool_run(c->pool, phase_task, &j);
+    double per = c->min_task_work > 0 ? (double)c->min_task_work : 1.0, tasks = work / per; /* double: no overflow */
+    int threads = kiln_cpu_pool_threads(c->pool);
+    kiln_cpu_pool_run_n(c->pool, phase_task, &j, tasks < 1 ? 1 : tasks > threads ? threads : (int)tasks);
 }
 
 /* A bump allocator over the context's scratch: regions are sized first, then carved. */
@@ -131,8 +135,8 @@ static kiln_status matmul(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln
         .scratch = a.base + act_at, .scratch_bytes = MATMUL_ACT_SCRATCH(n, k),
         .thread_scratch = a.base + thr_at, .thread_scratch_bytes = MATMUL_THREAD_SCRATCH(k),
     };
-    run_phase(c, fn, &args, KILN_CPU_PHASE_PREPARE);
-    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN);
+    run_phase(c, fn, &args, KILN_CPU_PHASE_PREPARE, (double)n * k);
+    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN, (double)n * m * k * ((epi & KILN_EPI_SWIGLU) ? 2 : 1));
     view_store(&y, &p->y);
     return KILN_OK;
 }
@@ -187,7 +191,7 @@ static kiln_status flash_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
         args.o_tok = n_head * hd;
         args.o_head = hd;
     }
-    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN);
+    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN, (double)n_q * n_kv * n_head * hd * 2);
     if (!o_in) kiln_cpu_from_f32(args.o, &p->o);
     return KILN_OK;
 }
@@ -244,7 +248,7 @@ static kiln_status paged_attn(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const 
         args.o_seq = n_head * hd;
         args.o_head = hd;
     }
-    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN);
+    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN, (double)n_seq * n_head * hd * args.max_blocks * block_size * 2);
     if (!o_in) kiln_cpu_from_f32(args.o, &p->o);
     return KILN_OK;
 }
@@ -276,7 +280,7 @@ static kiln_status norm(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln_n
         .bias = p->bias && p->kind == KILN_NORM_LAYER ? (const float *)kiln_cpu_row_ptr(p->bias, 0) : NULL,
         .rows = xr.rows, .dim = xr.cols, .eps = p->eps,
     };
-    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN);
+    run_phase(c, fn, &args, KILN_CPU_PHASE_RUN, (double)xr.rows * xr.cols);
     view_store(&sum, p->sum_out);
     view_store(&y, &p->y);
     return KILN_OK;
@@ -310,7 +314,7 @@ static kiln_status rope(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln_s
         a.block_size = p->k_cache->ne[1], a.n_blocks = p->k_cache->ne[0];
     }
     if (a.n <= 0) return KILN_OK;
-    run_phase(c, fn, &a, KILN_CPU_PHASE_RUN);
+    run_phase(c, fn, &a, KILN_CPU_PHASE_RUN, (double)a.n * (a.n_head + a.n_kv_head) * a.head_dim);
     return KILN_OK;
 }
 

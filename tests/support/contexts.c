@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/cpu_context.h"
 #include "support/harness.h"
 
 static const char *const cpu_isas[] = {"generic", "avx2", "avx512"};
@@ -43,11 +44,18 @@ static void add(kt_ctx_list *list, kiln_context *ctx, kiln_backend b, kiln_isa i
     snprintf(c->label, sizeof c->label, "%s", label);
 }
 
-/* One cpu context per ISA asked for (want: NULL = all). An ISA the machine
- * lacks is rejected by kiln_context_create as unsupported: skip it. */
+/* One cpu context per ISA asked for (want: NULL = $KILN_CPU_ISA, else all). An
+ * ISA the machine lacks is rejected by kiln_context_create as unsupported: skip it. */
 static void open_cpu(kt_ctx_list *list, const char *only_isa)
 {
     int opened = 0;
+    const char *env_isa = getenv("KILN_CPU_ISA");
+    if (!only_isa && env_isa && *env_isa) {
+        only_isa = env_isa;
+        int known = 0;
+        for (size_t i = 0; i < sizeof cpu_isas / sizeof cpu_isas[0]; i++) known |= !strcmp(env_isa, cpu_isas[i]);
+        if (!known) cr_assert_fail("harness: KILN_CPU_ISA='%s' is not generic, avx2 or avx512", env_isa);
+    }
     for (size_t i = 0; i < sizeof cpu_isas / sizeof cpu_isas[0]; i++) {
         if (only_isa && strcmp(only_isa, cpu_isas[i]) != 0) continue;
         kiln_context_options o = kiln_context_options_default();
@@ -58,6 +66,8 @@ static void open_cpu(kt_ctx_list *list, const char *only_isa)
         char label[32];
         snprintf(label, sizeof label, "cpu-%s", cpu_isas[i]);
         if (st == KILN_OK) {
+            /* every op splits into tasks, however small: the split is what is under test */
+            ((kiln_cpu_context *)ctx->impl)->min_task_work = 1;
             add(list, ctx, KILN_BACKEND_CPU, cpu_isa_ids[i], label);
             opened++;
         } else if (st == KILN_ERR_UNSUPPORTED || st == KILN_ERR_UNAVAILABLE) {

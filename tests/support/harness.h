@@ -5,7 +5,9 @@
  *                        cpu-avx2, cpu-avx512 for one ISA). Default: cpu plus
  *                        every other backend that is available (llvmpipe
  *                        included: the op sweeps take ~1.5 min on it, 2 cores).
- *                        "cpu" means one context per ISA this machine supports.
+ *                        "cpu" means one context per ISA this machine supports,
+ *                        or only $KILN_CPU_ISA (generic, avx2, avx512) when set.
+ *                        Cpu contexts split every op into tasks, however small.
  *   KILN_REQUIRE_BACKENDS comma list: fail, instead of skipping, when one of
  *                        these backends is unavailable.
  * Data: Gaussian host data from a seed that changes every run (KILN_TEST_SEED
