@@ -22,6 +22,7 @@ int kiln_cmd_synth(int argc, char **argv);    /* demo/cmd_synth.c */
 int kiln_cmd_tune(int argc, char **argv);     /* demo/cmd_tune.c */
 int kiln_cmd_chat(int argc, char **argv);     /* demo/cmd_chat.c */
 int kiln_cmd_serve(int argc, char **argv);    /* demo/cmd_serve.c */
+int kiln_cmd_perplexity(int argc, char **argv); /* demo/cmd_perplexity.c */
 
 /* `kiln demo`'s rope check (demo/demo_rope_check.c): 0 ok, 1 failed; report gets one line. */
 #include "kiln/kiln.h"

@@ -16,6 +16,7 @@ static const kiln_command commands[] = {
     {"convert", "convert a llama2.c checkpoint to GGUF", kiln_cmd_convert},
     {"quantize", "quantize a GGUF model to another weight format", kiln_cmd_quantize},
     {"synth", "write a synthetic model with random weights", kiln_cmd_synth},
+    {"perplexity", "perplexity and KL divergence of a model on a text, like llama-perplexity", kiln_cmd_perplexity},
     {"tune", "autotune kernel tiles for a device and cache the winners", kiln_cmd_tune},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

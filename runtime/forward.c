@@ -186,8 +186,24 @@ static kiln_status output_logits(kiln_session *s, int first, int rows, float *lo
     return kiln_buffer_download(s->act, s->off_logits, logits, (size_t)rows * c->n_vocab * 4);
 }
 
-/* n tokens of sequence seq from position 0 in one pass; logits of the last. */
-static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits)
+/* After a step of n tokens: the logits of the last (none when logits is
+ * NULL), or with all set logits[n][n_vocab] of every token, logits_rows at a
+ * time. */
+static kiln_status step_logits(kiln_session *s, int n, float *logits, int all)
+{
+    if (!logits) return KILN_OK;
+    if (!all) return output_logits(s, n - 1, 1, logits);
+    kiln_status st;
+    for (int r = 0; r < n; r += s->logits_rows) {
+        int rows = n - r < s->logits_rows ? n - r : s->logits_rows;
+        if ((st = output_logits(s, r, rows, logits + (size_t)r * s->m->cfg.n_vocab))) return st;
+    }
+    return KILN_OK;
+}
+
+/* n tokens of sequence seq from position 0 in one pass; logits of the last,
+ * or with all set logits[n][n_vocab] of every token, logits_rows at a time. */
+static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits, int all)
 {
     kiln_kv_seq *q = &s->kv.seqs[seq];
     kiln_status st = kiln_kv_cache_reserve(&s->kv, seq, q->len + n);
@@ -195,7 +211,7 @@ static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids
     for (int t = 0; t < n; t++) s->tok_seq[t] = seq, s->tok_pos[t] = q->len + t;
     if ((st = begin_step(s, ids, n)) || (st = run_layers(s, n, 1))) return st;
     q->len += n; /* only now: a failed step leaves the tokens out of the sequence */
-    return logits ? output_logits(s, n - 1, 1, logits) : KILN_OK;
+    return step_logits(s, n, logits, all);
 }
 
 /* n tokens of sequence seq after the ones it holds, in one pass: K/V of all
@@ -203,7 +219,7 @@ static kiln_status prefill_step(kiln_session *s, int32_t seq, const int32_t *ids
  * table as a decode query would (row t: the sequence's row, length len+t+1,
  * so causal). For prompts that continue a sequence (a chat turn, a prefix
  * from the cache), and for every prompt when s->paged_prefill. */
-static kiln_status chunk_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits)
+static kiln_status chunk_step(kiln_session *s, int32_t seq, const int32_t *ids, int n, float *logits, int all)
 {
     kiln_kv_seq *q = &s->kv.seqs[seq];
     kiln_status st = kiln_kv_cache_reserve(&s->kv, seq, q->len + n);
@@ -213,7 +229,7 @@ static kiln_status chunk_step(kiln_session *s, int32_t seq, const int32_t *ids, 
         (st = run_layers(s, n, 0)))
         return st;
     q->len += n;
-    return logits ? output_logits(s, n - 1, 1, logits) : KILN_OK;
+    return step_logits(s, n, logits, all);
 }
 
 /* One token for each of n distinct sequences; logits[n][n_vocab]. */
@@ -251,12 +267,15 @@ static kiln_status check_ids(const kiln_session *s, const int32_t *ids, size_t n
     return KILN_OK;
 }
 
-kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *ids, size_t n, float *logits)
+/* kiln_session_prefill (all = 0: logits of the last token) and
+ * kiln_session_prefill_all (all = 1: logits[n][n_vocab]); fn names the caller. */
+static kiln_status prefill(kiln_session *s, int32_t seq, const int32_t *ids, size_t n, float *logits, int all,
+                           const char *fn)
 {
-    if (!s || (!ids && n)) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_prefill: null argument");
-    if (n == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_prefill: no tokens");
+    if (!s || (!ids && n) || (all && !logits)) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: null argument", fn);
+    if (n == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: no tokens", fn);
     kiln_status st;
-    if ((st = kiln_kv_cache_check_seq(&s->kv, seq, "kiln_session_prefill")) || (st = check_ids(s, ids, n))) return st;
+    if ((st = kiln_kv_cache_check_seq(&s->kv, seq, fn)) || (st = check_ids(s, ids, n))) return st;
     /* Everything that can be checked up front is, so a refused call changes nothing. */
     char label[32];
     int32_t len = s->kv.seqs[seq].len, cap = kiln_kv_cache_capacity(&s->kv);
@@ -269,14 +288,24 @@ kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *id
                          seq_label(s, seq, label, sizeof label), n, need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
     for (size_t done = 0; done < n;) {
         size_t left = n - done, batch = left < (size_t)s->max_batch ? left : (size_t)s->max_batch;
-        float *out = done + batch == n ? logits : NULL;
+        float *out = all ? logits + done * s->m->cfg.n_vocab : done + batch == n ? logits : NULL;
         if (batch == 1) st = decode_step(s, 1, &seq, ids + done, out);
-        else if (s->kv.seqs[seq].len == 0 && !s->paged_prefill) st = prefill_step(s, seq, ids + done, (int)batch, out);
-        else st = chunk_step(s, seq, ids + done, (int)batch, out);
+        else if (s->kv.seqs[seq].len == 0 && !s->paged_prefill) st = prefill_step(s, seq, ids + done, (int)batch, out, all);
+        else st = chunk_step(s, seq, ids + done, (int)batch, out, all);
         if (st != KILN_OK) return st;
         done += batch;
     }
     return KILN_OK;
+}
+
+kiln_status kiln_session_prefill(kiln_session *s, int32_t seq, const int32_t *ids, size_t n, float *logits)
+{
+    return prefill(s, seq, ids, n, logits, 0, "kiln_session_prefill");
+}
+
+kiln_status kiln_session_prefill_all(kiln_session *s, int32_t seq, const int32_t *ids, size_t n, float *logits)
+{
+    return prefill(s, seq, ids, n, logits, 1, "kiln_session_prefill_all");
 }
 
 kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *tokens,

@@ -12,7 +12,8 @@
 
 kiln_session_options kiln_session_options_default(void)
 {
-    kiln_session_options o = {.ctx_len = 0, .kv_type = KILN_F16, .kv_block_size = 16, .max_seqs = 1, .kv_blocks = 0};
+    kiln_session_options o = {.ctx_len = 0, .kv_type = KILN_F16, .kv_block_size = 16, .max_seqs = 1, .kv_blocks = 0,
+                              .logits_rows = 0};
     return o;
 }
 
@@ -128,7 +129,11 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
     s->off_ffn = carve(&at, nb * c->hidden_dim * 4);
     s->off_pos = carve(&at, nb * 4);
     s->off_slot = carve(&at, nb * 4);
-    s->off_logits = carve(&at, (size_t)s->max_seqs * c->n_vocab * 4);
+    /* The output layer's rows: the decode step's sequences, or more rows of a
+     * prefill at once when asked (never more than the step's tokens: xn holds them). */
+    s->logits_rows = o.logits_rows > s->max_seqs ? o.logits_rows : s->max_seqs;
+    if (s->logits_rows > s->max_tokens) s->logits_rows = s->max_tokens;
+    s->off_logits = carve(&at, (size_t)s->logits_rows * c->n_vocab * 4);
     if ((st = kiln_buffer_alloc(ctx, at, &s->act))) goto fail;
 
     s->host_x = malloc(nb * c->dim * 4);

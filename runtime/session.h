@@ -14,7 +14,8 @@
  *   ffn    f32 [max_tokens][hidden]     silu(gate) * up
  *   pos    i32 [max_tokens]             each token's position in its sequence
  *   slot   i32 [max_tokens]             each token's KV cache slot
- *   logits f32 [max_seqs][n_vocab]      of the last token of each sequence */
+ *   logits f32 [logits_rows][n_vocab]   of the last token of each sequence, or of
+ *                                       logits_rows tokens of a prefill at a time */
 #ifndef KILN_RUNTIME_SESSION_H
 #define KILN_RUNTIME_SESSION_H
 
@@ -40,6 +41,7 @@ struct kiln_session {
     int32_t max_batch;           /* tokens of one prefill step */
     int32_t max_seqs;            /* sequences (= tokens of one decode step) */
     int32_t max_tokens;          /* max(max_batch, max_seqs) */
+    int32_t logits_rows;         /* max_seqs .. max_tokens: rows of the logits area */
     kiln_buffer *act;
     size_t off_x, off_xn, off_qkv, off_att, off_ffn, off_pos, off_slot, off_logits;
     kiln_kv_cache kv;

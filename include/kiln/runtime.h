@@ -121,6 +121,9 @@ typedef struct kiln_session_options {
     int32_t max_seqs;       /* sequences at once; 0 = 1 */
     int32_t kv_blocks;      /* blocks in the pool all sequences share; 0 = enough for
                                max_seqs sequences of ctx_len tokens each */
+    int32_t logits_rows;    /* rows of logits the output layer computes in one pass
+                               (kiln_session_prefill_all); 0 = max_seqs. More rows cost
+                               rows * n_vocab * 4 bytes of activation memory. */
 } kiln_session_options;
 
 kiln_session_options kiln_session_options_default(void);
@@ -143,6 +146,10 @@ int32_t kiln_session_seq_len(const kiln_session *s, int32_t seq_id);
  * token attending as a decode query would. Writes the logits of the last
  * token to logits[n_vocab] (may be NULL). */
 kiln_status kiln_session_prefill(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n, float *logits);
+/* As kiln_session_prefill, but writes the logits of every one of the n tokens:
+ * logits[n][n_vocab] (row i predicts the token after ids[i]). What perplexity
+ * needs; the output layer runs over logits_rows rows at a time. */
+kiln_status kiln_session_prefill_all(kiln_session *s, int32_t seq_id, const int32_t *ids, size_t n, float *logits);
 /* One decode step: token tokens[i] is appended to sequence seq_ids[i] (n_seqs
  * distinct started sequences, in any order), all in one pass: every matmul
  * runs once over the n_seqs tokens, one paged attention over the sequences.

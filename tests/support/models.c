@@ -64,3 +64,11 @@ char *kt_model_path(const char *name, char *why, size_t cap)
     free(path);
     return NULL;
 }
+
+const char *kt_smollm2_path(void)
+{
+    static char *path;
+    char why[768];
+    if (!path) path = kt_model_path("smollm2", why, sizeof why);
+    return path;
+}

@@ -18,4 +18,9 @@ char *kt_model_path(const char *name, char *why, size_t cap);
  *     char why[768], *path = kt_model_path("smollm2", why, sizeof why);
  *     if (!path) cr_skip_test("%s", why); */
 
+/* SmolLM2-135M-Instruct.Q4_1.gguf ("smollm2"), or NULL when it is not
+ * fetched (kt_model_path gives the reason); the path lives as long as the
+ * test process. */
+const char *kt_smollm2_path(void);
+
 #endif
