@@ -1,10 +1,12 @@
 /* tests/support/harness.h — the cross-backend test harness.
  *
  * Contexts: kt_contexts_open() makes one context per backend under test:
- *   KILN_TEST_BACKENDS   comma list of cpu, cuda, vulkan (also cpu-generic,
- *                        cpu-avx2, cpu-avx512 for one ISA). Default: cpu plus
- *                        every other backend that is available (llvmpipe
- *                        included: the op sweeps take ~1.5 min on it, 2 cores).
+ *   KILN_TEST_BACKENDS   comma list of cpu, cuda, vulkan, cuda-emu (also
+ *                        cpu-generic, cpu-avx2, cpu-avx512 for one ISA).
+ *                        Default: cpu plus every other backend that is
+ *                        available (llvmpipe included: the op sweeps take ~1.5
+ *                        min on it, 2 cores; cuda-emu is the CUDA emulator,
+ *                        context label "cuda-emu", backend cuda).
  *                        "cpu" means one context per ISA this machine supports.
  *   KILN_REQUIRE_BACKENDS comma list: fail, instead of skipping, when one of
  *                        these backends is unavailable.
