@@ -28,6 +28,8 @@ typedef struct kiln_cuda_emu_counters {
     uint64_t global_requests;  /* warp instructions on global memory (cp.async included) */
     uint64_t global_sectors;   /* distinct 32-byte sectors each touched, summed */
     uint64_t global_bytes;     /* bytes the lanes asked for */
+    uint64_t stream_requests, stream_sectors, stream_bytes; /* the same for the streaming
+                                  weight loads (ld.global.nc, kiln_arch_ld_stream16) alone */
     uint64_t ldmatrix, cp_async;
 } kiln_cuda_emu_counters;
 

@@ -58,7 +58,10 @@ const kiln_emu_rt *kiln_emu_runtime(void);
 /* ---- profile (emu_profile.c), called by the scheduler */
 int kiln_emu_profile_on(void);
 /* One lane's access (lane within warp, warp within block). */
-void kiln_emu_profile_access(int warp, int lane, uintptr_t site, unsigned occurrence, const void *p, unsigned bytes);
+/* instance: the thread's (syncs passed, passes of this site since) — equal for
+ * the lanes of one warp instruction in converged code. */
+void kiln_emu_profile_access(int warp, int lane, uintptr_t site, uint64_t instance, const void *p, unsigned bytes,
+                             int stream);
 void kiln_emu_profile_ldmatrix(const uint64_t *rows, int count);
 void kiln_emu_profile_cp_async(void);
 /* Block end: fold the block's accesses into the kernel's counters. */

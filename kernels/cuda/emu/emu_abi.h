@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KILN_EMU_ABI 1
+#define KILN_EMU_ABI 2
 #define KILN_EMU_XCHG_WORDS 8 /* 32-bit words a lane contributes to one warp operation */
 /* Dynamic shared memory each module reserves (the emulated device's opt-in
  * limit: A100's 163 KB). Kernels see it through KILN_DYNAMIC_SHARED. */
@@ -58,8 +58,9 @@ typedef struct kiln_emu_rt {
     void (*cp_async_commit)(void);
     void (*cp_async_wait)(int pending);
     /* One lane's access of bytes at p by a wrapper (profiling; cheap when off).
-     * The runtime tells shared from global memory by the address. */
-    void (*access)(const void *p, unsigned bytes);
+     * The runtime tells shared from global memory by the address; stream: 1
+     * for the streaming weight loads (kiln_arch_ld_stream16). */
+    void (*access)(const void *p, unsigned bytes, int stream);
     /* ldmatrix: the 8 row addresses of each of the x matrices (bank conflicts). */
     void (*access_ldmatrix)(const uint64_t *rows, int count);
 } kiln_emu_rt;

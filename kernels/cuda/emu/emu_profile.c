@@ -24,9 +24,10 @@
 typedef struct access_rec {
     int warp, lane;
     uintptr_t site;
-    unsigned occurrence;
+    uint64_t occurrence;
     uintptr_t addr;
     unsigned bytes;
+    int stream;
 } access_rec;
 
 static struct {
@@ -89,7 +90,8 @@ void kiln_emu_profile_launch(const char *kernel)
     pthread_mutex_unlock(&P.lock);
 }
 
-void kiln_emu_profile_access(int warp, int lane, uintptr_t site, unsigned occurrence, const void *p, unsigned bytes)
+void kiln_emu_profile_access(int warp, int lane, uintptr_t site, uint64_t occurrence, const void *p, unsigned bytes,
+                             int stream)
 {
     if (P.n == P.cap) {
         size_t cap = P.cap ? 2 * P.cap : 4096;
@@ -101,7 +103,7 @@ void kiln_emu_profile_access(int warp, int lane, uintptr_t site, unsigned occurr
         P.log = r;
         P.cap = cap;
     }
-    P.log[P.n++] = (access_rec){warp, lane, site, occurrence, (uintptr_t)p, bytes};
+    P.log[P.n++] = (access_rec){warp, lane, site, occurrence, (uintptr_t)p, bytes, stream};
 }
 
 /* Wavefronts of one phase: the most distinct words any bank must serve. */
@@ -196,6 +198,11 @@ static void count_instruction(kiln_cuda_emu_counters *k, const kiln_emu_module_i
         }
     }
     k->global_sectors += (uint64_t)ns;
+    if (recs[0].stream) {
+        k->stream_requests++;
+        k->stream_sectors += (uint64_t)ns;
+        for (int i = 0; i < n; i++) k->stream_bytes += recs[i].bytes;
+    }
 }
 
 void kiln_emu_profile_block_end(const char *kernel, const kiln_emu_module_info *mem)

@@ -66,6 +66,7 @@ typedef struct emu_thread {
     pending_copy *copies;
     int ncopies, copies_cap;
     int groups; /* cp.async groups committed */
+    unsigned syncs; /* barriers and warp operations passed: lanes that skipped an access realign at each */
     site_count sites[SITE_SLOTS];
 } emu_thread;
 
@@ -119,6 +120,10 @@ static void yield(fstate st)
 {
     emu_thread *t = S.cur;
     t->st = st;
+    if (kiln_emu_profile_on() && st != F_DONE) {
+        t->syncs++;
+        memset(t->sites, 0, sizeof t->sites);
+    }
     kiln_fiber_leave(&t->fiber, &S.sched, 0);
 }
 
@@ -187,12 +192,13 @@ static unsigned site_occurrence(emu_thread *t, uintptr_t site)
     return ~0u; /* more sites than slots: counted as one instruction */
 }
 
-__attribute__((noinline)) static void rt_access(const void *p, unsigned bytes)
+__attribute__((noinline)) static void rt_access(const void *p, unsigned bytes, int stream)
 {
     if (!kiln_emu_profile_on()) return;
     emu_thread *t = S.cur;
     const uintptr_t site = (uintptr_t)__builtin_return_address(0);
-    kiln_emu_profile_access(t->warp, t->lane, site, site_occurrence(t, site), p, bytes);
+    const uint64_t instance = ((uint64_t)t->syncs << 32) | site_occurrence(t, site);
+    kiln_emu_profile_access(t->warp, t->lane, site, instance, p, bytes, stream);
 }
 
 static void rt_access_ldmatrix(const uint64_t *rows, int count)
@@ -372,6 +378,7 @@ static int run_block(kiln_emu_dim3 b, int nt, int nwarps)
         t->lane = i % 32;
         t->ncopies = 0;
         t->groups = 0;
+        t->syncs = 0;
         memset(t->sites, 0, sizeof t->sites);
         kiln_fiber_reset(&t->fiber, thread_main);
     }

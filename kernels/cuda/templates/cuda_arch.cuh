@@ -45,7 +45,7 @@ static inline float kiln_emu_half_(unsigned u16, bool bf16)
 #endif
 
 /* ---- scalar conversions: cvt.rn.f16.f32 and cvt.f32.f16 */
-static __device__ __forceinline__ unsigned short kiln_arch_f2h(float f)
+__device__ __forceinline__ unsigned short kiln_arch_f2h(float f)
 {
 #ifdef KILN_CUDA_EMULATE
     return kiln_emu_f2h_(f);
@@ -55,7 +55,7 @@ static __device__ __forceinline__ unsigned short kiln_arch_f2h(float f)
     return h;
 #endif
 }
-static __device__ __forceinline__ float kiln_arch_h2f(unsigned short h)
+__device__ __forceinline__ float kiln_arch_h2f(unsigned short h)
 {
 #ifdef KILN_CUDA_EMULATE
     return kiln_emu_h2f_(h);
@@ -67,7 +67,7 @@ static __device__ __forceinline__ float kiln_arch_h2f(unsigned short h)
 }
 
 /* ---- dp4a.s32.s32: c + the dot product of the four signed bytes of a and b */
-static __device__ __forceinline__ int kiln_arch_dp4a(int a, int b, int c)
+__device__ __forceinline__ int kiln_arch_dp4a(int a, int b, int c)
 {
 #ifdef KILN_CUDA_EMULATE
     for (int i = 0; i < 4; i++) c += (int)(signed char)(a >> (8 * i)) * (int)(signed char)(b >> (8 * i));
@@ -82,11 +82,11 @@ static __device__ __forceinline__ int kiln_arch_dp4a(int a, int b, int c)
 /* ---- 16-byte loads and stores (p 16-byte aligned, global or shared). The
  * streaming form reads global memory through the non-coherent path without
  * allocating in L1: weights are read once. */
-static __device__ __forceinline__ uint4 kiln_arch_ld_stream16(const void *p)
+__device__ __forceinline__ uint4 kiln_arch_ld_stream16(const void *p)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_check_align_(p, 16, "ld.global.nc.v4");
-    kiln_emu_rt_->access(p, 16);
+    kiln_emu_rt_->access(p, 16, 1);
     return *(const uint4 *)p;
 #else
     uint4 v;
@@ -96,19 +96,19 @@ static __device__ __forceinline__ uint4 kiln_arch_ld_stream16(const void *p)
     return v;
 #endif
 }
-static __device__ __forceinline__ uint4 kiln_arch_ld16(const void *p)
+__device__ __forceinline__ uint4 kiln_arch_ld16(const void *p)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_check_align_(p, 16, "16-byte load");
-    kiln_emu_rt_->access(p, 16);
+    kiln_emu_rt_->access(p, 16, 0);
 #endif
     return *(const uint4 *)p;
 }
-static __device__ __forceinline__ void kiln_arch_st16(void *p, uint4 v)
+__device__ __forceinline__ void kiln_arch_st16(void *p, uint4 v)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_check_align_(p, 16, "16-byte store");
-    kiln_emu_rt_->access(p, 16);
+    kiln_emu_rt_->access(p, 16, 0);
 #endif
     *(uint4 *)p = v;
 }
@@ -118,7 +118,7 @@ static __device__ __forceinline__ void kiln_arch_st16(void *p, uint4 v)
  * a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]; b0 = B[2t..2t+1][g],
  * b1 = B[2t+8..2t+9][g]; c0,c1 = C[g][2t,2t+1], c2,c3 = C[g+8][2t,2t+1]. */
 template <bool BF16>
-static __device__ __forceinline__ void kiln_arch_mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2])
+__device__ __forceinline__ void kiln_arch_mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2])
 {
 #ifdef KILN_CUDA_EMULATE
     const uint32_t in[6] = {a[0], a[1], a[2], a[3], b[0], b[1]};
@@ -152,7 +152,7 @@ static __device__ __forceinline__ void kiln_arch_mma_m16n8k16(float (&c)[4], con
 /* ---- mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32: c += A (16x32) * B (32x8).
  * Fragments (PTX ISA): a0 = A[g][4t..4t+3], a1 = A[g+8][4t..], a2 = A[g][16+4t..],
  * a3 = A[g+8][16+4t..]; b0 = B[4t..4t+3][g], b1 = B[16+4t..][g]; c as m16n8k16. */
-static __device__ __forceinline__ void kiln_arch_mma_m16n8k32_s8(int (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2])
+__device__ __forceinline__ void kiln_arch_mma_m16n8k32_s8(int (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2])
 {
 #ifdef KILN_CUDA_EMULATE
     const uint32_t in[6] = {a[0], a[1], a[2], a[3], b[0], b[1]};
@@ -178,7 +178,7 @@ static __device__ __forceinline__ void kiln_arch_mma_m16n8k32_s8(int (&c)[4], co
 
 #ifndef KILN_CUDA_EMULATE
 /* The 32-bit shared-window address of a generic pointer into shared memory. */
-static __device__ __forceinline__ unsigned kiln_arch_smem_addr(const void *p)
+__device__ __forceinline__ unsigned kiln_arch_smem_addr(const void *p)
 {
     unsigned a;
     asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
@@ -191,7 +191,7 @@ static __device__ __forceinline__ unsigned kiln_arch_smem_addr(const void *p)
  * 16-byte aligned; lanes past 8N are ignored). r[j] of lane l gets row l/4,
  * elements 2(l%4) and 2(l%4)+1 of matrix j; with .trans, the transposed matrix's. */
 template <int N, bool TRANS>
-static __device__ __forceinline__ void kiln_arch_ldmatrix(unsigned (&r)[N], const void *row)
+__device__ __forceinline__ void kiln_arch_ldmatrix(unsigned (&r)[N], const void *row)
 {
     static_assert(N == 1 || N == 2 || N == 4, "ldmatrix: .x1, .x2 or .x4");
 #ifdef KILN_CUDA_EMULATE
@@ -234,18 +234,18 @@ static __device__ __forceinline__ void kiln_arch_ldmatrix(unsigned (&r)[N], cons
 /* ---- cp.async.cg.shared.global (16 bytes, both ends 16-byte aligned), with
  * commit_group / wait_group. The emulator copies at wait time, so a read of
  * the destination before its wait sees the poisoned bytes. */
-static __device__ __forceinline__ void kiln_arch_cp_async16(void *smem, const void *gmem)
+__device__ __forceinline__ void kiln_arch_cp_async16(void *smem, const void *gmem)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_check_align_(smem, 16, "cp.async destination");
     kiln_emu_check_align_(gmem, 16, "cp.async source");
-    kiln_emu_rt_->access(gmem, 16);
+    kiln_emu_rt_->access(gmem, 16, 0);
     kiln_emu_rt_->cp_async(smem, gmem, 16);
 #else
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(kiln_arch_smem_addr(smem)), "l"(gmem));
 #endif
 }
-static __device__ __forceinline__ void kiln_arch_cp_async_commit(void)
+__device__ __forceinline__ void kiln_arch_cp_async_commit(void)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_rt_->cp_async_commit();
@@ -254,7 +254,7 @@ static __device__ __forceinline__ void kiln_arch_cp_async_commit(void)
 #endif
 }
 /* Wait until at most `pending` committed groups are still in flight. */
-template <int PENDING> static __device__ __forceinline__ void kiln_arch_cp_async_wait(void)
+template <int PENDING> __device__ __forceinline__ void kiln_arch_cp_async_wait(void)
 {
 #ifdef KILN_CUDA_EMULATE
     kiln_emu_rt_->cp_async_wait(PENDING);
