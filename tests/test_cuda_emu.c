@@ -312,7 +312,14 @@ Test(cuda_emu, partial_barrier_is_a_deadlock) { misuse(0, 64, 0, 0, "__syncthrea
 Test(cuda_emu, warp_op_with_exited_lanes) { misuse(1, 64, 0, 0, "inactive lanes"); }
 Test(cuda_emu, warp_op_against_barrier_is_a_deadlock) { misuse(2, 64, 0, 0, "deadlock"); }
 Test(cuda_emu, misaligned_vector_load) { misuse(3, 64, 0, 0, "not 16-byte aligned"); }
-Test(cuda_emu, shared_memory_past_the_request) { misuse(4, 64, 256, 300, "past the launch's request of 256 bytes"); }
+Test(cuda_emu, shared_memory_past_the_request)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* There the bytes past the request are poisoned for ASan: it reports the write and ends the process. */
+    cr_skip_test("under AddressSanitizer the write is ASan's report (the process exits)");
+#endif
+    misuse(4, 64, 256, 300, "past the launch's request of 256 bytes");
+}
 Test(cuda_emu, warp_op_in_a_partial_warp) { misuse(5, 48, 0, 0, "does not exist"); }
 
 Test(cuda_emu, correct_kernels_pass_the_checks)

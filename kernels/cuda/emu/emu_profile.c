@@ -212,7 +212,7 @@ void kiln_emu_profile_block_end(const char *kernel, const kiln_emu_module_info *
     if (P.cur >= 0) {
         kiln_cuda_emu_counters *k = &P.k[P.cur];
         k->blocks++;
-        qsort(P.log, P.n, sizeof *P.log, by_instruction);
+        if (P.n) qsort(P.log, P.n, sizeof *P.log, by_instruction);
         for (size_t i = 0; i < P.n;) {
             size_t j = i + 1;
             while (j < P.n && P.log[j].warp == P.log[i].warp && P.log[j].site == P.log[i].site &&
