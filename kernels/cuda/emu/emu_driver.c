@@ -183,9 +183,13 @@ static CUresult not_while_capturing(CUstream s, const char *what)
 
 static CUresult emu_alloc(CUdeviceptr *p, size_t bytes)
 {
+    /* The driver's granularity: allocations are whole 256-byte units, so a
+     * kernel may read a 16-byte granule that holds a valid byte (the mat-vec
+     * window loads do) without leaving the allocation, even under ASan. */
+    const size_t size = (bytes + 255) & ~(size_t)255;
     void *m = NULL;
-    if (posix_memalign(&m, 256, bytes ? bytes : 1) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
-    memset(m, 0xff, bytes); /* uninitialized device memory reads as NaN */
+    if (size < bytes || posix_memalign(&m, 256, size ? size : 256) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(m, 0xff, size); /* uninitialized device memory reads as NaN */
     *p = (CUdeviceptr)(uintptr_t)m;
     return CUDA_SUCCESS;
 }
