@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "demo/args.h"
 #include "demo/commands.h"
+#include "kiln/cuda_emu.h"
 #include "kiln/kiln.h"
 
 static void usage(FILE *f)
@@ -30,6 +31,8 @@ static void usage(FILE *f)
             "  timing:    --runs N (at most), --min-runs N, --warmup N, --seconds S (time per case)\n"
             "  --no-roofline      skip measuring the host read bandwidth\n"
             "  --json             one JSON object per case on stdout\n"
+            "  --profile          with --backend cuda-emu (the CUDA emulator): per kernel, the shared-memory\n"
+            "                     bank conflicts and global 32-byte sectors of its wrapped accesses, per launch\n"
             "Weights (or K/V, or norm input) are rotated over copies totalling > 2x the last-level\n"
             "cache, so every run reads them from memory. time_us is the median wall-clock time of\n"
             "the runs; cpu_us the median CPU time of the process per run, all threads together\n"
@@ -104,10 +107,26 @@ static void print_row(const kiln_bench_case *c, const kiln_bench_result *r, doub
     fflush(stdout);
 }
 
+/* --profile: what the emulator counted, per kernel and launch (docs/CUDA.md). */
+static void print_emu_profile(void)
+{
+    kiln_cuda_emu_profile(0);
+    printf("%-56s %8s %10s %10s %10s %10s %10s %12s\n", "cuda-emu profile, per launch: kernel", "launches",
+           "smem_req", "wavefronts", "conflicts", "gmem_req", "sectors", "min_sectors");
+    for (int i = 0, n = kiln_cuda_emu_profile_count(); i < n; i++) {
+        kiln_cuda_emu_counters k;
+        if (kiln_cuda_emu_profile_get(i, &k) != KILN_OK || !k.launches) continue;
+        const double l = (double)k.launches;
+        printf("%-56s %8llu %10.0f %10.0f %10.0f %10.0f %10.0f %12.0f\n", k.kernel, (unsigned long long)k.launches,
+               k.shared_requests / l, k.shared_wavefronts / l, k.bank_conflicts / l, k.global_requests / l,
+               k.global_sectors / l, k.global_bytes / 32.0 / l);
+    }
+}
+
 int kiln_cmd_bench(int argc, char **argv)
 {
     const char *backend = "cpu", *device = NULL, *formats = NULL, *isa = NULL;
-    int json = 0, threads = 0, roofline = 1, op = -1;
+    int json = 0, threads = 0, roofline = 1, op = -1, profile = 0;
     kiln_bench_case c = kiln_bench_default(KILN_BENCH_MATVEC);
     /* first pass: the op, whose defaults the other options then override */
     for (int i = 1; i < argc; i++) {
@@ -133,6 +152,7 @@ int kiln_cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--layer")) c.layer = 1, takes = 0;
         else if (!strcmp(a, "--no-residual")) c.residual = 0, takes = 0;
         else if (!strcmp(a, "--no-roofline")) roofline = 0, takes = 0;
+        else if (!strcmp(a, "--profile")) profile = 1, takes = 0;
         else if (!v) bad = 1;
         else if (!strcmp(a, "--op")) {}
         else if (!strcmp(a, "--backend")) backend = v;
@@ -183,6 +203,12 @@ int kiln_cmd_bench(int argc, char **argv)
     }
     kiln_device_info info;
     kiln_context_get_device(ctx, &info);
+    if (profile && strncmp(info.id, "cuda-emu", 8) != 0) {
+        fprintf(stderr, "kiln bench: --profile needs the CUDA emulator (--backend cuda-emu), not %s\n", info.id);
+        kiln_context_destroy(ctx);
+        return 2;
+    }
+    if (profile) kiln_cuda_emu_profile(1);
     int nthreads = info.backend == KILN_BACKEND_CPU ? info.multiprocessors : 0;
     double read_gbps = roofline && info.backend == KILN_BACKEND_CPU ? kiln_bench_host_read_gbps(nthreads) : 0.0;
     double peak = kiln_bench_cpu_peak_gflops(&info, nthreads);
@@ -219,6 +245,7 @@ int kiln_cmd_bench(int argc, char **argv)
         else
             print_row(&c, &r, read_gbps, peak);
     }
+    if (profile) print_emu_profile();
     kiln_context_destroy(ctx);
     return status;
 }

@@ -1,6 +1,8 @@
 /* demo/cmd_devices.c — `kiln devices`: every backend, available or not, and
- * the capabilities of each device. */
+ * the capabilities of each device; with KILN_CUDA_EMULATE=1 also the CUDA
+ * emulator (cuda-emu:0, a test tool: never chosen unless named). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "demo/commands.h"
@@ -23,7 +25,10 @@ int kiln_cmd_devices(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: kiln devices\n\nLists every backend kiln was built with, whether its driver or\n"
-               "library could be loaded (and why not), and each device's capabilities.\n");
+               "library could be loaded (and why not), and each device's capabilities.\n\n"
+               "With KILN_CUDA_EMULATE=1 it also lists cuda-emu:0, the CUDA emulator: kiln's\n"
+               "CUDA kernels run on the CPU for tests (slow; use it by naming it, e.g.\n"
+               "--backend cuda-emu). See docs/CUDA.md.\n");
         return 0;
     }
     if (argc > 1) {
@@ -46,6 +51,18 @@ int kiln_cmd_devices(int argc, char **argv)
             if (kiln_device_get_info((kiln_backend)b, i, &d) == KILN_OK) print_device(&d);
             else printf("  %s:%d: %s\n", kiln_backend_name((kiln_backend)b), i, kiln_last_error());
         }
+    }
+    const char *emu = getenv("KILN_CUDA_EMULATE");
+    if (emu && !strcmp(emu, "1")) {
+        kiln_context *ctx = NULL;
+        kiln_device_info d;
+        if (kiln_context_create("cuda-emu", NULL, &ctx) == KILN_OK && kiln_context_get_device(ctx, &d) == KILN_OK) {
+            printf("cuda-emu (KILN_CUDA_EMULATE=1; a test tool, never chosen by default): 1 device\n");
+            print_device(&d);
+        } else {
+            printf("cuda-emu: unavailable (%s)\n", kiln_last_error());
+        }
+        kiln_context_destroy(ctx);
     }
     return 0;
 }

@@ -10,6 +10,7 @@ file(GLOB_RECURSE KILN_TEMPLATE_FILES CONFIGURE_DEPENDS RELATIVE ${CMAKE_SOURCE_
   ${CMAKE_SOURCE_DIR}/gen/math/*
   ${CMAKE_SOURCE_DIR}/kernels/cpu/templates/*
   ${CMAKE_SOURCE_DIR}/kernels/cuda/templates/*
+  ${CMAKE_SOURCE_DIR}/kernels/cuda/emu/*.h
   ${CMAKE_SOURCE_DIR}/kernels/vulkan/templates/*)
 list(SORT KILN_TEMPLATE_FILES)
 set(KILN_EMBED_C ${CMAKE_BINARY_DIR}/gen/kiln_embedded.c)

@@ -4,15 +4,16 @@
 # "Synthesis" line is the summary CI reads.
 #
 # Backends: every available one is tested (cpu in each ISA the machine has);
-# cpu and vulkan (Mesa's lavapipe, installed by `make deps`) are required, so a
-# missing Vulkan device fails the run instead of skipping it.
+# cpu, vulkan (Mesa's lavapipe, installed by `make deps`) and cuda-emu (the
+# CUDA emulator: g++) are required, so a missing one fails the run instead of
+# skipping it.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$1; shift
 filter=${1:-}; shift || true
 args=("$@")
 [ -n "$filter" ] && args+=(--filter "$filter")
-export KILN_REQUIRE_BACKENDS=${KILN_REQUIRE_BACKENDS:-cpu,vulkan}
+export KILN_REQUIRE_BACKENDS=${KILN_REQUIRE_BACKENDS:-cpu,vulkan,cuda-emu}
 # Vulkan validation layers on (when installed): any validation error fails the call
 export KILN_VULKAN_VALIDATION=${KILN_VULKAN_VALIDATION:-1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp}

@@ -971,6 +971,22 @@ static void append_file(FILE *f, const char *rel)
     fclose(in);
 }
 
+/* Append a source file as the emitter inlines it: a `#pragma kiln include "p"`
+ * line becomes the text of p (dialect_cuda.h pulls in cuda_arch.cuh so). */
+static void append_resolved(FILE *f, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", KILN_SOURCE_DIR, rel);
+    FILE *in = fopen(path, "rb");
+    cr_assert(in, "cannot open %s", path);
+    char line[4096], inc[512];
+    while (fgets(line, sizeof line, in)) {
+        if (sscanf(line, "#pragma kiln include \"%511[^\"]\"", inc) == 1) append_resolved(f, inc);
+        else fputs(line, f);
+    }
+    fclose(in);
+}
+
 static const char *const fmt_macros[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
                                          "Q4_K", "Q5_K", "Q6_K", "Q8_K", "NF4",  "INT4G"};
 
@@ -1109,7 +1125,7 @@ Test(formats, dequant_h_on_cuda, .timeout = 300)
     FILE *f = fopen(path, "w");
     cr_assert(f);
     fputs("#define KILN_FMT_ALL 1\n", f);
-    append_file(f, "gen/math/dialect_cuda.h");
+    append_resolved(f, "gen/math/dialect_cuda.h");
     append_file(f, "gen/math/dequant.h");
     fputs(cuda_main, f);
     fclose(f);

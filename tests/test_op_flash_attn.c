@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda/cuda_geometry.h"
+#include "kernels/cuda/cuda_heuristic.h"
 #include "kernels/ref/ref.h"
 #include "support/harness.h"
 
@@ -234,4 +236,38 @@ static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
 Test(op_flash_attn, manifest_specs, .timeout = 600)
 {
     kt_for_each_manifest_spec(KILN_OP_FLASH_ATTN, manifest_case);
+}
+
+/* The tensor-core kernel (flash_attn_mma.cuh; the heuristic picks it only
+ * with KILN_CUDA_FLASH_MMA=1) by its spec, on every cuda context: the
+ * emulator runs it in every CI run. K/V f16 and bf16, hd 64 and 128, causal
+ * or not, partial query and key tiles, Q and O in other dtypes. */
+Test(op_flash_attn, tensor_core_kernel, .timeout = 600)
+{
+    typedef struct { int64_t nq, nkv, pos0; } layout;
+    const layout lay[] = {{80, 80, 0}, {40, 100, 60}, {1, 130, 129}};
+    const kiln_dtype kvs[2] = {KILN_F16, KILN_BF16};
+    kt_ctx_list L;
+    kt_contexts_open(&L);
+    int ran = 0;
+    for (int ci = 0; ci < L.count; ci++) {
+        if (L.items[ci].backend != KILN_BACKEND_CUDA) continue;
+        for (int t = 0; t < 2; t++)
+            for (int hd = 64; hd <= 128; hd += 64)
+                for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++)
+                    for (int causal = 0; causal < 2; causal++) {
+                        kiln_spec s = kiln_cuda_flash_spec(kvs[t], hd);
+                        s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
+                        s.act = l == 1 ? KILN_F32 : kvs[t];
+                        s.out = l == 2 ? KILN_F32 : kvs[t];
+                        cr_assert(kiln_cuda_fa_uses_mma(&s), "the spec does not select flash_attn_mma.cuh");
+                        fa_case fc = {.qt = s.act, .kvt = kvs[t], .ot = s.out, .n_q = lay[l].nq, .n_kv = lay[l].nkv,
+                                      .n_head = 4, .n_kv_head = 2, .hd = hd, .causal = causal,
+                                      .q_pos0 = causal ? lay[l].pos0 : 0};
+                        run_fa(&L.items[ci], 1, &fc, &s);
+                        ran++;
+                    }
+    }
+    kt_contexts_close(&L);
+    if (!ran) cr_skip_test("no cuda context (cuda or cuda-emu) under test");
 }

@@ -130,7 +130,8 @@ static const kiln_dtype acts[3] = {KILN_F32, KILN_F16, KILN_BF16};
 
 /* Every weight format x every x dtype, three shapes each (matvec, a small
  * odd-sized matmul, a wider one), y f32. */
-Test(op_matmul, formats_x_activations, .timeout = 300)
+/* 600 s: on cuda-emu every (format, activation, n class) is a host compile. */
+Test(op_matmul, formats_x_activations, .timeout = 600)
 {
     kt_ctx_list L;
     kt_contexts_open(&L);
@@ -151,7 +152,7 @@ Test(op_matmul, formats_x_activations, .timeout = 300)
 
 /* All 8 epilogue combinations x output dtypes, on a few formats; the residual
  * aliases y in every other case. */
-Test(op_matmul, epilogues_x_outputs, .timeout = 300)
+Test(op_matmul, epilogues_x_outputs, .timeout = 600)
 {
     const kiln_dtype fmts[] = {KILN_F32, KILN_F16, KILN_Q4_0, KILN_Q8_0, KILN_Q4_K};
     kt_ctx_list L;

@@ -1,5 +1,7 @@
 /* gen/math/dialect_cuda.h — the kiln dialect for CUDA C (NVRTC). See dialect_c.h.
- * No CUDA headers are included: NVRTC compiles the emitted source as is. */
+ * No CUDA headers are included: NVRTC compiles the emitted source as is. Inline
+ * PTX lives only in cuda_arch.cuh (wrappers with their emulated bodies). */
+#pragma kiln include "kernels/cuda/templates/cuda_arch.cuh"
 typedef unsigned char kiln_u8;
 typedef unsigned int kiln_u32;
 typedef int kiln_i32;
@@ -12,13 +14,7 @@ typedef float kiln_f32;
 #define KILN_BUF_PARAM(b) const kiln_u8 *__restrict__ b,
 #define KILN_BUF_ARG(b) b,
 
-KILN_FN kiln_f32 kiln_h2f_(kiln_u32 h)
-{
-    float f;
-    unsigned short s = (unsigned short)h;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(s));
-    return f;
-}
+KILN_FN kiln_f32 kiln_h2f_(kiln_u32 h) { return kiln_arch_h2f((unsigned short)h); }
 
 #define KILN_LD_U8(b, off) ((kiln_u32)(b)[(off)])
 #define KILN_LD_U16(b, off) ((kiln_u32)*(const unsigned short *)((b) + (off)))

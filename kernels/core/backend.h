@@ -70,6 +70,10 @@ typedef struct kiln_backend_vtable {
 } kiln_backend_vtable;
 
 extern const kiln_backend_vtable *const kiln_backends[KILN_BACKEND_COUNT];
+/* The CUDA backend on the emulated driver (kernels/cuda/emu/): device
+ * "cuda-emu:0", a test tool created by name only, never listed in
+ * kiln_backends[] nor chosen by default. */
+extern const kiln_backend_vtable kiln_cuda_emu_backend;
 
 /* Error reporting used everywhere inside kiln: records a printf-style message
  * for kiln_last_error() and returns the status, so `return kiln_fail(...)`. */

@@ -85,15 +85,20 @@ void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
     ctx->opts.warn(ctx->opts.warn_user, msg);
 }
 
-/* "cpu", "cuda", "cuda:2", "vulkan:0" -> backend and index */
-static kiln_status parse_device(const char *device, kiln_backend *b, int *index)
+/* The CUDA emulator's device family (a test tool: only by this name). */
+#define CUDA_EMU_NAME "cuda-emu"
+
+/* "cpu", "cuda", "cuda:2", "vulkan:0", "cuda-emu:0" -> backend table and index */
+static kiln_status parse_device(const char *device, const kiln_backend_vtable **vt, int *index)
 {
     if (!device || !*device) return kiln_fail(KILN_ERR_INVALID_ARG, "device name is empty");
-    for (int i = 0; i < KILN_BACKEND_COUNT; i++) {
-        size_t n = strlen(backend_names[i]);
-        if (strncmp(device, backend_names[i], n) != 0) continue;
+    for (int i = -1; i < KILN_BACKEND_COUNT; i++) {
+        const char *name = i < 0 ? CUDA_EMU_NAME : backend_names[i];
+        size_t n = strlen(name);
+        if (strncmp(device, name, n) != 0 || (device[n] != '\0' && device[n] != ':')) continue;
         const char *rest = device + n;
-        *b = (kiln_backend)i;
+        *vt = i < 0 ? &kiln_cuda_emu_backend : backend_of((kiln_backend)i);
+        if (!*vt) return KILN_ERR_UNAVAILABLE;
         *index = 0;
         if (*rest == '\0') return KILN_OK;
         if (*rest == ':' && rest[1]) {
@@ -108,7 +113,7 @@ static kiln_status parse_device(const char *device, kiln_backend *b, int *index)
         break;
     }
     return kiln_fail(KILN_ERR_INVALID_ARG,
-                     "unknown device '%s' (expected cpu, cuda, cuda:N, vulkan or vulkan:N)", device);
+                     "unknown device '%s' (expected cpu, cuda, cuda:N, vulkan, vulkan:N or cuda-emu)", device);
 }
 
 kiln_status kiln_context_create(const char *device, const kiln_context_options *opts,
@@ -116,19 +121,27 @@ kiln_status kiln_context_create(const char *device, const kiln_context_options *
 {
     if (!out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_context_create: out is NULL");
     *out = NULL;
-    kiln_backend b = KILN_BACKEND_CPU;
+    const kiln_backend_vtable *vt = NULL;
     int index = 0;
-    kiln_status st = parse_device(device, &b, &index);
+    kiln_status st = parse_device(device, &vt, &index);
     if (st != KILN_OK) return st;
-    if (!kiln_backend_available(b))
+    if (!vt->available())
         return kiln_fail_prefix(KILN_ERR_UNAVAILABLE, "device '%s' unavailable", device);
 
     kiln_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of memory");
-    ctx->vt = kiln_backends[b];
+    ctx->vt = vt;
     ctx->opts = opts ? *opts : kiln_context_options_default();
     st = kiln_cache_dir_resolve(ctx->opts.cache_dir, ctx->cache_dir, sizeof ctx->cache_dir);
-    if (st == KILN_OK) st = kiln_device_get_info(b, index, &ctx->info);
+    int count = 0;
+    if (st == KILN_OK) st = vt->device_count(&count);
+    if (st == KILN_OK && (index < 0 || index >= count))
+        st = kiln_fail(KILN_ERR_UNAVAILABLE, "no device %s (%d %s device%s found)", device, count,
+                       kiln_backend_name(vt->kind), count == 1 ? "" : "s");
+    if (st == KILN_OK) {
+        memset(&ctx->info, 0, sizeof ctx->info);
+        st = vt->device_info(index, &ctx->info);
+    }
     if (st == KILN_OK) st = ctx->vt->context_init(ctx, index);
     if (st != KILN_OK) {
         free(ctx);

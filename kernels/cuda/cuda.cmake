@@ -1,7 +1,10 @@
 # CUDA backend: libcuda and NVRTC are opened with dlopen at run time, so this
 # builds (and the library runs, reporting CUDA unavailable) without the toolkit.
 # The kernel templates (kernels/cuda/templates/) are embedded by gen/gen.cmake.
-file(GLOB KILN_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.c)
+# kernels/cuda/emu/: the CUDA emulator (device cuda-emu:0, docs/CUDA.md); its
+# kernel-side headers are embedded by gen/gen.cmake with the templates.
+file(GLOB KILN_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.c
+  ${CMAKE_SOURCE_DIR}/kernels/cuda/emu/*.c)
 target_sources(kiln_obj PRIVATE ${KILN_CUDA_SOURCES})
 
 # kiln-gen --sass (gen/cli/kiln_gen_sass.c) compiles cuda specs through NVRTC

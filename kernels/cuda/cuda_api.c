@@ -130,8 +130,18 @@ const kiln_cu_api *kiln_cu(void)
     return cu_ok;
 }
 
+static _Thread_local char cu_detail[1200];
+
+void kiln_cu_set_detail(const char *message) { snprintf(cu_detail, sizeof cu_detail, "%s", message); }
+
 kiln_status kiln_cu_fail(CUresult r, const char *what)
 {
+    if (cu_detail[0]) {
+        kiln_status s = r == CUDA_ERROR_OUT_OF_MEMORY ? KILN_ERR_OUT_OF_MEMORY : KILN_ERR_DEVICE;
+        s = kiln_fail(s, "cuda: %s failed (%d): %s", what, r, cu_detail);
+        cu_detail[0] = '\0';
+        return s;
+    }
     const char *name = NULL, *text = NULL;
     if (cu_ok) {
         if (cu_ok->GetErrorName(r, &name) != CUDA_SUCCESS) name = NULL;

@@ -113,6 +113,9 @@ const kiln_nvrtc_api *kiln_nvrtc(void);
 
 /* Turn a failed driver call into a kiln status with "what: CUDA_ERROR_X (text)". */
 kiln_status kiln_cu_fail(CUresult r, const char *what);
+/* The emulated driver's account of its next failing call on this thread
+ * (what went wrong in the kernel): kiln_cu_fail reports it and clears it. */
+void kiln_cu_set_detail(const char *message);
 /* `if ((st = kiln_cu_check(api->X(...), "X")) != KILN_OK) return st;` */
 static inline kiln_status kiln_cu_check(CUresult r, const char *what)
 {

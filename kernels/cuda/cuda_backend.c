@@ -1,11 +1,18 @@
 /* kernels/cuda/cuda_backend.c — the kiln_cuda_backend vtable: devices, context,
- * stream, buffers. Kernels are in cuda_modules.c / cuda_ops.c. */
+ * stream, buffers. Kernels are in cuda_modules.c / cuda_ops.c.
+ *
+ * kiln_cuda_emu_backend is the same backend on the emulated driver
+ * (kernels/cuda/emu/): device "cuda-emu:0", asked for by name only. Only the
+ * device entry points differ (which driver table, which id); the context
+ * carries its table, so everything after context creation is shared. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/cuda_compile.h"
 #include "kernels/cuda/cuda_internal.h"
+#include "kernels/cuda/emu/emu.h"
+#include "kernels/cuda/emu/emu_fiber.h"
 
 /* ---------------------------------------------------------------- devices */
 
@@ -32,25 +39,24 @@ static kiln_status cuda_device_count(int *count)
     return st;
 }
 
-static kiln_status cuda_device_info(int index, kiln_device_info *info)
+static kiln_status device_info_on(const kiln_cu_api *cu, const char *prefix, int index, kiln_device_info *info)
 {
-    const kiln_cu_api *cu = kiln_cu();
     if (!cu) return KILN_ERR_UNAVAILABLE;
     int n = 0;
     kiln_status st = kiln_cu_check(cu->DeviceGetCount(&n), "cuDeviceGetCount");
     if (st != KILN_OK) return st;
     if (index < 0 || index >= n)
-        return kiln_fail(KILN_ERR_UNAVAILABLE, "cuda: no device cuda:%d (%d device%s present)", index, n,
+        return kiln_fail(KILN_ERR_UNAVAILABLE, "cuda: no device %s:%d (%d device%s present)", prefix, index, n,
                          n == 1 ? "" : "s");
     CUdevice dev;
     if ((st = kiln_cu_check(cu->DeviceGet(&dev, index), "cuDeviceGet")) != KILN_OK) return st;
     memset(info, 0, sizeof *info);
     info->backend = KILN_BACKEND_CUDA;
     info->index = index;
-    snprintf(info->id, sizeof info->id, "cuda:%d", index);
+    snprintf(info->id, sizeof info->id, "%s:%d", prefix, index);
     if ((st = kiln_cu_check(cu->DeviceGetName(info->name, (int)sizeof info->name, dev), "cuDeviceGetName")))
         return st;
-    snprintf(info->vendor, sizeof info->vendor, "NVIDIA");
+    snprintf(info->vendor, sizeof info->vendor, "%s", cu == kiln_cu_emu() ? "kiln (emulated on the CPU)" : "NVIDIA");
     int ver = 0;
     if (cu->DriverGetVersion(&ver) == CUDA_SUCCESS)
         snprintf(info->driver, sizeof info->driver, "CUDA driver %d.%d", ver / 1000, (ver % 1000) / 10);
@@ -78,6 +84,11 @@ static kiln_status cuda_device_info(int index, kiln_device_info *info)
     return KILN_OK;
 }
 
+static kiln_status cuda_device_info(int index, kiln_device_info *info)
+{
+    return device_info_on(kiln_cu(), "cuda", index, info);
+}
+
 /* ---------------------------------------------------------------- context */
 
 kiln_status kiln_cuda_bind(kiln_cuda_ctx *c)
@@ -85,9 +96,8 @@ kiln_status kiln_cuda_bind(kiln_cuda_ctx *c)
     return kiln_cu_check(c->cu->CtxSetCurrent(c->pctx), "cuCtxSetCurrent");
 }
 
-static kiln_status cuda_context_init(kiln_context *ctx, int index)
+static kiln_status context_init_on(const kiln_cu_api *cu, kiln_context *ctx, int index)
 {
-    const kiln_cu_api *cu = kiln_cu();
     if (!cu) return KILN_ERR_UNAVAILABLE;
     if (ctx->info.compute_major < 8)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "cuda: %s is sm_%d%d; kiln's CUDA kernels need sm_80 or newer",
@@ -99,7 +109,8 @@ static kiln_status cuda_context_init(kiln_context *ctx, int index)
     c->cc_minor = ctx->info.compute_minor;
     c->sms = ctx->info.multiprocessors;
     c->smem_optin = (int)ctx->info.shared_mem_bytes;
-    kiln_cuda_arch_name(c->cc_major, c->cc_minor, 0, c->arch, sizeof c->arch);
+    if (cu == kiln_cu_emu()) snprintf(c->arch, sizeof c->arch, "%s", KILN_CUDA_EMU_ARCH);
+    else kiln_cuda_arch_name(c->cc_major, c->cc_minor, 0, c->arch, sizeof c->arch);
     kiln_status st = kiln_cu_check(cu->DeviceGet(&c->dev, index), "cuDeviceGet");
     if (st == KILN_OK) st = kiln_cu_check(cu->DevicePrimaryCtxRetain(&c->pctx, c->dev), "cuDevicePrimaryCtxRetain");
     if (st != KILN_OK) {
@@ -118,6 +129,8 @@ static kiln_status cuda_context_init(kiln_context *ctx, int index)
     ctx->impl = c;
     return KILN_OK;
 }
+
+static kiln_status cuda_context_init(kiln_context *ctx, int index) { return context_init_on(kiln_cu(), ctx, index); }
 
 static void cuda_context_fini(kiln_context *ctx)
 {
@@ -243,6 +256,51 @@ const kiln_backend_vtable kiln_cuda_backend = {
     .device_count = cuda_device_count,
     .device_info = cuda_device_info,
     .context_init = cuda_context_init,
+    .context_fini = cuda_context_fini,
+    .synchronize = cuda_synchronize,
+    .set_queue = cuda_set_queue,
+    .buffer_alloc = cuda_buffer_alloc,
+    .buffer_wrap = cuda_buffer_wrap,
+    .buffer_free = cuda_buffer_free,
+    .buffer_upload = cuda_buffer_upload,
+    .buffer_download = cuda_buffer_download,
+    .can_implement = kiln_cuda_can_implement,
+    .prepare = kiln_cuda_prepare,
+    .precompile = kiln_cuda_modules_precompile,
+    .run = kiln_cuda_run,
+    .heuristic = kiln_cuda_heuristic,
+};
+
+/* ---------------------------------------------------------------- the emulated device */
+
+static int emu_available(void)
+{
+    if (!kiln_fiber_supported()) {
+        kiln_fail(KILN_ERR_UNAVAILABLE, "cuda-emu: the emulator's fibers exist for x86-64 only");
+        return 0;
+    }
+    return kiln_cuda_emu_compiler_available();
+}
+
+static kiln_status emu_device_count(int *count)
+{
+    *count = emu_available() ? 1 : 0;
+    return KILN_OK;
+}
+
+static kiln_status emu_device_info(int index, kiln_device_info *info)
+{
+    return device_info_on(kiln_cu_emu(), "cuda-emu", index, info);
+}
+
+static kiln_status emu_context_init(kiln_context *ctx, int index) { return context_init_on(kiln_cu_emu(), ctx, index); }
+
+const kiln_backend_vtable kiln_cuda_emu_backend = {
+    .kind = KILN_BACKEND_CUDA,
+    .available = emu_available,
+    .device_count = emu_device_count,
+    .device_info = emu_device_info,
+    .context_init = emu_context_init,
     .context_fini = cuda_context_fini,
     .synchronize = cuda_synchronize,
     .set_queue = cuda_set_queue,

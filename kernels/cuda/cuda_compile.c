@@ -13,6 +13,7 @@
 #include "kernels/core/fsutil.h"
 #include "kernels/core/hash.h"
 #include "kernels/cuda/cuda_compile.h"
+#include "kernels/cuda/emu/emu.h"
 
 /* Bump when the file layout or the compile options change meaning. */
 #define CACHE_FORMAT 1
@@ -136,12 +137,18 @@ kiln_status kiln_cuda_compile_verbose(const char *source, const char *entry, con
 
 kiln_status kiln_cuda_cache_key_of(const char *source, const char *arch, kiln_cuda_cache_key *key)
 {
-    const kiln_nvrtc_api *rtc = kiln_nvrtc();
-    if (!rtc) return KILN_ERR_UNAVAILABLE;
     /* Two FNV-1a streams with different offsets make a 128-bit key: a collision
      * would load the wrong kernel, so 64 bits over many specs is too thin. */
     uint64_t h[2] = {1469598103934665603ull, 0x9e3779b97f4a7c15ull};
-    int meta[3] = {rtc->version_major, rtc->version_minor, CACHE_FORMAT};
+    int meta[3] = {0, 0, CACHE_FORMAT};
+    if (kiln_cuda_is_emu_arch(arch)) {
+        kiln_cuda_emu_key_salt(h); /* the host compiler, its flags, the emulation headers */
+    } else {
+        const kiln_nvrtc_api *rtc = kiln_nvrtc();
+        if (!rtc) return KILN_ERR_UNAVAILABLE;
+        meta[0] = rtc->version_major;
+        meta[1] = rtc->version_minor;
+    }
     for (int s = 0; s < 2; s++) {
         h[s] = kiln_fnv1a(h[s], meta, sizeof meta);
         h[s] = kiln_fnv1a(h[s], arch, strlen(arch) + 1);
@@ -156,8 +163,9 @@ kiln_status kiln_cuda_cache_key_of(const char *source, const char *arch, kiln_cu
 int kiln_cuda_cache_path(const char *cache_dir, const char *entry, const char *arch,
                          kiln_cuda_cache_key key, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "%s/cuda/%s-%s-%016llx%016llx.cubin", cache_dir, entry, arch,
-                     (unsigned long long)key.hi, (unsigned long long)key.lo);
+    int n = snprintf(buf, cap, "%s/cuda/%s-%s-%016llx%016llx.%s", cache_dir, entry, arch,
+                     (unsigned long long)key.hi, (unsigned long long)key.lo,
+                     kiln_cuda_is_emu_arch(arch) ? "so" : "cubin");
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
@@ -246,7 +254,8 @@ kiln_status kiln_cuda_cubin(const char *cache_dir, const char *source, const cha
         }
         unlink(path); /* corrupt or stale: rebuild below */
     }
-    kiln_status st = kiln_cuda_compile(source, entry, arch, cubin, cubin_size, NULL);
+    kiln_status st = kiln_cuda_is_emu_arch(arch) ? kiln_cuda_emu_compile(source, entry, cubin, cubin_size)
+                                                 : kiln_cuda_compile(source, entry, arch, cubin, cubin_size, NULL);
     if (st != KILN_OK || !use_disk) return st;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/cuda", cache_dir);

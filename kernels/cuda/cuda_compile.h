@@ -3,7 +3,8 @@
  * source -> nvrtcCompileProgram(--gpu-architecture=ARCH) -> cubin, cached as
  *   <cache_dir>/cuda/<entry>-<arch>-<key>.cubin
  * where key is a 128-bit hash of (source, arch, NVRTC version, options, cache
- * format). Entries are written atomically (temporary file + rename) and carry a
+ * format). The emulator's arch "host" goes to the host C++ compiler instead
+ * (kernels/cuda/emu/emu_compile.c) and is cached as <entry>-host-<key>.so. Entries are written atomically (temporary file + rename) and carry a
  * header (magic, key, size, payload hash); an entry that fails any check is
  * deleted and rebuilt. Works without a GPU: only NVRTC is needed. */
 #ifndef KILN_CUDA_COMPILE_H

@@ -101,6 +101,23 @@ static void open_gpu(kt_ctx_list *list, kiln_backend b, int explicit_ask)
     add(list, ctx, b, KILN_ISA_NONE, name);
 }
 
+/* The CUDA emulator (device cuda-emu:0): the cuda manifest and heuristics on
+ * the CPU. Its label is "cuda-emu"; its backend is cuda (the same specs). */
+static void open_emu(kt_ctx_list *list, int explicit_ask)
+{
+    kiln_context_options o = kiln_context_options_default();
+    o.use_tuning = 0;
+    kiln_context *ctx = NULL;
+    kiln_status st = kiln_context_create("cuda-emu", &o, &ctx);
+    if (st != KILN_OK) {
+        if (required("cuda-emu") || st != KILN_ERR_UNAVAILABLE)
+            cr_assert_fail("harness: kiln_context_create(cuda-emu) failed: %s: %s", kiln_status_name(st), kiln_last_error());
+        if (explicit_ask) cr_log_warn("harness: cuda-emu unavailable, skipped: %s", kiln_last_error());
+        return;
+    }
+    add(list, ctx, KILN_BACKEND_CUDA, KILN_ISA_NONE, "cuda-emu");
+}
+
 void kt_contexts_open(kt_ctx_list *list)
 {
     memset(list, 0, sizeof *list);
@@ -109,6 +126,7 @@ void kt_contexts_open(kt_ctx_list *list)
         open_cpu(list, NULL);
         open_gpu(list, KILN_BACKEND_CUDA, 0);
         open_gpu(list, KILN_BACKEND_VULKAN, 0); /* also a software device (llvmpipe): CI's only Vulkan */
+        open_emu(list, 0);
     } else {
         if (list_has(want, "cpu")) open_cpu(list, NULL);
         for (size_t i = 0; i < sizeof cpu_isas / sizeof cpu_isas[0]; i++) {
@@ -118,6 +136,13 @@ void kt_contexts_open(kt_ctx_list *list)
         }
         if (list_has(want, "cuda")) open_gpu(list, KILN_BACKEND_CUDA, 1);
         if (list_has(want, "vulkan")) open_gpu(list, KILN_BACKEND_VULKAN, 1);
+        if (list_has(want, "cuda-emu")) open_emu(list, 1);
+    }
+    if (required("cuda-emu") && want && *want && !list_has(want, "cuda-emu")) {
+        kiln_context *emu = NULL;
+        if (kiln_context_create("cuda-emu", NULL, &emu) != KILN_OK)
+            cr_assert_fail("harness: required backend cuda-emu unavailable: %s", kiln_last_error());
+        kiln_context_destroy(emu);
     }
     /* A required backend that was not even asked for still has to be there. */
     if (required("cuda") && (!want || !list_has(want, "cuda")) && !kiln_backend_available(KILN_BACKEND_CUDA))

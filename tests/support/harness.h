@@ -1,10 +1,12 @@
 /* tests/support/harness.h — the cross-backend test harness.
  *
  * Contexts: kt_contexts_open() makes one context per backend under test:
- *   KILN_TEST_BACKENDS   comma list of cpu, cuda, vulkan (also cpu-generic,
- *                        cpu-avx2, cpu-avx512 for one ISA). Default: cpu plus
- *                        every other backend that is available (llvmpipe
- *                        included: the op sweeps take ~1.5 min on it, 2 cores).
+ *   KILN_TEST_BACKENDS   comma list of cpu, cuda, vulkan, cuda-emu (also
+ *                        cpu-generic, cpu-avx2, cpu-avx512 for one ISA).
+ *                        Default: cpu plus every other backend that is
+ *                        available (llvmpipe included: the op sweeps take ~1.5
+ *                        min on it, 2 cores; cuda-emu is the CUDA emulator,
+ *                        context label "cuda-emu", backend cuda).
  *                        "cpu" means one context per ISA this machine supports,
  *                        or only $KILN_CPU_ISA (generic, avx2, avx512) when set.
  *                        Cpu contexts split every op into tasks, however small.

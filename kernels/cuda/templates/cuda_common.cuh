@@ -6,7 +6,6 @@
 
 #define KILN_CAT_(a, b) a##b
 #define KILN_CAT(a, b) KILN_CAT_(a, b)
-#define KILN_KERNEL extern "C" __global__
 
 typedef unsigned short kiln_u16;
 typedef long long kiln_i64;
@@ -14,9 +13,7 @@ typedef long long kiln_i64;
 /* ---- scalar conversions (round to nearest even, as the host's kiln_f32_to_*) */
 KILN_FN kiln_u16 kiln_cu_f2h(float f)
 {
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
+    return kiln_arch_f2h(f);
 }
 KILN_FN kiln_u16 kiln_cu_f2bf(float f)
 {
@@ -115,7 +112,7 @@ KILN_FN float kiln_cu_silu(float v) { return v / (1.0f + __expf(-v)); }
 template <int T> struct kiln_cu_vec { static constexpr int n = 16 / kiln_cu_size<T>::bytes; };
 template <int T> KILN_FN void kiln_cu_load16(const kiln_u8 *p, float (&v)[kiln_cu_vec<T>::n])
 {
-    const uint4 q = *(const uint4 *)p;
+    const uint4 q = kiln_arch_ld16(p);
     const unsigned int u[4] = {q.x, q.y, q.z, q.w};
     if constexpr (T == KILN_T_F32) {
 #pragma unroll

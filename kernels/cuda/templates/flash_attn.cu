@@ -36,9 +36,9 @@
 #endif
 #define FA_DPL ((FA_HD_MAX + 31) / 32) /* output dimensions per lane */
 
-extern __shared__ __align__(16) float kiln_fa_smem[];
+KILN_DYNAMIC_SHARED(float, kiln_fa_smem);
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_flash_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_flash_args, a)
 {
 #if KILN_HEAD_DIM > 0
     const int hd = KILN_HEAD_DIM;

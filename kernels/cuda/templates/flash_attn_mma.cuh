@@ -21,10 +21,10 @@
 #define FM_VS (FM_BK + 8) /* smem row stride of Vᵀ */
 
 #if defined(KILN_FMT_BF16)
-#define FM_TYPE "bf16"
+#define FM_BF16 true
 KILN_FN kiln_u16 kiln_fm_pack(float v) { return kiln_cu_f2bf(v); }
 #else
-#define FM_TYPE "f16"
+#define FM_BF16 false
 KILN_FN kiln_u16 kiln_fm_pack(float v) { return kiln_cu_f2h(v); }
 #endif
 KILN_FN kiln_u32 kiln_fm_pack2(float lo, float hi)
@@ -34,15 +34,13 @@ KILN_FN kiln_u32 kiln_fm_pack2(float lo, float hi)
 
 KILN_FN void kiln_fm_mma(float (&c)[4], kiln_u32 a0, kiln_u32 a1, kiln_u32 a2, kiln_u32 a3, kiln_u32 b0, kiln_u32 b1)
 {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." FM_TYPE "." FM_TYPE ".f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    const kiln_u32 a[4] = {a0, a1, a2, a3}, b[2] = {b0, b1};
+    kiln_arch_mma_m16n8k16<FM_BF16>(c, a, b);
 }
 
-extern __shared__ __align__(16) kiln_u16 kiln_fm_smem[];
+KILN_DYNAMIC_SHARED(kiln_u16, kiln_fm_smem);
 
-KILN_KERNEL __launch_bounds__(128) void KILN_ENTRY(const kiln_cu_flash_args a)
+KILN_KERNEL(128, KILN_ENTRY, kiln_cu_flash_args, a)
 {
     kiln_u16 *sq = kiln_fm_smem;          /* [FM_BQ][FM_QS] */
     kiln_u16 *sk = sq + FM_BQ * FM_QS;    /* [FM_BK][FM_QS] */
@@ -91,8 +89,8 @@ KILN_KERNEL __launch_bounds__(128) void KILN_ENTRY(const kiln_cu_flash_args a)
                 const kiln_u8 *kr = kiln_cu_ptr(a.k, key * a.k_s0 + kh * a.k_s1) + d * 2;
                 const kiln_u8 *vr = kiln_cu_ptr(a.v, key * a.v_s0 + kh * a.v_s1) + d * 2;
                 if (vec) {
-                    kq = *(const uint4 *)kr;
-                    vq = *(const uint4 *)vr;
+                    kq = kiln_arch_ld16(kr);
+                    vq = kiln_arch_ld16(vr);
                 } else {
                     kq = make_uint4(KILN_LD_U16(kr, 0) | (KILN_LD_U16(kr, 2) << 16), KILN_LD_U16(kr, 4) | (KILN_LD_U16(kr, 6) << 16),
                                     KILN_LD_U16(kr, 8) | (KILN_LD_U16(kr, 10) << 16), KILN_LD_U16(kr, 12) | (KILN_LD_U16(kr, 14) << 16));
@@ -100,7 +98,7 @@ KILN_KERNEL __launch_bounds__(128) void KILN_ENTRY(const kiln_cu_flash_args a)
                                     KILN_LD_U16(vr, 8) | (KILN_LD_U16(vr, 10) << 16), KILN_LD_U16(vr, 12) | (KILN_LD_U16(vr, 14) << 16));
                 }
             }
-            *(uint4 *)(sk + j * FM_QS + d) = kq;
+            kiln_arch_st16(sk + j * FM_QS + d, kq);
             const unsigned int vw[4] = {vq.x, vq.y, vq.z, vq.w};
 #pragma unroll
             for (int i = 0; i < 4; i++) {

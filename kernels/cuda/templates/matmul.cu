@@ -148,15 +148,10 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
  * 128, which is what keeps the decode of 4-bit weights at memory speed. */
 #define MV_DP4A 1
 
-KILN_FN int kiln_dp4a(int a, int b, int c)
-{
-    int d;
-    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
+KILN_FN int kiln_dp4a(int a, int b, int c) { return kiln_arch_dp4a(a, b, c); }
 
 /* One warp per 32-block of one column: xq = round(x / d), d = max|x| / 127. */
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_CAT(KILN_ENTRY, _quantize_x)(const kiln_cu_matmul_args a)
+KILN_KERNEL(KILN_THREADS, KILN_CAT(KILN_ENTRY, _quantize_x), kiln_cu_matmul_args, a)
 {
     const int lane = threadIdx.x & 31;
     const kiln_i64 blocks = a.k / 32;
@@ -203,14 +198,7 @@ KILN_FN float kiln_mv_dot_q8(const kiln_u8 *win, int off, const int (&xw)[8], fl
 #endif
 
 /* Global 16-byte load that bypasses L1 allocation: weights are read once. */
-KILN_FN uint4 kiln_mv_ld_stream(unsigned long long p)
-{
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
+KILN_FN uint4 kiln_mv_ld_stream(unsigned long long p) { return kiln_arch_ld_stream16((const void *)p); }
 
 /* The registers a lane holds for one chunk of every row, between the global
  * loads and their store to the window: the next chunk's loads are issued
@@ -262,7 +250,7 @@ KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase
         for (int r = 0; r < MV_RPW; r++) {
 #pragma unroll
             for (int v = 0; v < MV_NV; v++)
-                if (lane + 32 * v < st.nvec[r]) ((uint4 *)win[r])[lane + 32 * v] = st.v[r][v];
+                if (lane + 32 * v < st.nvec[r]) kiln_arch_st16(win[r] + 16 * (lane + 32 * v), st.v[r][v]);
             start[r] = st.start[r];
         }
         __syncwarp();
@@ -276,7 +264,7 @@ KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase
             for (int cc = 0; cc < KILN_TN; cc++) {
                 if (cc < ncol) {
                     const kiln_u8 *xc = kiln_cu_ptr(a.xq, (kiln_i64)(col0 + cc) * a.xq_stride);
-                    const uint4 q0 = *(const uint4 *)(xc + u * 32), q1 = *(const uint4 *)(xc + u * 32 + 16);
+                    const uint4 q0 = kiln_arch_ld16(xc + u * 32), q1 = kiln_arch_ld16(xc + u * 32 + 16);
                     const int xw[8] = {(int)q0.x, (int)q0.y, (int)q0.z, (int)q0.w,
                                        (int)q1.x, (int)q1.y, (int)q1.z, (int)q1.w};
                     const float dx = ((const float *)(xc + a.k))[u];
@@ -328,7 +316,7 @@ KILN_FN void kiln_mv_block_sum(float (&acc)[MV_RPW][KILN_TN], float *red)
     __syncthreads();
 }
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_matmul_args, a)
 {
     __shared__ __align__(16) kiln_u8 windows[MM_WARPS][MV_RPW][MV_WIN];
     __shared__ float red[2][MM_WARPS * MV_RPW * KILN_TN];
@@ -399,19 +387,16 @@ static_assert(BM % 16 == 0 && BK % 16 == 0, "mma tiles: tm and tk multiples of 1
 static_assert(BN % (8 * WARPS_N) == 0 && FN >= 1, "mma tiles: tn must split over the warps in 8-column fragments");
 
 #if KILN_ACT_T == KILN_T_BF16
-#define KILN_MMA_TYPE "bf16"
+#define KILN_MMA_BF16 true
 KILN_FN kiln_u16 kiln_mm_pack(float v) { return kiln_cu_f2bf(v); }
 #else
-#define KILN_MMA_TYPE "f16"
+#define KILN_MMA_BF16 false
 KILN_FN kiln_u16 kiln_mm_pack(float v) { return kiln_cu_f2h(v); }
 #endif
 
 KILN_FN void kiln_mma_16816(float (&c)[4], const kiln_u32 (&a)[4], const kiln_u32 (&b)[2])
 {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." KILN_MMA_TYPE "." KILN_MMA_TYPE ".f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    kiln_arch_mma_m16n8k16<KILN_MMA_BF16>(c, a, b);
 }
 
 KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride,
@@ -448,9 +433,8 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
 #pragma unroll
                 for (int t = 0; t < 8; t++) packed[t] = 0u;
             }
-            uint4 *dst = (uint4 *)(sw + r * SROW + h * 16);
-            dst[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
-            dst[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+            kiln_arch_st16(sw + r * SROW + h * 16, make_uint4(packed[0], packed[1], packed[2], packed[3]));
+            kiln_arch_st16(sw + r * SROW + h * 16 + 8, make_uint4(packed[4], packed[5], packed[6], packed[7]));
         }
 #else
         /* W tile [BM][BK], other formats: 8 consecutive elements per thread
@@ -465,11 +449,11 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
             else
 #pragma unroll
                 for (int j = 0; j < MV_G; j++) w[j] = 0.0f;
-            *(uint4 *)(sw + r * SROW + c8) =
+            kiln_arch_st16(sw + r * SROW + c8,
                 make_uint4((unsigned int)kiln_mm_pack(w[0]) | ((unsigned int)kiln_mm_pack(w[1]) << 16),
                            (unsigned int)kiln_mm_pack(w[2]) | ((unsigned int)kiln_mm_pack(w[3]) << 16),
                            (unsigned int)kiln_mm_pack(w[4]) | ((unsigned int)kiln_mm_pack(w[5]) << 16),
-                           (unsigned int)kiln_mm_pack(w[6]) | ((unsigned int)kiln_mm_pack(w[7]) << 16));
+                           (unsigned int)kiln_mm_pack(w[6]) | ((unsigned int)kiln_mm_pack(w[7]) << 16)));
         }
 #endif
         /* x tile [BN][BK]: four activations per thread and step */
@@ -516,9 +500,9 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
     }
 }
 
-extern __shared__ __align__(16) kiln_u8 kiln_mm_smem[];
+KILN_DYNAMIC_SHARED(kiln_u8, kiln_mm_smem);
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_matmul_args, a)
 {
     kiln_u16 *sw = (kiln_u16 *)kiln_mm_smem; /* [BM][SROW] */
     kiln_u16 *sx = sw + BM * SROW;           /* [BN][SROW] */
@@ -586,9 +570,9 @@ KILN_FN void kiln_mm_mainloop(const kiln_cu_matmul_args &a, unsigned long long w
     }
 }
 
-extern __shared__ __align__(16) kiln_u8 kiln_mm_smem[];
+KILN_DYNAMIC_SHARED(kiln_u8, kiln_mm_smem);
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_matmul_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_matmul_args, a)
 {
     float *sw = (float *)kiln_mm_smem; /* [BM][SROW] */
     float *sx = sw + BM * SROW;        /* [BN][SROW] */

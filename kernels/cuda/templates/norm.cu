@@ -35,7 +35,7 @@ KILN_FN float kiln_norm_block_sum(float v, float *red)
 KILN_FN void kiln_norm_ld(const kiln_u8 *row, int i, int dim, int vec, float (&v)[NORM_VEC])
 {
     if (vec && i + NORM_VEC <= dim) {
-        const uint4 q = *(const uint4 *)(row + (kiln_i64)i * kiln_cu_size<KILN_ACT_T>::bytes);
+        const uint4 q = kiln_arch_ld16(row + (kiln_i64)i * kiln_cu_size<KILN_ACT_T>::bytes);
         const unsigned int u[4] = {q.x, q.y, q.z, q.w};
         if constexpr (KILN_ACT_T == KILN_T_F32) {
 #pragma unroll
@@ -68,7 +68,7 @@ KILN_FN void kiln_norm_st(kiln_u8 *row, int i, int dim, int vec, const float (&v
                 u[j] = (unsigned int)lo | ((unsigned int)hi << 16);
             }
         }
-        *(uint4 *)(row + (kiln_i64)i * kiln_cu_size<T>::bytes) = make_uint4(u[0], u[1], u[2], u[3]);
+        kiln_arch_st16(row + (kiln_i64)i * kiln_cu_size<T>::bytes, make_uint4(u[0], u[1], u[2], u[3]));
     } else {
 #pragma unroll
         for (int j = 0; j < NORM_VEC; j++)
@@ -91,7 +91,7 @@ KILN_FN float kiln_norm_s(const kiln_cu_norm_args &a, const kiln_u8 *x, const ki
     return v;
 }
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_norm_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_norm_args, a)
 {
     __shared__ float red[NORM_WARPS];
     const kiln_i64 row = blockIdx.x;

@@ -25,7 +25,7 @@
 #endif
 #define PA_DPL ((PA_HD_MAX + 31) / 32)
 
-extern __shared__ __align__(16) float kiln_pa_smem[];
+KILN_DYNAMIC_SHARED(float, kiln_pa_smem);
 
 /* Row of token t of the cache (K or V) for KV head kh of sequence seq. */
 KILN_FN const kiln_u8 *kiln_pa_row(const kiln_cu_paged_args &a, unsigned long long cache, kiln_i64 s0, kiln_i64 s1,
@@ -40,7 +40,7 @@ KILN_FN float kiln_pa_elem(const kiln_u8 *row, int d)
     return kiln_dequant(row, (kiln_u32)((d / KILN_FMT_BLOCK) * KILN_FMT_BYTES), d % KILN_FMT_BLOCK);
 }
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_paged_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_paged_args, a)
 {
 #if KILN_HEAD_DIM > 0
     const int hd = KILN_HEAD_DIM;
@@ -176,7 +176,7 @@ KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_paged_
 }
 
 /* Merge the splits of one (head, sequence): o = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s. */
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_CAT(KILN_ENTRY, _combine)(const kiln_cu_paged_args a)
+KILN_KERNEL(KILN_THREADS, KILN_CAT(KILN_ENTRY, _combine), kiln_cu_paged_args, a)
 {
     const int hd = a.head_dim;
     const int h = blockIdx.x, seq = blockIdx.y;

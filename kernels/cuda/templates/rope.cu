@@ -26,7 +26,7 @@ KILN_FN void kiln_rope_pair(const kiln_cu_rope_args &a, int t, int pos, int j)
     p[i1] = kiln_rope_second(x0, x1, c, s);
 }
 
-KILN_KERNEL __launch_bounds__(KILN_THREADS) void KILN_ENTRY(const kiln_cu_rope_args a)
+KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_rope_args, a)
 {
     const int t = blockIdx.x;
     if (t >= a.n) return;
