@@ -10,6 +10,7 @@
  * Ctrl-C (SIGINT) during a reply stops the reply and returns to the prompt;
  * at the prompt it reminds how to leave. /exit or end of input leaves. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,11 +203,30 @@ static int reply(chat *c)
 
 /* One line from stdin without its newline; NULL at end of input. Ctrl-C at
  * the prompt gives back an empty line (a reminder is printed). */
+/* Waits until stdin has input or Ctrl-C came; 1 when interrupted. SIGINT is
+ * blocked outside ppoll, which unblocks it atomically while it waits: a
+ * Ctrl-C between the prompt and the read cannot be lost (a plain blocking
+ * read would miss one that lands just before it). stdin is unbuffered (see
+ * kiln_cmd_chat), so no typed line can sit in stdio unseen by poll. */
+static int wait_for_input(void)
+{
+    sigset_t block, orig;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &orig);
+    if (!interrupted) {
+        struct pollfd in = {.fd = 0, .events = POLLIN};
+        ppoll(&in, 1, NULL, &orig);
+    }
+    sigprocmask(SIG_SETMASK, &orig, NULL);
+    return interrupted;
+}
+
 static char *read_line(char **buf, size_t *cap)
 {
     for (;;) {
         errno = 0;
-        ssize_t n = getline(buf, cap, stdin);
+        ssize_t n = wait_for_input() ? -1 : getline(buf, cap, stdin);
         if (n >= 0) {
             while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r')) (*buf)[--n] = 0;
             return *buf;
@@ -324,6 +344,7 @@ int kiln_cmd_chat(int argc, char **argv)
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
+    setvbuf(stdin, NULL, _IONBF, 0);
     rc = chat_loop(&c, system);
     sigaction(SIGINT, &old, NULL);
 done:

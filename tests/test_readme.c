@@ -5,10 +5,10 @@
  * or changed line is tested without editing this file. The README's `make`
  * lines are the build and the suite itself and are not run from here.
  * What a reader replaces is replaced here, by the files ../shared holds:
- * MODEL (a GGUF with a vocabulary), vocab.gguf and prompt.txt. Commands that
+ * MODEL (a GGUF with a vocabulary), vocab.gguf, prompt.txt and text.txt. Commands that
  * would run long keep their options and get bounds (the last value of an
  * option wins): benchmarks a short run, which checks that the command works,
- * never how fast; chat reads end of input at once (stories260K has no chat
+ * never how fast; perplexity scores two chunks of 64 tokens; chat reads end of input at once (stories260K has no chat
  * template: one is named); serve runs two seconds on a free port, then gets
  * SIGINT, on which it must exit 0. Every command reads /dev/null. */
 #include <criterion/criterion.h>
@@ -53,6 +53,7 @@ static const struct {
     {"kiln bench -m ", "", " -r 1"},
     {"kiln bench ", "", " --runs 2 --min-runs 1 --warmup 1 --seconds 0.2 --no-roofline"},
     {"kiln chat ", "", " --chat-template chatml -n 8"},
+    {"kiln perplexity ", "", " -c 64 --chunks 2"},
     {"kiln serve ", "timeout --preserve-status -s INT 2 ", " --port 0"},
 };
 
@@ -104,6 +105,12 @@ Test(readme, every_command_runs, .timeout = 300)
     cr_assert_not_null(prompt, "cannot write %s", prompt_path);
     fputs("Once upon a time\n", prompt);
     fclose(prompt);
+    snprintf(prompt_path, sizeof prompt_path, "%s/text.txt", dir);
+    FILE *text = fopen(prompt_path, "w");
+    cr_assert_not_null(text, "cannot write %s", prompt_path);
+    for (int i = 0; i < 40; i++)
+        fputs("Once upon a time, there was a little girl named Lily. She liked to play outside with her dog.\n", text);
+    fclose(text);
     char path[4096];
     snprintf(path, sizeof path, "%s/bin:%s", KILN_BINARY_DIR, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     setenv("PATH", path, 1);

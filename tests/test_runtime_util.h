@@ -9,19 +9,9 @@
 
 #include "kiln/runtime.h"
 #include "tests/support/harness.h"
+#include "tests/support/models.h"
 
 #define MODELS KILN_SOURCE_DIR "/../shared/models/"
-
-/* Where `make models` puts SmolLM2-135M-Instruct (Q4_1): $KILN_MODELS_DIR, else
- * ~/.cache/kiln/models (the suite runs with a private XDG_CACHE_HOME). */
-static inline const char *kt_smollm2_path(void)
-{
-    static char path[1024];
-    const char *dir = getenv("KILN_MODELS_DIR"), *home = getenv("HOME");
-    if (dir) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else snprintf(path, sizeof path, "%s/.cache/kiln/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
-    return path;
-}
 
 /* A model file (skipped when ../shared lacks it) or a "synthetic:" preset. */
 static inline kiln_model *load_or_skip(const char *path)

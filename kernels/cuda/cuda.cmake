@@ -10,10 +10,12 @@ target_sources(kiln_obj PRIVATE ${KILN_CUDA_SOURCES})
 # kiln-gen --sass (gen/cli/kiln_gen_sass.c) compiles cuda specs through NVRTC
 # and reads them back (ptxas's report, nvdisasm). kiln-gen runs at build time,
 # before libkiln exists, so it links these few files itself; they need only
-# dlopen and kiln's error reporting (in kiln_gen_core).
+# dlopen and kiln's error reporting (in kiln_gen_core). cuda_compile.c keys
+# and builds the emulator's host modules too (emu_compile.c).
 target_sources(kiln-gen PRIVATE
   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_api.c
   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_compile.c
+  ${CMAKE_SOURCE_DIR}/kernels/cuda/emu/emu_compile.c
   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_sass.c
   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_static.c
   ${CMAKE_SOURCE_DIR}/kernels/core/fsutil.c)
