@@ -122,21 +122,35 @@ check(metric(a.base, "kiln_kv_blocks_used", AUTH) == 0, "its KV blocks went back
 spent = metric(a.base, "kiln_generated_tokens_total", AUTH) - generated
 check(spent < 60, f"the abandoned stream was cancelled ({spent:.0f} of 100 tokens generated)")
 
-# ... and so does one that leaves before a reply it did not ask to stream
-generated = metric(a.base, "kiln_generated_tokens_total", AUTH)
+# ... and so does one that leaves before a reply it did not ask to stream. On a
+# fast machine stories260K makes its 100 tokens in tens of milliseconds, and
+# the client may see the request only once it is done: such a try proves
+# nothing and is made again. What counts is that generation stops soon after
+# the close and the request never reaches its max_tokens.
 body = json.dumps({"prompt": "Once upon a time", "max_tokens": 100, "temperature": 0}).encode()
-s = socket.create_connection((u.hostname, u.port), timeout=20)
-s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + key + b"Content-Type: application/json\r\n" +
-          b"Content-Length: %d\r\n\r\n" % len(body) + body)
-t0 = time.time()
-while metric(a.base, "kiln_requests_running", AUTH) == 0 and time.time() - t0 < 20:
-    time.sleep(0.02)
-s.close()
-t0 = time.time()
-while metric(a.base, "kiln_requests_running", AUTH) != 0 and time.time() - t0 < 20:
-    time.sleep(0.1)
-spent = metric(a.base, "kiln_generated_tokens_total", AUTH) - generated
-check(spent < 60, f"the abandoned request was cancelled ({spent:.0f} of 100 tokens generated)")
+caught = False
+for attempt in range(8):
+    generated = metric(a.base, "kiln_generated_tokens_total", AUTH)
+    s = socket.create_connection((u.hostname, u.port), timeout=20)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + key + b"Content-Type: application/json\r\n" +
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    t0 = time.time()
+    while metric(a.base, "kiln_requests_running", AUTH) == 0 and time.time() - t0 < 2:
+        time.sleep(0.002)
+    s.close()
+    at_close = metric(a.base, "kiln_generated_tokens_total", AUTH)
+    if at_close - generated >= 100:
+        continue  # finished before the client saw it running: try again
+    caught = True
+    t0 = time.time()
+    while metric(a.base, "kiln_requests_running", AUTH) != 0 and time.time() - t0 < 20:
+        time.sleep(0.1)
+    final = metric(a.base, "kiln_generated_tokens_total", AUTH)
+    spent = final - generated
+    check(spent < 100 and final - at_close < 40,
+          f"the abandoned request was cancelled ({spent:.0f} of 100 tokens generated, {final - at_close:.0f} after the close)")
+    break
+check(caught, "a non-streamed request was seen running before it finished (8 tries)")
 
 alive()
 print("hostile: ok")
