@@ -117,7 +117,7 @@ static void stream_refill(stream *st)
     }
     char *text = NULL;
     size_t len = 0;
-    serve_job_view v = serve_job_wait(st->job, st->from, 1.0, &text, &len);
+    serve_job_view v = serve_job_wait(st->job, st->from, 1.0, 1, &text, &len);
     if (len) {
         out_event(st, serve_json_chunk(st->kind, st->id, h->started, h->mi.name, text, len, 0, NULL, 0, 0));
         st->from += len;
@@ -237,7 +237,7 @@ static enum MHD_Result generate(serve_http *h, struct MHD_Connection *c, serve_k
     size_t len = 0, clen;
     serve_job_view v;
     do {
-        v = serve_job_wait(job, len, 0.25, &chunk, &clen);
+        v = serve_job_wait(job, len, 0.25, 0, &chunk, &clen);
         if (clen) {
             char *t = realloc(text, len + clen);
             if (t) memcpy(t + len, chunk, clen), text = t, len += clen;

@@ -26,6 +26,10 @@ struct serve_job {
     pthread_cond_t cv;
     char *text;                    /* generated text [n_text] */
     size_t n_text, cap_text, published;
+    size_t *marks;                 /* where each publication ended [n_marks <= max_tokens + 1]: a
+                                      stream sends one event per mark, so token by token even when
+                                      the reader falls behind */
+    int n_marks;
     int n_generated, done, cancelled, refs;
     const char *finish;
     char error[256];
@@ -63,7 +67,10 @@ serve_job *serve_job_new(const int32_t *prompt, int n, int max_tokens, const kil
     serve_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->hist = malloc(((size_t)n + (size_t)max_tokens) * sizeof *j->hist);
-    if (!j->hist) {
+    j->marks = malloc(((size_t)max_tokens + 1) * sizeof *j->marks);
+    if (!j->hist || !j->marks) {
+        free(j->hist);
+        free(j->marks);
         free(j);
         return NULL;
     }
@@ -94,6 +101,7 @@ void serve_job_release(serve_job *j)
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j->text);
+    free(j->marks);
     free(j->hist);
     free(j);
 }
@@ -113,7 +121,8 @@ static int job_cancelled(serve_job *j)
     return c;
 }
 
-serve_job_view serve_job_wait(serve_job *j, size_t from, double timeout_s, char **chunk, size_t *chunk_len)
+serve_job_view serve_job_wait(serve_job *j, size_t from, double timeout_s, int one_publication, char **chunk,
+                              size_t *chunk_len)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -127,9 +136,15 @@ serve_job_view serve_job_wait(serve_job *j, size_t from, double timeout_s, char 
                         .prompt_tokens = j->n_prompt, .completion_tokens = j->n_generated};
     memcpy(v.error, j->error, sizeof v.error);
     *chunk = NULL, *chunk_len = 0;
-    if (j->published > from && (*chunk = malloc(j->published - from))) {
-        memcpy(*chunk, j->text + from, j->published - from);
-        *chunk_len = j->published - from;
+    size_t upto = j->published; /* the first publication past `from` */
+    for (int i = 0; one_publication && i < j->n_marks; i++)
+        if (j->marks[i] > from) {
+            upto = j->marks[i] < upto ? j->marks[i] : upto;
+            break;
+        }
+    if (upto > from && (*chunk = malloc(upto - from))) {
+        memcpy(*chunk, j->text + from, upto - from);
+        *chunk_len = upto - from;
     }
     pthread_mutex_unlock(&j->mu);
     return v;
@@ -162,12 +177,21 @@ static size_t held_back(const serve_job *j)
     return hold;
 }
 
+/* Under j->mu: text up to `upto` is final. */
+static void publish_locked(serve_job *j, size_t upto)
+{
+    j->published = upto;
+    if (j->n_marks && j->marks[j->n_marks - 1] >= upto) return;
+    if (j->n_marks <= j->max_tokens) j->marks[j->n_marks++] = upto;
+    else j->marks[j->n_marks - 1] = upto; /* cannot happen: one mark per token at most */
+}
+
 /* Under j->mu: the job is over. */
 static void finish_locked(serve_job *j, const char *why)
 {
     j->done = 1;
     j->finish = why;
-    j->published = j->n_text;
+    publish_locked(j, j->n_text);
     pthread_cond_broadcast(&j->cv);
 }
 
@@ -216,7 +240,7 @@ static int accept_token(serve_sched *S, serve_job *j, int32_t tok)
     if (go_on && j->n_generated >= j->max_tokens) finish_locked(j, "length"), go_on = 0;
     if (go_on && kiln_session_seq_len(S->s, j->seq) + 1 > S->capacity) finish_locked(j, "length"), go_on = 0;
     if (go_on) {
-        j->published = j->n_text - held_back(j);
+        publish_locked(j, j->n_text - held_back(j));
         if (j->published > before || len == 0) pthread_cond_broadcast(&j->cv);
     }
     pthread_mutex_unlock(&j->mu);

@@ -66,7 +66,10 @@ void serve_job_cancel(serve_job *j);
 void serve_job_release(serve_job *j);
 /* Waits up to timeout_s for text past `from` or the end; returns the view,
  * and the published text from `from` on as a malloc'ed copy in *chunk
- * (*chunk_len bytes; NULL when there is none). */
-serve_job_view serve_job_wait(serve_job *j, size_t from, double timeout_s, char **chunk, size_t *chunk_len);
+ * (*chunk_len bytes; NULL when there is none). With one_publication, only
+ * up to the end of the first publication past `from` (about one token): a
+ * stream sends that as one event, however far behind its reader is. */
+serve_job_view serve_job_wait(serve_job *j, size_t from, double timeout_s, int one_publication, char **chunk,
+                              size_t *chunk_len);
 
 #endif
