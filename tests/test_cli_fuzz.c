@@ -15,34 +15,10 @@
 
 #include "kiln/gguf.h"
 #include "support/harness.h"
+#include "support/files.h"
 
 #define KILN KILN_BINARY_DIR "/bin/kiln"
 #define SHARED KILN_SOURCE_DIR "/../shared/"
-
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_all(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(buf, 1, len, f), len);
-    fclose(f);
-}
 
 /* Bytes before the tensor data: header, metadata and tensor table. */
 static size_t meta_bytes(const char *path)
@@ -60,7 +36,7 @@ static size_t meta_bytes(const char *path)
 static void run_corrupted(const char *model, const char *args, int cases)
 {
     size_t len = 0;
-    unsigned char *orig = read_all(model, &len);
+    unsigned char *orig = (unsigned char *)kt_read_file(model, &len);
     if (!orig) cr_skip_test("%s is absent", model);
     unsigned char *buf = malloc(len);
     const size_t meta = meta_bytes(model);
@@ -93,7 +69,7 @@ static void run_corrupted(const char *model, const char *args, int cases)
             for (int i = 0; i < 4; i++) buf[kt_below(&rng, (int64_t)len)] ^= (unsigned char)(1u << kt_below(&rng, 8));
             break;
         }
-        write_all(path, buf, n);
+        kt_write_file(path, buf, n);
         char cmd[1024], out[4096];
         snprintf(cmd, sizeof cmd, SAN_ENV "timeout 60 " KILN " run -m %s %s 2>&1 >/dev/null", path, args);
         FILE *p = popen(cmd, "r");

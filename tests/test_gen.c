@@ -25,6 +25,7 @@
 #include "kernels/cuda/cuda_heuristic.h"
 #include "kiln/kernel.h"
 #include "support/harness.h"
+#include "support/files.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -130,26 +131,6 @@ static int run(const char *dir, const char *cmd)
         cr_log_error("`%s` exited %d:\n%s", cmd, rc, tail);
     }
     return rc;
-}
-
-/* The whole file, malloc'ed; NULL when it cannot be read. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
 }
 
 static int have_tool(const char *name)
@@ -637,7 +618,7 @@ Test(gen, kiln_gen_spec_list_and_exit_codes, .timeout = 60)
         cr_assert_eq(kiln_gen(oargs, out, sizeof out), 0);
         cr_assert_str_eq(out, "", "-o alone prints nothing");
         size_t len = 0;
-        char *written = read_text(file, &len);
+        char *written = kt_read_file(file, &len);
         cr_assert(written && len == src.len && !memcmp(written, src.text, len), "-o file differs");
         free(written);
         kiln_source_free(&src);
@@ -804,7 +785,7 @@ Test(gen, kiln_gen_emit_dir_output_compiles_standalone, .timeout = 300)
             kiln_source src;
             cr_assert_eq(kiln_gen_emit(s, &src), KILN_OK, "%s", kiln_last_error());
             size_t len = 0;
-            char *file = read_text(path, &len);
+            char *file = kt_read_file(path, &len);
             cr_assert(file && len == src.len && !memcmp(file, src.text, len), "%s differs from kiln_gen_emit", path);
             free(file);
             kiln_source_free(&src);

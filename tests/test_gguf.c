@@ -18,6 +18,7 @@
 #include "kiln/formats.h"
 #include "kiln/gguf.h"
 #include "runtime/gguf_internal.h"
+#include "support/files.h"
 
 #define SHARED_DIR KILN_SOURCE_DIR "/../shared"
 
@@ -26,23 +27,6 @@
 static int str_is(kiln_gguf_str s, const char *want)
 {
     return s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
-}
-
-static uint8_t *read_whole(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(len > 0 ? (size_t)len : 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
 }
 
 /* A fresh private directory for files a test writes. */
@@ -356,7 +340,7 @@ Test(gguf, stories_f32)
     cr_assert_eq(u, 5);
     /* the token embedding holds the llama2.c checkpoint's, bit for bit */
     size_t n = 0;
-    uint8_t *ck = access(bin, R_OK) == 0 ? read_whole(bin, &n) : NULL;
+    uint8_t *ck = access(bin, R_OK) == 0 ? (uint8_t *)kt_read_file(bin, &n) : NULL;
     if (ck) {
         const kiln_gguf_tensor *t = kiln_gguf_find_tensor(g, "token_embd.weight");
         cr_assert_geq(n, 28 + t->size);
@@ -691,7 +675,7 @@ Test(gguf, roundtrip_every_type, .timeout = 60)
         cr_assert_eq((uint64_t)st.st_size, kiln_gguf_data_offset(g) + ((end + 31) & ~(uint64_t)31));
         /* the same bytes from memory parse the same way */
         size_t n = 0;
-        uint8_t *bytes = read_whole(path, &n);
+        uint8_t *bytes = (uint8_t *)kt_read_file(path, &n);
         kiln_gguf *m = NULL;
         cr_assert_eq(kiln_gguf_open_memory(bytes, n, &m), KILN_OK);
         cr_assert_eq(walk(m), walk(g));
@@ -779,7 +763,7 @@ Test(gguf, copy_metadata_between_files)
     cr_assert_eq(walk(a), walk(b));
     /* a vocab-only file is its metadata, byte for byte (llama.cpp writes the same layout) */
     size_t na = 0, nb = 0;
-    uint8_t *pa = read_whole(src, &na), *pb = read_whole(path, &nb);
+    uint8_t *pa = (uint8_t *)kt_read_file(src, &na), *pb = (uint8_t *)kt_read_file(path, &nb);
     cr_assert_eq(nb, kiln_gguf_data_offset(b));
     cr_assert_eq(memcmp(pa, pb, na < nb ? na : nb), 0);
     free(pa);
@@ -1094,7 +1078,7 @@ static uint8_t *small_valid_file(size_t *n, uint64_t *data_end)
     kiln_gguf_writer_add_tensor_ggml(w, "w.f16", 1, 1, (int64_t[]){5}, data);
     cr_assert_eq(kiln_gguf_writer_write(w, path, 3), KILN_OK, "%s", kiln_last_error());
     kiln_gguf_writer_free(w);
-    uint8_t *bytes = read_whole(path, n);
+    uint8_t *bytes = (uint8_t *)kt_read_file(path, n);
     cr_assert_not_null(bytes);
     kiln_gguf *g = NULL;
     cr_assert_eq(kiln_gguf_open_memory(bytes, *n, &g), KILN_OK, "%s", kiln_last_error());

@@ -18,26 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHARED KILN_SOURCE_DIR "/../shared"
+#include "support/files.h"
 
-/* The whole file, malloc'ed and NUL-terminated; NULL when unreadable. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-        fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
+#define SHARED KILN_SOURCE_DIR "/../shared"
 
 static const struct {
     const char *word, *with;
@@ -95,7 +78,7 @@ static void substitute(const char *cmd, char *out, size_t cap)
 Test(readme, every_command_runs, .timeout = 300)
 {
     size_t len = 0;
-    char *readme = read_text(KILN_SOURCE_DIR "/README.md", &len);
+    char *readme = kt_read_file(KILN_SOURCE_DIR "/README.md", &len);
     cr_assert_not_null(readme, "cannot read README.md");
     char dir[64] = "/tmp/kiln_test_readme_XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
@@ -138,7 +121,7 @@ Test(readme, every_command_runs, .timeout = 300)
             char out_path[128];
             snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
             size_t olen = 0;
-            char *out = read_text(out_path, &olen);
+            char *out = kt_read_file(out_path, &olen);
             const char *tail = out && olen > 1500 ? out + olen - 1500 : out ? out : "";
             cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "README command `%s` (run as `%s`) failed (%d):\n%s", cmd,
                       full, WIFEXITED(st) ? WEXITSTATUS(st) : -1, tail);

@@ -11,60 +11,44 @@
 
 #include "kiln/gguf.h"
 #include "kiln/kiln.h"
+#include "support/files.h"
+#include "support/cli.h"
 
-#define KILN KILN_BINARY_DIR "/bin/kiln"
-#define SHARED KILN_SOURCE_DIR "/../shared/"
-
-/* Runs cmd; returns its exit code, stdout in out (cap bytes, NUL-terminated). */
-static int run_cmd(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen %s", cmd);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void need(const char *path)
-{
-    if (access(path, R_OK) != 0) cr_skip_test("%s is absent", path);
-}
 
 Test(runtime_cli, tokenize_prints_ids_like_llama_tokenize, .timeout = 60)
 {
-    need(SHARED "vocab/ggml-vocab-llama-spm.gguf");
+    kt_need(SHARED "vocab/ggml-vocab-llama-spm.gguf");
     char out[4096];
-    int rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids", out, sizeof out);
+    int rc = kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids", out, sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(out, "[1, 15043, 3186]\n");
-    rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p ' Hello, world!' --ids --no-bos", out, sizeof out);
+    rc = kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p ' Hello, world!' --ids --no-bos", out, sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(out, "[29871, 15043, 29892, 3186, 29991]\n");
-    rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p \"Hello y'all\" --ids", out, sizeof out);
+    rc = kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p \"Hello y'all\" --ids", out, sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(out, "[15496, 331, 6, 439]\n");
-    rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p 'Hello' --show-count", out, sizeof out);
+    rc = kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-llama-spm.gguf -p 'Hello' --show-count", out, sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert_not_null(strstr(out, "15043 -> ' Hello'"), "%s", out);
     cr_assert_not_null(strstr(out, "Total number of tokens: 2"), "%s", out);
     /* --tokenizer-pre replaces the file's pre-tokenizer; an unknown name is exit 1 */
-    rc = run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p '  1' --ids --tokenizer-pre smollm", out,
+    rc = kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p '  1' --ids --tokenizer-pre smollm", out,
                  sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(out, "[220, 220, 16]\n");
-    cr_assert_eq(run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p x --tokenizer-pre bogus 2>&1", out,
+    cr_assert_eq(kt_run_cmd(KILN " tokenize -m " SHARED "vocab/ggml-vocab-gpt-2.gguf -p x --tokenizer-pre bogus 2>&1", out,
                          sizeof out), 1);
     cr_assert(strstr(out, "'bogus'"), "%s", out);
-    cr_assert_eq(run_cmd(KILN " tokenize --help", out, sizeof out), 0);
+    cr_assert_eq(kt_run_cmd(KILN " tokenize --help", out, sizeof out), 0);
     cr_assert(strstr(out, "--tokenizer-pre") && strstr(out, "smollm"), "--help lists no pre-tokenizers");
-    cr_assert_eq(run_cmd(KILN " tokenize -p x 2>/dev/null", out, sizeof out), 2);
-    cr_assert_eq(run_cmd(KILN " tokenize -m /nonexistent.gguf -p x 2>/dev/null", out, sizeof out), 1);
+    cr_assert_eq(kt_run_cmd(KILN " tokenize -p x 2>/dev/null", out, sizeof out), 2);
+    cr_assert_eq(kt_run_cmd(KILN " tokenize -m /nonexistent.gguf -p x 2>/dev/null", out, sizeof out), 1);
 }
 
 Test(runtime_cli, run_reproduces_the_reference_ids, .timeout = 120)
 {
-    need(SHARED "models/stories260K.bin");
+    kt_need(SHARED "models/stories260K.bin");
     if (!kiln_backend_available(KILN_BACKEND_CPU)) cr_skip_test("the cpu backend is not available: %s", kiln_last_error());
     char want[1024], out[4096];
     FILE *f = fopen(SHARED "reference/stories260K-greedy-from-bos.txt", "r");
@@ -77,7 +61,7 @@ Test(runtime_cli, run_reproduces_the_reference_ids, .timeout = 120)
     for (int i = 0; i < 2; i++) {
         char cmd[1024];
         snprintf(cmd, sizeof cmd, KILN " run -m %s -n 64 --temp 0 --kv-type f32 --ids 2>/dev/null", models[i]);
-        cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
         out[strcspn(out, "\n")] = 0;
         cr_expect_str_eq(out, want, "%s", cmd);
     }
@@ -85,7 +69,7 @@ Test(runtime_cli, run_reproduces_the_reference_ids, .timeout = 120)
 
 Test(runtime_cli, run_reports_bad_input, .timeout = 60)
 {
-    need(SHARED "models/stories260K.bin");
+    kt_need(SHARED "models/stories260K.bin");
     char out[4096];
     const char *m = " run -m " SHARED "models/stories260K.bin";
     char cmd[1024];
@@ -98,32 +82,32 @@ Test(runtime_cli, run_reports_bad_input, .timeout = 60)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(cmd, sizeof cmd, KILN "%s%s 2>&1", m, cases[i].args);
-        cr_expect_eq(run_cmd(cmd, out, sizeof out), cases[i].rc, "%s", cmd);
+        cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), cases[i].rc, "%s", cmd);
         cr_expect_not_null(strstr(out, cases[i].msg), "%s: output '%s' lacks '%s'", cmd, out, cases[i].msg);
     }
-    cr_expect_eq(run_cmd(KILN " run -m /nonexistent.bin 2>&1", out, sizeof out), 1);
+    cr_expect_eq(kt_run_cmd(KILN " run -m /nonexistent.bin 2>&1", out, sizeof out), 1);
     cr_expect_not_null(strstr(out, "/nonexistent.bin"), "%s", out);
-    cr_expect_eq(run_cmd(KILN " run --help", out, sizeof out), 0);
+    cr_expect_eq(kt_run_cmd(KILN " run --help", out, sizeof out), 0);
     cr_expect_not_null(strstr(out, "--dump-logits"), "%s", out);
 }
 
 Test(runtime_cli, convert_quantize_synth, .timeout = 120)
 {
-    need(SHARED "models/stories260K.bin");
+    kt_need(SHARED "models/stories260K.bin");
     char out[8192], cmd[1024];
     char dir[] = "/tmp/kiln_cli_XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     snprintf(cmd, sizeof cmd, KILN " convert " SHARED "models/stories260K.bin %s/a.gguf 2>&1", dir);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd, KILN " quantize %s/a.gguf %s/b.gguf q4_0 2>&1", dir, dir);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", out);
     cr_assert_not_null(strstr(out, "ffn_down.weight (5 tensors): rows of 172 do not fit q4_0"), "%s", out);
     snprintf(cmd, sizeof cmd, KILN " quantize %s/a.gguf %s/c.gguf q9_9 2>&1", dir, dir);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 2, "%s", out);
     snprintf(cmd, sizeof cmd, KILN " synth --preset tiny --type q8_0 %s/s.gguf 2>&1", dir);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd, KILN " tokenize -m %s/a.gguf -p x 2>&1", dir);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 1, "a converted llama2.c model has no vocabulary");
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 1, "a converted llama2.c model has no vocabulary");
     cr_assert_not_null(strstr(out, "tokenizer.ggml.model"), "%s", out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
@@ -151,7 +135,7 @@ static int parse_out_ids(const char *s, int *ids, int cap)
  * so does any -n that would run past it. Never a read past the KV cache. */
 Test(runtime_cli, run_stops_when_the_context_is_full, .timeout = 120)
 {
-    need(SHARED "models/stories260K.bin");
+    kt_need(SHARED "models/stories260K.bin");
     if (!kiln_backend_available(KILN_BACKEND_CPU)) cr_skip_test("the cpu backend is not available: %s", kiln_last_error());
     int want[128], got[256];
     int n_want = reference_ids(want, 128);
@@ -160,12 +144,12 @@ Test(runtime_cli, run_stops_when_the_context_is_full, .timeout = 120)
     const char *ns[] = {"-1", "100"};
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, KILN " run -m " SHARED "models/stories260K.bin -n %s -c 24 --temp 0 --kv-type f32 --ids 2>/dev/null", ns[i]);
-        cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
         int n = parse_out_ids(out, got, 256);
         cr_expect_eq(n, 24, "`%s`: %d ids, want 24 (BOS + 23 in the cache, then the one sampled last): %s", cmd, n, out);
         for (int k = 0; k < n && k < 24; k++) cr_expect_eq(got[k], want[k], "`%s`: id %d", cmd, k);
         snprintf(cmd, sizeof cmd, KILN " run -m " SHARED "models/stories260K.bin -n %s -c 24 --temp 0 --kv-type f32 --ids 2>&1 >/dev/null", ns[i]);
-        cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
         cr_expect_not_null(strstr(out, "kiln run: stopped: the context is full (24 tokens)"), "%s", out);
         cr_expect_not_null(strstr(out, "--context-shift"), "the message names the way on: %s", out);
     }
@@ -194,7 +178,7 @@ static char *dump_line(const char *path, int k)
  * after the shift must be exactly those of a fresh run on the shifted window. */
 Test(runtime_cli, run_context_shift_continues_on_the_shifted_window, .timeout = 180)
 {
-    need(SHARED "models/stories260K.bin");
+    kt_need(SHARED "models/stories260K.bin");
     if (!kiln_backend_available(KILN_BACKEND_CPU)) cr_skip_test("the cpu backend is not available: %s", kiln_last_error());
     const char *m = SHARED "models/stories260K.bin";
     enum { CTX = 32, NP = 5 };
@@ -209,7 +193,7 @@ Test(runtime_cli, run_context_shift_continues_on_the_shifted_window, .timeout = 
                  KILN " run -m %s --prompt-ids 1,403,407,261,378 -n 40 -c %d --keep %d --temp 0 --kv-type f32 --ids --ignore-eos "
                       "--context-shift --dump-logits %s 2>/dev/null",
                  m, CTX, keep, long_dump);
-        cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
         cr_assert_eq(parse_out_ids(out, got, 256), 40, "`%s`: %s", cmd, out);
         /* The cache held the prompt and got[0 .. CTX-NP) when got[CTX-NP] came. */
         int cache[CTX + 1], window[CTX + 1], w = 0;
@@ -222,7 +206,7 @@ Test(runtime_cli, run_context_shift_continues_on_the_shifted_window, .timeout = 
                            m, fresh_dump);
         for (int k = 0; k < w; k++) len += snprintf(cmd + len, sizeof cmd - (size_t)len, k ? ",%d" : "%d", window[k]);
         snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>/dev/null");
-        cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
         /* dump lines: 0 the prompt, 1..CTX-NP the decode steps that filled the cache, then the shift */
         char *after_shift = dump_line(long_dump, CTX - NP + 1), *fresh = dump_line(fresh_dump, 0);
         cr_assert_not_null(after_shift);
@@ -233,11 +217,11 @@ Test(runtime_cli, run_context_shift_continues_on_the_shifted_window, .timeout = 
         free(fresh);
     }
     snprintf(cmd, sizeof cmd, KILN " run -m %s -n 60 -c 32 --temp 0 --ids --context-shift 2>&1 >/dev/null", m);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_not_null(strstr(out, "context shift"), "the summary counts the shifts: %s", out);
     /* --keep that keeps everything: nothing to drop, a clear stop */
     snprintf(cmd, sizeof cmd, KILN " run -m %s -n 60 -c 32 --keep -1 --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31 --temp 0 --ids --context-shift 2>&1 >/dev/null", m);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_not_null(strstr(out, "--keep leaves nothing to drop"), "%s", out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
@@ -245,7 +229,7 @@ Test(runtime_cli, run_context_shift_continues_on_the_shifted_window, .timeout = 
 
 Test(runtime_cli, run_prompt_from_file_escapes_and_display, .timeout = 120)
 {
-    need(SHARED "models/stories260K-Q4_K_M.gguf");
+    kt_need(SHARED "models/stories260K-Q4_K_M.gguf");
     const char *m = " run -m " SHARED "models/stories260K-Q4_K_M.gguf -n 1 --temp 0";
     char out[8192], cmd[1024];
     char path[] = "/tmp/kiln_prompt_XXXXXX";
@@ -254,23 +238,23 @@ Test(runtime_cli, run_prompt_from_file_escapes_and_display, .timeout = 120)
     cr_assert_eq(write(fd, "Once upon a time", 16), 16);
     close(fd);
     snprintf(cmd, sizeof cmd, KILN "%s -f %s 2>/dev/null", m, path);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_eq(strncmp(out, "Once upon a time", 16), 0, "-f: the prompt is echoed first: '%s'", out);
     snprintf(cmd, sizeof cmd, KILN "%s -f %s --no-display-prompt 2>/dev/null", m, path);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_null(strstr(out, "Once upon"), "--no-display-prompt: '%s'", out);
     unlink(path);
     snprintf(cmd, sizeof cmd, KILN "%s -p 'a\\tb\\x41\\q' -e 2>/dev/null", m);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_eq(strncmp(out, "a\tbA\\q", 6), 0, "-e: escapes processed, unknown ones kept: '%s'", out);
     snprintf(cmd, sizeof cmd, KILN "%s -p 'a\\tb' 2>/dev/null", m);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", cmd);
     cr_expect_eq(strncmp(out, "a\\tb", 4), 0, "without -e the text is as typed: '%s'", out);
     snprintf(cmd, sizeof cmd, KILN "%s -f /tmp 2>&1", m);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "%s", cmd);
+    cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "%s", cmd);
     cr_expect_not_null(strstr(out, "kiln run: -f /tmp: is a directory"), "%s", out);
     snprintf(cmd, sizeof cmd, KILN "%s -f /nonexistent.txt 2>&1", m);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "%s", cmd);
+    cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "%s", cmd);
     cr_expect_not_null(strstr(out, "kiln run: -f /nonexistent.txt: No such file or directory"), "%s", out);
 }
 
@@ -298,33 +282,19 @@ Test(runtime_cli, errors_name_the_path_and_the_reason, .timeout = 60)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[1024];
         snprintf(cmd, sizeof cmd, KILN " %s 2>&1 >/dev/null", cases[i].args);
-        cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "`%s`: %s", cmd, out);
+        cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "`%s`: %s", cmd, out);
         cr_expect_not_null(strstr(out, cases[i].msg), "`%s`: '%s' lacks '%s'", cmd, out, cases[i].msg);
     }
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
 }
 
 /* Weights holding NaN or infinity are refused at load, the tensor named
  * (a .bin of NaN weights used to print "0 0 0 ..." and exit 0). */
 Test(runtime_cli, non_finite_weights_are_refused, .timeout = 120)
 {
-    need(SHARED "models/stories260K.bin");
-    FILE *f = fopen(SHARED "models/stories260K.bin", "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    size_t len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(len);
+    kt_need(SHARED "models/stories260K.bin");
+    size_t len = 0;
+    unsigned char *buf = (unsigned char *)kt_read_file(SHARED "models/stories260K.bin", &len);
     cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, len, f), len);
-    fclose(f);
     char dir[] = "/tmp/kiln_nan_XXXXXX", path[256], cmd[1024], out[8192];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/nan.bin", dir);
@@ -332,21 +302,21 @@ Test(runtime_cli, non_finite_weights_are_refused, .timeout = 120)
     unsigned char *all_nan = malloc(len);
     memcpy(all_nan, buf, 28);
     for (size_t o = 28; o + 4 <= len; o += 4) memcpy(all_nan + o, &nan, 4);
-    write_file(path, all_nan, len);
+    kt_write_file(path, all_nan, len);
     free(all_nan);
     snprintf(cmd, sizeof cmd, KILN " run -m %s -n 3 --temp 0 --ids 2>&1", path);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
+    cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
     cr_expect_not_null(strstr(out, "token_embd.weight (f32) holds NaN or infinity at element 0"), "%s", out);
     /* one infinity in layer 0's Wq: token_embd [512][64], then rms_att [5][64], then wq */
     memcpy(buf + 28 + 4 * (512 * 64 + 5 * 64 + 70), &inf, 4);
-    write_file(path, buf, len);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
+    kt_write_file(path, buf, len);
+    cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
     cr_expect_not_null(strstr(out, "blk.0.attn_q.weight (f32) holds NaN or infinity at element 70 (row 1)"), "%s", out);
     free(buf);
     /* a quantized file: one block scale of blk.1.ffn_up made infinite */
     snprintf(path, sizeof path, "%s/q.gguf", dir);
     snprintf(cmd, sizeof cmd, KILN " synth --preset tiny --type q4_0 %s 2>&1", path);
-    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(kt_run_cmd(cmd, out, sizeof out), 0, "%s", out);
     kiln_gguf *g = NULL;
     cr_assert_eq(kiln_gguf_open(path, &g), KILN_OK, "%s", kiln_last_error());
     const kiln_gguf_tensor *t = kiln_gguf_find_tensor(g, "blk.1.ffn_up.weight");
@@ -360,7 +330,7 @@ Test(runtime_cli, non_finite_weights_are_refused, .timeout = 120)
     cr_assert_eq(pwrite(fd, f16_inf, 2, (off_t)at), 2);
     close(fd);
     snprintf(cmd, sizeof cmd, KILN " run -m %s --prompt-ids 1 -n 1 2>&1", path);
-    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
+    cr_expect_eq(kt_run_cmd(cmd, out, sizeof out), 1, "%s: %s", cmd, out);
     cr_expect_not_null(strstr(out, "blk.1.ffn_up.weight (q4_0) has a NaN or infinite scale in block 3 (row 0)"), "%s",
                        out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -371,7 +341,7 @@ Test(runtime_cli, non_finite_weights_are_refused, .timeout = 120)
 Test(runtime_cli, devices_print_whole_driver_strings, .timeout = 60)
 {
     char out[16384];
-    cr_assert_eq(run_cmd(KILN " devices 2>&1", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(kt_run_cmd(KILN " devices 2>&1", out, sizeof out), 0, "%s", out);
     int lines = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char *d = strstr(line, ", driver ");
@@ -389,14 +359,14 @@ Test(runtime_cli, devices_print_whole_driver_strings, .timeout = 60)
 Test(runtime_cli, cnv_runs_kiln_chat, .timeout = 60)
 {
     const char *model = SHARED "models/stories260K-Q4_K_M.gguf";
-    need(model);
+    kt_need(model);
     char out[8192];
-    int rc = run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -p 'Be brief.' "
+    int rc = kt_run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -p 'Be brief.' "
                              "--chat-template chatml -n 4 -s 1 -c 128 --temp 0 < /dev/null 2>&1",
                         out, sizeof out);
     cr_expect_eq(rc, 0, "kiln run -cnv exited %d:\n%s", rc, out);
     cr_expect(strstr(out, "kiln chat: template chatml") != NULL, "-cnv did not start kiln chat:\n%s", out);
-    rc = run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -f /dev/null < /dev/null 2>&1", out,
+    rc = kt_run_cmd(KILN " run -m " SHARED "models/stories260K-Q4_K_M.gguf -cnv -f /dev/null < /dev/null 2>&1", out,
                     sizeof out);
     cr_expect_eq(rc, 2, "kiln run -cnv -f exited %d (want 2, usage):\n%s", rc, out);
 }

@@ -9,24 +9,9 @@
 
 #include "kiln/runtime.h"
 #include "support/models.h"
+#include "support/files.h"
 
 #define VOCAB_DIR KILN_SOURCE_DIR "/../shared/vocab/"
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
 
 static kiln_tokenizer *load_vocab_at(const char *path, kiln_gguf **g)
 {
@@ -56,9 +41,9 @@ static void run_vectors(const char *gguf, const char *vectors)
     char path[1024];
     size_t in_len, out_len;
     snprintf(path, sizeof path, "%s.inp", vectors);
-    char *in = read_all(path, &in_len);
+    char *in = kt_read_file(path, &in_len);
     snprintf(path, sizeof path, "%s.out", vectors);
-    char *out = read_all(path, &out_len);
+    char *out = kt_read_file(path, &out_len);
     cr_assert(in && out, "test vectors of %s are missing", name);
 
     static const char sep[] = "\n__ggml_vocab_test__\n";

@@ -11,6 +11,7 @@
 #include "runtime/pretok.h"
 #include "runtime/unicode.h"
 #include "support/harness.h"
+#include "support/files.h"
 
 static kiln_pretok *pretok_named(const char *name)
 {
@@ -237,22 +238,6 @@ Test(pretok, every_table_entry_compiles)
 
 /* ------------------------------------------------------ against llama.cpp */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Every pre-tokenizer kiln runs, on GPT-2's vocabulary relabelled with it,
  * gives llama-tokenize's ids for the hard strings (tests/data/pretok_gpt2_vocab.py
  * made them): ~80 names, their rules, flags and the regex engine at once. */
@@ -263,8 +248,8 @@ Test(pretok, every_runnable_name_matches_llama_cpp_on_gpt2_vocab, .timeout = 120
     if (!probe) cr_skip_test("%s is absent", vocab);
     fclose(probe);
     size_t text_len, out_len;
-    char *text = slurp(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.inp", &text_len);
-    char *out = slurp(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.out", &out_len);
+    char *text = kt_read_file(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.inp", &text_len);
+    char *out = kt_read_file(KILN_SOURCE_DIR "/tests/data/pretok_gpt2_vocab.out", &out_len);
     cr_assert(text && out, "tests/data/pretok_gpt2_vocab.{inp,out} are missing");
     kiln_gguf *g = NULL;
     cr_assert_eq(kiln_gguf_open(vocab, &g), KILN_OK, "%s", kiln_last_error());
