@@ -215,6 +215,21 @@ Test(validate, matmul_tensor_layout, .fini = release_all)
     mm_reject(&f, KILN_ERR_SHAPE, "ne[0]=0", NULL);
 }
 
+/* Extents whose strides do not fit in int64 give stride -1, which validation
+ * names; they never wrap into a small plausible stride (signed overflow). */
+Test(validate, tensor_make_strides_never_wrap)
+{
+    kiln_tensor t = kiln_tensor_make(NULL, 0, KILN_F32, 4, (const int64_t[]){1 << 30, 1 << 30, 1 << 30, 64});
+    cr_expect_eq(t.nb[3], 4);
+    cr_expect_eq(t.nb[2], 256);
+    cr_expect_eq(t.nb[1], 256LL << 30);
+    cr_expect_eq(t.nb[0], -1, "nb[0]=%lld", (long long)t.nb[0]);
+    cr_expect_eq(kiln_tensor_bytes(&t), 0);
+    t = kiln_tensor_make(NULL, 0, KILN_F32, 3, (const int64_t[]){2, -3, 8});
+    cr_expect_eq(t.nb[1], 32);
+    cr_expect_eq(t.nb[0], -1, "a negative extent makes the outer strides invalid, nb[0]=%lld", (long long)t.nb[0]);
+}
+
 Test(validate, matmul_epilogue_tensors, .fini = release_all)
 {
     mm f;

@@ -19,10 +19,13 @@ kiln_tensor kiln_tensor_make(kiln_buffer *buf, size_t offset, kiln_dtype dtype, 
     for (int d = 0; d < ndim; d++) t.ne[d] = ne[d];
     if (!info) return t;
     t.nb[ndim - 1] = info->block_bytes;
+    /* A shape whose strides do not fit int64 (or has a non-positive extent)
+     * gets stride -1 from there outwards: validation refuses it by name
+     * instead of the multiplication wrapping into a plausible stride. */
     int64_t stride = (int64_t)kiln_row_bytes(dtype, ne[ndim - 1]);
     for (int d = ndim - 2; d >= 0; d--) {
         t.nb[d] = stride;
-        stride *= ne[d];
+        if (stride < 0 || ne[d] <= 0 || __builtin_mul_overflow(stride, ne[d], &stride)) stride = -1;
     }
     return t;
 }
