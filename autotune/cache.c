@@ -7,7 +7,8 @@
  *                 "tried": 9, "rejected": 0}, ...]}
  * A file of another version, device or kiln release is stale; one that does
  * not parse, or whose specs do not validate, is corrupt. Either way it is
- * reported (c->problem) and not used; the next save replaces it. */
+ * reported (c->problem) and not used; the next save replaces it. The file
+ * is read and written with jansson; every field is type-checked. */
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "autotune/tune_internal.h"
 #include "kernels/core/fsutil.h"
@@ -54,18 +57,6 @@ kiln_status kiln_tune_cache_path(const kiln_context *ctx, char *buf, size_t cap)
 }
 
 /* ---- writing */
-
-static void put_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /* The entries of the file as it is now (another process may have tuned other
  * classes since this one loaded it) that c does not have, appended to m. */
@@ -119,206 +110,114 @@ kiln_status kiln_tune_cache_save(const kiln_context *ctx, const struct kiln_tune
 
 static kiln_status write_cache(const char *path, const char *key, const struct kiln_tune_cache *c)
 {
-    kiln_status st;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tune: out of memory");
-    fprintf(f, "{\n  \"kiln_tune_version\": %d,\n  \"kiln_version\": ", KILN_TUNE_FILE_VERSION);
-    put_str(f, kiln_version());
-    fprintf(f, ",\n  \"device_key\": ");
-    put_str(f, key);
-    fprintf(f, ",\n  \"entries\": [");
-    for (size_t i = 0; i < c->n; i++) {
+    json_t *entries = json_array();
+    for (size_t i = 0; entries && i < c->n; i++) {
         const kiln_tune_result *r = &c->e[i].r;
-        fprintf(f, "%s\n    {\"class\": ", i ? "," : "");
-        put_str(f, r->shape_class);
-        fprintf(f, ", \"shape\": ");
-        put_str(f, r->shape);
-        fprintf(f, ",\n     \"default_spec\": ");
-        put_str(f, r->default_spec);
-        fprintf(f, ",\n     \"tuned_spec\": ");
-        put_str(f, r->tuned_spec);
-        fprintf(f, ",\n     \"default_us\": %.4f, \"tuned_us\": %.4f, \"tried\": %d, \"rejected\": %d}",
-                r->default_us, r->tuned_us, r->tried, r->rejected);
+        if (json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i}", "class", r->shape_class,
+                                                     "shape", r->shape, "default_spec", r->default_spec, "tuned_spec",
+                                                     r->tuned_spec, "default_us", r->default_us, "tuned_us",
+                                                     r->tuned_us, "tried", r->tried, "rejected", r->rejected)))
+            json_decref(entries), entries = NULL;
     }
-    fprintf(f, "\n  ]\n}\n");
-    fclose(f);
-    st = kiln_write_file_atomic(path, text, len);
+    json_t *doc = entries ? json_pack("{s:i, s:s, s:s, s:o}", "kiln_tune_version", KILN_TUNE_FILE_VERSION,
+                                      "kiln_version", kiln_version(), "device_key", key, "entries", entries)
+                          : NULL;
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (!text) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tune: out of memory writing the cache");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* json_dumps leaves room for its NUL: the file ends with a newline instead */
+    kiln_status st = kiln_write_file_atomic(path, text, len + 1);
     free(text);
     return st;
 }
 
-/* ---- reading: a small JSON reader for exactly this shape of file */
-
-typedef struct reader {
-    const char *p, *end;
-    char err[160];
-} reader;
-
-static void skip_ws(reader *r)
-{
-    while (r->p < r->end && isspace((unsigned char)*r->p)) r->p++;
-}
-
-static int expect(reader *r, char c)
-{
-    skip_ws(r);
-    if (r->p < r->end && *r->p == c) {
-        r->p++;
-        return 1;
-    }
-    if (!r->err[0]) snprintf(r->err, sizeof r->err, "expected '%c'", c);
-    return 0;
-}
-
-static int read_str(reader *r, char *out, size_t cap)
-{
-    if (!expect(r, '"')) return 0;
-    size_t n = 0;
-    while (r->p < r->end && *r->p != '"') {
-        char c = *r->p++;
-        if (c == '\\') {
-            if (r->p >= r->end) break;
-            c = *r->p++;
-            if (c == 'u') {
-                unsigned v = 0;
-                for (int i = 0; i < 4 && r->p < r->end; i++) {
-                    char h = *r->p++;
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
-                }
-                c = v < 0x80 ? (char)v : '?';
-            } else if (c == 'n') c = '\n';
-            else if (c == 't') c = '\t';
-        }
-        if (n + 1 >= cap) {
-            snprintf(r->err, sizeof r->err, "string too long");
-            return 0;
-        }
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    if (r->p >= r->end) {
-        snprintf(r->err, sizeof r->err, "unterminated string");
-        return 0;
-    }
-    r->p++;
-    return 1;
-}
-
-static int read_num(reader *r, double *v)
-{
-    skip_ws(r);
-    /* strtod needs a terminated string: the file's bytes are not one */
-    char buf[64];
-    size_t n = 0;
-    while (r->p + n < r->end && n + 1 < sizeof buf && strchr("+-.0123456789eE", r->p[n])) n++;
-    memcpy(buf, r->p, n);
-    buf[n] = '\0';
-    char *end;
-    *v = strtod(buf, &end);
-    if (end == buf || !isfinite(*v)) {
-        snprintf(r->err, sizeof r->err, "expected a number");
-        return 0;
-    }
-    r->p += end - buf;
-    return 1;
-}
+/* ---- reading (jansson), trusting nothing: every field checked for its type */
 
 /* A count from the file, clamped (a cast of an out-of-range double is undefined). */
 static int count_of(double v) { return v > 0 ? v < 1e9 ? (int)v : 1000000000 : 0; }
 
-static int read_entry(reader *r, kiln_tune_result *e)
+/* s into out[cap]; 0 when it is not a string or does not fit. */
+static int copy_str(const json_t *s, char *out, size_t cap)
+{
+    if (!json_is_string(s) || json_string_length(s) >= cap || strlen(json_string_value(s)) != json_string_length(s))
+        return 0; /* an embedded NUL would cut the spec short */
+    memcpy(out, json_string_value(s), json_string_length(s) + 1);
+    return 1;
+}
+
+static int read_number(const json_t *v, double *out)
+{
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) return 0;
+    *out = json_number_value(v);
+    return 1;
+}
+
+static int read_entry(const json_t *o, kiln_tune_result *e, char *err, size_t cap)
 {
     memset(e, 0, sizeof *e);
-    if (!expect(r, '{')) return 0;
+    if (!json_is_object(o)) return snprintf(err, cap, "an entry is not an object"), 0;
+    const char *key;
+    json_t *v;
     int fields = 0;
-    for (;;) {
-        char key[64];
-        if (!read_str(r, key, sizeof key) || !expect(r, ':')) return 0;
-        double v = 0;
+    json_object_foreach((json_t *)o, key, v) {
+        double d = 0;
         int ok;
-        if (!strcmp(key, "class")) ok = read_str(r, e->shape_class, sizeof e->shape_class), fields |= 1;
-        else if (!strcmp(key, "shape")) ok = read_str(r, e->shape, sizeof e->shape);
-        else if (!strcmp(key, "default_spec")) ok = read_str(r, e->default_spec, sizeof e->default_spec);
-        else if (!strcmp(key, "tuned_spec")) ok = read_str(r, e->tuned_spec, sizeof e->tuned_spec), fields |= 2;
-        else if (!strcmp(key, "default_us")) ok = read_num(r, &v), e->default_us = v;
-        else if (!strcmp(key, "tuned_us")) ok = read_num(r, &v), e->tuned_us = v;
-        else if (!strcmp(key, "tried")) ok = read_num(r, &v), e->tried = count_of(v);
-        else if (!strcmp(key, "rejected")) ok = read_num(r, &v), e->rejected = count_of(v);
-        else {
-            snprintf(r->err, sizeof r->err, "unknown entry field '%s'", key);
-            return 0;
-        }
-        if (!ok) return 0;
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            continue;
-        }
-        if (!expect(r, '}')) return 0;
-        if (fields != 3) snprintf(r->err, sizeof r->err, "entry without class or tuned_spec");
-        return fields == 3;
+        if (!strcmp(key, "class")) ok = copy_str(v, e->shape_class, sizeof e->shape_class), fields |= 1;
+        else if (!strcmp(key, "shape")) ok = copy_str(v, e->shape, sizeof e->shape);
+        else if (!strcmp(key, "default_spec")) ok = copy_str(v, e->default_spec, sizeof e->default_spec);
+        else if (!strcmp(key, "tuned_spec")) ok = copy_str(v, e->tuned_spec, sizeof e->tuned_spec), fields |= 2;
+        else if (!strcmp(key, "default_us")) ok = read_number(v, &d), e->default_us = d;
+        else if (!strcmp(key, "tuned_us")) ok = read_number(v, &d), e->tuned_us = d;
+        else if (!strcmp(key, "tried")) ok = read_number(v, &d), e->tried = count_of(d);
+        else if (!strcmp(key, "rejected")) ok = read_number(v, &d), e->rejected = count_of(d);
+        else return snprintf(err, cap, "unknown entry field '%.40s'", key), 0;
+        if (!ok) return snprintf(err, cap, "entry field '%s' has the wrong type or is too long", key), 0;
     }
+    if (fields != 3) return snprintf(err, cap, "entry without class or tuned_spec"), 0;
+    return 1;
 }
 
 kiln_status kiln_tune_cache_parse(const char *want_key, const char *text, size_t len, struct kiln_tune_cache *c)
 {
-    reader r = {.p = text, .end = text + len};
-    char key[64], str[256];
-    double version = -1;
-    int have_entries = 0;
-    if (!expect(&r, '{')) goto bad;
-    for (;;) {
-        if (!read_str(&r, key, sizeof key) || !expect(&r, ':')) goto bad;
-        if (!strcmp(key, "kiln_tune_version")) {
-            if (!read_num(&r, &version)) goto bad;
-            if (version != KILN_TUNE_FILE_VERSION)
-                return kiln_fail(KILN_ERR_FORMAT, "stale: file version %g, this kiln writes %d", version,
-                                 KILN_TUNE_FILE_VERSION);
-        } else if (!strcmp(key, "kiln_version")) {
-            if (!read_str(&r, str, sizeof str)) goto bad;
-            if (strcmp(str, kiln_version()))
-                return kiln_fail(KILN_ERR_FORMAT, "stale: tuned by kiln %s, this is %s", str, kiln_version());
-        } else if (!strcmp(key, "device_key")) {
-            if (!read_str(&r, str, sizeof str)) goto bad;
-            if (strcmp(str, want_key))
-                return kiln_fail(KILN_ERR_FORMAT, "stale: tuned for '%s', this device is '%s'", str, want_key);
-        } else if (!strcmp(key, "entries")) {
-            have_entries = 1;
-            if (!expect(&r, '[')) goto bad;
-            skip_ws(&r);
-            if (r.p < r.end && *r.p == ']') r.p++;
-            else
-                for (;;) {
-                    kiln_tune_result e;
-                    if (!read_entry(&r, &e)) goto bad;
-                    if (kiln_tune_cache_put(c, &e) != KILN_OK) return KILN_ERR_FORMAT;
-                    skip_ws(&r);
-                    if (r.p < r.end && *r.p == ',') {
-                        r.p++;
-                        continue;
-                    }
-                    if (!expect(&r, ']')) goto bad;
-                    break;
-                }
-        } else {
-            snprintf(r.err, sizeof r.err, "unknown field '%s'", key);
-            goto bad;
-        }
-        skip_ws(&r);
-        if (r.p < r.end && *r.p == ',') {
-            r.p++;
-            continue;
-        }
-        if (!expect(&r, '}')) goto bad;
-        break;
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) return kiln_fail(KILN_ERR_FORMAT, "corrupt: %s (byte %d)", jerr.text, jerr.position);
+    kiln_status st = KILN_OK;
+    char err[160] = "";
+    json_t *version = json_object_get(doc, "kiln_tune_version"), *entries = json_object_get(doc, "entries");
+    json_t *release = json_object_get(doc, "kiln_version"), *device = json_object_get(doc, "device_key");
+    const char *key;
+    json_t *v;
+    if (!json_is_object(doc)) snprintf(err, sizeof err, "not a JSON object");
+    else
+        json_object_foreach(doc, key, v)
+            if (strcmp(key, "kiln_tune_version") && strcmp(key, "kiln_version") && strcmp(key, "device_key") &&
+                strcmp(key, "entries")) {
+                snprintf(err, sizeof err, "unknown field '%.40s'", key);
+                break;
+            }
+    if (err[0]) st = kiln_fail(KILN_ERR_FORMAT, "corrupt: %s", err);
+    else if (!json_is_number(version) || !json_is_array(entries))
+        st = kiln_fail(KILN_ERR_FORMAT, "corrupt: missing version or entries");
+    else if (json_number_value(version) != KILN_TUNE_FILE_VERSION)
+        st = kiln_fail(KILN_ERR_FORMAT, "stale: file version %g, this kiln writes %d", json_number_value(version),
+                       KILN_TUNE_FILE_VERSION);
+    else if (release && (!json_is_string(release) || strcmp(json_string_value(release), kiln_version())))
+        st = kiln_fail(KILN_ERR_FORMAT, "stale: tuned by kiln %.40s, this is %s",
+                       json_is_string(release) ? json_string_value(release) : "(not a string)", kiln_version());
+    else if (device && (!json_is_string(device) || strcmp(json_string_value(device), want_key)))
+        st = kiln_fail(KILN_ERR_FORMAT, "stale: tuned for '%.120s', this device is '%s'",
+                       json_is_string(device) ? json_string_value(device) : "(not a string)", want_key);
+    for (size_t i = 0; st == KILN_OK && i < json_array_size(entries); i++) {
+        kiln_tune_result e;
+        if (!read_entry(json_array_get(entries, i), &e, err, sizeof err))
+            st = kiln_fail(KILN_ERR_FORMAT, "corrupt: entry %zu: %s", i, err);
+        else if (kiln_tune_cache_put(c, &e) != KILN_OK)
+            st = KILN_ERR_FORMAT;
     }
-    if (version < 0 || !have_entries) return kiln_fail(KILN_ERR_FORMAT, "corrupt: missing version or entries");
-    return KILN_OK;
-bad:
-    return kiln_fail(KILN_ERR_FORMAT, "corrupt: %s (near byte %ld)", r.err[0] ? r.err : "syntax error",
-                     (long)(r.p - text));
+    json_decref(doc);
+    return st;
 }
 
 kiln_status kiln_tune_cache_load(const kiln_context *ctx, struct kiln_tune_cache *c)
