@@ -201,7 +201,7 @@ static enum MHD_Result generate(serve_http *h, struct MHD_Connection *c, serve_k
     int room = h->capacity - (int)n;
     int max_tokens = p.max_tokens > 0 && p.max_tokens < room ? p.max_tokens : room;
     if (!p.seed_given) p.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)atomic_load(&h->next_id) << 32);
-    serve_job *job = serve_job_new(ids, (int)n, max_tokens, &p.sp, p.stop, p.n_stop);
+    serve_job *job = serve_job_new(ids, (int)n, max_tokens, &p.sp, p.stop, p.n_stop, p.ignore_eos);
     if (!job) {
         ret = reply_error(c, 500, "server_error", NULL, "out of memory");
         goto done;

@@ -2,7 +2,8 @@
  *
  * Requests: `messages` (chat) or `prompt` (completion), `max_tokens` (or
  * `max_completion_tokens`), `temperature`, `top_p`, `top_k`, `min_p`,
- * `seed`, `stop` (a string or up to 4), `stream`, `n` (1 only), `model`.
+ * `seed`, `stop` (a string or up to 4), `stream`, `n` (1 only), `model`, and
+ * llama-server's `ignore_eos` (benchmarks send it to fix the output length).
  * Fields kiln does not know are ignored, as OpenAI's clients send many; a
  * known field of the wrong type or out of range is a 400 naming it. */
 #include "demo/serve_json.h"
@@ -160,6 +161,19 @@ static int parse_stop(json_t *root, serve_params *p, serve_error *e)
     return 0;
 }
 
+/* An optional boolean field: absent or null leaves *out as it is. */
+static int get_bool(json_t *root, const char *key, int *out, serve_error *e)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) {
+        fail(e, 400, key, "'%s' must be true or false", key);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
 int serve_parse_request(serve_kind kind, const char *body, size_t len, const serve_model_info *mi, serve_params *p,
                         serve_error *e)
 {
@@ -222,14 +236,7 @@ int serve_parse_request(serve_kind kind, const char *body, size_t len, const ser
     if (get_int(root, "seed", INT64_MIN, INT64_MAX, &ll, e)) goto done;
     if (json_object_get(root, "seed") && !json_is_null(json_object_get(root, "seed")))
         p->sp.seed = (uint64_t)ll, p->seed_given = 1;
-    json_t *stream = json_object_get(root, "stream");
-    if (stream && !json_is_null(stream)) {
-        if (!json_is_boolean(stream)) {
-            fail(e, 400, "stream", "'stream' must be true or false");
-            goto done;
-        }
-        p->stream = json_is_true(stream);
-    }
+    if (get_bool(root, "stream", &p->stream, e) || get_bool(root, "ignore_eos", &p->ignore_eos, e)) goto done;
     if (parse_stop(root, p, e)) goto done;
     rc = 0;
 done:

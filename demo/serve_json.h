@@ -25,6 +25,7 @@ typedef struct serve_params {
     char *stop[SERVE_MAX_STOP];
     int n_stop;
     int stream;
+    int ignore_eos;        /* generate past EOS / end of turn (llama-server's field) */
 } serve_params;
 
 typedef struct serve_error {

@@ -15,7 +15,7 @@
 struct serve_job {
     /* set before submit, read-only after */
     int32_t *hist;                 /* prompt, then the generated tokens [n_prompt + max_tokens] */
-    int n_prompt, max_tokens;
+    int n_prompt, max_tokens, ignore_eos;
     kiln_sampler_params sp;
     char *stop[SERVE_MAX_STOP];
     int n_stop;
@@ -62,7 +62,7 @@ struct serve_sched {
 /* ------------------------------------------------------------------ jobs */
 
 serve_job *serve_job_new(const int32_t *prompt, int n, int max_tokens, const kiln_sampler_params *sp,
-                         char *const *stop, int n_stop)
+                         char *const *stop, int n_stop, int ignore_eos)
 {
     serve_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -75,7 +75,7 @@ serve_job *serve_job_new(const int32_t *prompt, int n, int max_tokens, const kil
         return NULL;
     }
     memcpy(j->hist, prompt, (size_t)n * sizeof *prompt);
-    j->n_prompt = n, j->max_tokens = max_tokens, j->sp = *sp;
+    j->n_prompt = n, j->max_tokens = max_tokens, j->sp = *sp, j->ignore_eos = ignore_eos;
     for (int i = 0; i < n_stop && i < SERVE_MAX_STOP; i++) {
         if (!(j->stop[j->n_stop] = strdup(stop[i]))) break;
         size_t len = strlen(stop[i]);
@@ -199,7 +199,7 @@ static void finish_locked(serve_job *j, const char *why)
  * goes on (next is to be fed), 0 when it has finished. */
 static int accept_token(serve_sched *S, serve_job *j, int32_t tok)
 {
-    if (tok == S->eos || tok == S->o.eot) {
+    if (!j->ignore_eos && (tok == S->eos || tok == S->o.eot)) {
         pthread_mutex_lock(&j->mu);
         finish_locked(j, "stop");
         pthread_mutex_unlock(&j->mu);

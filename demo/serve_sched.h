@@ -56,9 +56,10 @@ void serve_sched_stop(serve_sched *S);
 void serve_sched_free(serve_sched *S);
 serve_stats serve_sched_stats(serve_sched *S);
 
-/* A job for prompt[n] (copied); stop strings copied. max_tokens > 0. */
+/* A job for prompt[n] (copied); stop strings copied. max_tokens > 0. With
+ * ignore_eos, EOS and the end-of-turn token are generated like any other. */
 serve_job *serve_job_new(const int32_t *prompt, int n, int max_tokens, const kiln_sampler_params *sp,
-                         char *const *stop, int n_stop);
+                         char *const *stop, int n_stop, int ignore_eos);
 /* Queues the job (the scheduler takes its own reference). -1 when stopping. */
 int serve_sched_submit(serve_sched *S, serve_job *j);
 /* The client is gone: the scheduler ends the job at its next step. */

@@ -71,7 +71,8 @@ check(status_of(resp) == 400 and b"invalid_request_error" in resp, f"invalid UTF
 # wrong types, absurd values, garbage JSON
 for body, what in [(b'{"prompt": 5}', "a number prompt"), (b'{"prompt":"x","max_tokens":"many"}', "string max_tokens"),
                    (b'{"prompt":"x","stop":[1]}', "a number stop"), (b'[1,2]', "an array body"),
-                   (b'{"messages":"hi"}', "string messages"), (b"\x00\x01\x02garbage", "binary body")]:
+                   (b'{"messages":"hi"}', "string messages"), (b"\x00\x01\x02garbage", "binary body"),
+                   (b'{"prompt":"x","stream":1}', "a number stream"), (b'{"prompt":"x","ignore_eos":"yes"}', "string ignore_eos")]:
     path = "/v1/chat/completions" if b"messages" in body else "/v1/completions"
     st, r = http_request(a.base, "POST", path, body, AUTH)
     check(st == 400 and "error" in r, f"{what}: {st} {r}")
