@@ -720,4 +720,14 @@ Test(speculative, kiln_bench_reports_both_and_the_acceptance, .timeout = 120)
     cr_expect_not_null(strstr(out, "accepted | tok/pass | speedup |"), "%s", out);
     rc = run_cmd(KILN " bench -m " MODELS "stories260K-f32.gguf --lookup 3 --batch 2 2>&1", out, sizeof out);
     cr_expect_eq(rc, 2, "--lookup with --batch: %s", out);
+    /* the built-in prompt is bench/prompts/code_edit.txt (docs/PERF.md gives llama.cpp the file) */
+    char a[512], b[512];
+    rc = run_cmd(KILN " bench -m " MODELS "stories260K-f32.gguf --lookup 3 -n 2 -r 1 2>&1 | grep 'prompt tokens'", a,
+                 sizeof a);
+    cr_expect_eq(rc, 0);
+    rc = run_cmd(KILN " bench -m " MODELS "stories260K-f32.gguf --lookup 3 -n 2 -r 1 --prompt-file " KILN_SOURCE_DIR
+                      "/bench/prompts/code_edit.txt 2>&1 | grep 'prompt tokens'",
+                 b, sizeof b);
+    cr_expect_eq(rc, 0);
+    cr_expect_str_eq(a, b, "the built-in prompt and bench/prompts/code_edit.txt differ");
 }

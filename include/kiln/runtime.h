@@ -254,7 +254,9 @@ kiln_status kiln_proposer_lookup(int32_t max_ngram, kiln_proposer **out);
  * one sequence is used) and its own sampler sp (NULL: greedy; when the target
  * samples, give it the target's parameters with another seed: the closer its
  * distribution to the target's, the more is accepted). The models and the
- * context must outlive the proposer; one proposer per sequence. */
+ * context must outlive the proposer. A draft follows one sequence at a time
+ * (give each sequence its own; another sequence's tokens only cost it a
+ * re-prefill); prompt lookup keeps no state and may be shared. */
 kiln_status kiln_proposer_draft(const kiln_model *draft, const kiln_model *target, kiln_context *ctx,
                                 const kiln_session_options *opts, const kiln_sampler_params *sp,
                                 kiln_proposer **out);
@@ -279,7 +281,8 @@ int32_t kiln_proposer_propose(kiln_proposer *p, const int32_t *tokens, size_t n,
 kiln_status kiln_spec_accept(kiln_sampler *smp, const int32_t *tokens, size_t n_ctx, int32_t n_draft, float *logits,
                              const float *draft_probs, int32_t *n_accepted, int32_t *next);
 
-/* One sequence's part of a speculative step. */
+/* One sequence's part of a speculative step (kiln serve --lookup and kiln
+ * run --draft/--lookup use it; demo/serve_sched.c shows a batch). */
 typedef struct kiln_spec_seq {
     int32_t seq_id;          /* a started sequence of the session */
     kiln_proposer *proposer; /* NULL: no proposals, a plain decode step */
