@@ -106,17 +106,24 @@ kiln_status kiln_spec_step(kiln_session *s, size_t n, kiln_spec_seq *seqs)
     if (st == KILN_OK && !logits) st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     if (st == KILN_OK) st = kiln_session_verify(s, n, ids, rows, counts, logits);
     float *row = logits;
-    for (size_t i = 0; i < n && st == KILN_OK; i++) {
-        kiln_spec_seq *q = &seqs[i];
+    size_t done = 0;
+    for (; done < n && st == KILN_OK; done++) {
+        kiln_spec_seq *q = &seqs[done];
         int32_t acc = 0, next = 0;
-        st = kiln_spec_accept(q->sampler, q->tokens, q->n_tokens, q->n_proposed, row, probs[i], &acc, &next);
+        st = kiln_spec_accept(q->sampler, q->tokens, q->n_tokens, q->n_proposed, row, probs[done], &acc, &next);
         if (st == KILN_OK) st = kiln_session_seq_truncate(s, q->seq_id, (int32_t)q->n_tokens + acc);
         if (st) break;
         q->tokens[q->n_tokens + (size_t)acc] = next;
         q->n_tokens += (size_t)acc + 1;
         q->n_new = acc + 1, q->n_accepted = acc;
-        row += (size_t)counts[i] * nv;
+        row += (size_t)counts[done] * nv;
     }
+    /* A failure after the pass (out of memory): the sequences not yet done go
+     * back to where they were, all but their last token in the cache. */
+    if (st != KILN_OK && logits)
+        for (size_t i = done; i < n; i++)
+            if (kiln_session_seq_len(s, seqs[i].seq_id) >= (int32_t)seqs[i].n_tokens)
+                kiln_session_seq_truncate(s, seqs[i].seq_id, (int32_t)seqs[i].n_tokens - 1);
     free(logits);
     free(ids);
     return st;
