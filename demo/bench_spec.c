@@ -65,7 +65,8 @@ static int32_t *prompt_ids(const kiln_model *m, const char *text, size_t len, si
 }
 
 /* One greedy generation of n_gen tokens after the prompt; only what follows
- * the prompt's pass is timed. prop NULL: plain decoding. */
+ * the prompt's pass (the target's, and a draft model's) is timed. prop NULL:
+ * plain decoding. */
 typedef struct gen_result {
     double seconds;
     int passes, proposed, accepted;
@@ -81,6 +82,8 @@ static kiln_status generate(kiln_session *s, kiln_sampler *smp, kiln_proposer *p
     if (st) return st;
     toks[n_prompt] = kiln_sampler_sample(smp, logits, toks, n_prompt);
     size_t n = n_prompt + 1, end = n_prompt + (size_t)n_gen;
+    int32_t guess;
+    if (prop) kiln_proposer_propose(prop, toks, n_prompt, 1, &guess, NULL); /* a draft reads the prompt: untimed too */
     double t = now_s();
     while (n < end && st == KILN_OK) {
         if (prop) {

@@ -516,6 +516,8 @@ int kiln_cmd_run(int argc, char **argv)
         goto done;
     }
     dump_logits(dump, logits, c->n_vocab);
+    int32_t guess;
+    if (prop) kiln_proposer_propose(prop, ids, (size_t)n_prompt, 1, &guess, NULL); /* a draft reads the prompt too */
     t_prefill = now_s() - t_prefill;
 
     double t_decode = now_s();
