@@ -12,6 +12,7 @@
 
 #include "bench/busy.h"
 #include "demo/args.h"
+#include "demo/bench_spec.h"
 #include "demo/commands.h"
 #include "kiln/kiln.h"
 #include "kiln/runtime.h"
@@ -56,6 +57,14 @@ static void usage(FILE *f)
             "                            tokens / time), then all decode together (tg: B*N tokens /\n"
             "                            time, the aggregate; the table gains n_seqs)\n"
             "  --backend B, --device ID  cpu (default), cuda, vulkan; e.g. cuda:1\n"
+            "  --draft MODEL             speculative decoding with MODEL as the draft: greedy generation\n"
+            "                            of -n tokens (the first value) after a prompt, plain and\n"
+            "                            speculative, interleaved; the table gives both t/s, the\n"
+            "                            acceptance rate, tokens per target pass and the speedup\n"
+            "  --lookup N                the same with prompt lookup (n-grams up to N) as the proposer\n"
+            "  --draft-max K             proposals per pass (default 8)\n"
+            "  --prompt-file F           the prompt for --draft/--lookup (default: a request to repeat\n"
+            "                            a C function with a variable renamed)\n"
             "  --busy N                  kiln's own: N spinning background processes during the\n"
             "                            measurement (a busy machine; N = the cores for the\n"
             "                            under-load figures of docs/PERF.md)\n\n"
@@ -78,6 +87,8 @@ typedef struct bench_opts {
     const char *model, *device;
     kiln_int_list p, n, pg, d, t, b, ub, fa, ctk; /* pg: pairs (P, N) back to back; ctk: kiln_dtype values */
     int reps, batch, out, busy;
+    const char *draft, *prompt_file; /* speculative decoding (demo/bench_spec.c) */
+    int lookup, draft_max;
 } bench_opts;
 
 #define CMD "kiln bench"
@@ -111,6 +122,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
     o->device = "cpu";
     o->reps = 5;
     o->batch = 1;
+    o->draft_max = 8;
     kiln_int_list ctv = {0};
     int ok = !kiln_int_list_push(&o->p, 512) && !kiln_int_list_push(&o->n, 128) && !kiln_int_list_push(&o->d, 0) &&
              !kiln_int_list_push(&o->t, 0) && !kiln_int_list_push(&o->b, 2048) && !kiln_int_list_push(&o->ub, 512) &&
@@ -144,6 +156,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         else if (is(a, "-r", "--repetitions") || is(a, "--reps", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 1000, &o->reps);
         else if (is(a, "--batch", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 4096, &o->batch);
         else if (is(a, "--busy", NULL)) ok = !kiln_arg_i32(CMD, a, v, 0, 1024, &o->busy);
+        else if (is(a, "--draft", "-md")) o->draft = v;
+        else if (is(a, "--lookup", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 64, &o->lookup);
+        else if (is(a, "--draft-max", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 64, &o->draft_max);
+        else if (is(a, "--prompt-file", NULL)) o->prompt_file = v;
         else if (is(a, "--backend", "--device")) o->device = v;
         else if (is(a, "-pg", NULL)) {
             kiln_int_list pair = {0};
@@ -174,6 +190,14 @@ static int parse_args(int argc, char **argv, bench_opts *o)
     kiln_int_list_free(&ctv);
     if (ok && !o->model) {
         fprintf(stderr, CMD ": -m MODEL is required\n");
+        ok = 0;
+    }
+    if (ok && o->draft && o->lookup) {
+        fprintf(stderr, CMD ": give one of --draft and --lookup\n");
+        ok = 0;
+    }
+    if (ok && (o->draft || o->lookup) && (o->n.v[0] < 2 || o->batch > 1 || o->out != OUT_MD)) {
+        fprintf(stderr, CMD ": --draft/--lookup measure one sequence generating -n >= 2 tokens, as a markdown table\n");
         ok = 0;
     }
     return ok ? 0 : 2;
@@ -370,7 +394,11 @@ int kiln_cmd_bench_model(int argc, char **argv)
 {
     bench_opts o = {0};
     int rc = parse_args(argc, argv, &o);
-    if (rc) {
+    if (rc || o.draft || o.lookup) {
+        bench_spec_opts so = {.model = o.model, .device = o.device, .draft = o.draft, .lookup = o.lookup,
+                              .draft_max = o.draft_max, .prompt_file = o.prompt_file, .n_gen = o.n.v[0],
+                              .reps = o.reps, .threads = o.t.v[0], .kv = (kiln_dtype)o.ctk.v[0]};
+        if (!rc) rc = kiln_bench_speculative(&so);
         free_opts(&o);
         return rc;
     }

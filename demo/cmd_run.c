@@ -50,6 +50,14 @@ static void usage(FILE *f)
             "  -cnv, --conversation    talk instead: runs kiln chat with these flags (-p/-sys become its\n"
             "                          --system message; see kiln chat --help)\n"
             "      --dump-logits F     write the logits of every forward pass to F, one line each\n"
+            "      --draft MODEL       speculative decoding with MODEL as the draft (same vocabulary as -m):\n"
+            "                          it proposes up to --draft-max tokens, the model checks them in one pass\n"
+            "      --draft-max N       proposals per pass (default 8)\n"
+            "      --draft-device D    the draft model's device (default: --device's)\n"
+            "      --lookup N          speculative decoding by prompt lookup: the longest suffix of up to N\n"
+            "                          tokens seen before in the prompt or output proposes what followed it\n"
+            "                          (no second model); greedy output is the same as without, sampled\n"
+            "                          output has the same distribution\n"
             "  -h, --help              this help\n\n"
             "Models without a vocabulary (llama2.c checkpoints, synthetic models) take --prompt-ids\n"
             "and print ids. Generation stops at the end-of-sequence token (llama2.c checkpoints: at\n"
@@ -107,7 +115,7 @@ static void dump_logits(FILE *f, const float *logits, int n)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt_ids, *device, *dump, *prompt_file;
+    const char *model, *prompt_ids, *device, *dump, *prompt_file, *draft, *draft_device;
     int32_t *ids;        /* --prompt-ids, parsed (malloc'ed) */
     int n_ids;
     char *prompt;        /* -p or -f text (malloc'ed), escapes processed with -e */
@@ -115,6 +123,7 @@ typedef struct run_opts {
     int n_predict;       /* -1: until the context is full */
     int threads, ctx, no_bos, ignore_eos, ids_only, seed_given, escape, no_display_prompt;
     int context_shift, keep;
+    int lookup, draft_max; /* speculative decoding: prompt lookup's n-gram, proposals per pass */
     kiln_dtype kv_type;
     kiln_sampler_params sp;
 } run_opts;
@@ -135,6 +144,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
     o->kv_type = KILN_F16;
     o->sp = kiln_sampler_params_default();
     o->device = "cpu";
+    o->draft_max = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -159,6 +169,10 @@ static int parse_args(int argc, char **argv, run_opts *o)
         else if (OPT("--ctx-size", "-c") || OPT("--ctx", NULL)) bad = kiln_arg_i32(CMD, a, v, 0, MAX_CTX, &o->ctx);
         else if (OPT("--keep", NULL)) bad = kiln_arg_i32(CMD, a, v, -1, MAX_CTX, &o->keep);
         else if (OPT("--dump-logits", NULL)) o->dump = v;
+        else if (OPT("--draft", "-md")) o->draft = v;
+        else if (OPT("--draft-device", NULL)) o->draft_device = v;
+        else if (OPT("--draft-max", NULL)) bad = kiln_arg_i32(CMD, a, v, 1, 64, &o->draft_max);
+        else if (OPT("--lookup", NULL)) bad = kiln_arg_i32(CMD, a, v, 1, 64, &o->lookup);
         else if (OPT("--kv-type", NULL)) {
             if (parse_kv_type(v, &o->kv_type)) {
                 fprintf(stderr, CMD ": --kv-type must be f16, f32 or q8_0, not '%s'\n", v);
@@ -185,6 +199,14 @@ static int parse_args(int argc, char **argv, run_opts *o)
     }
     if (!!prompt_arg + !!o->prompt_file + !!o->prompt_ids > 1) {
         fprintf(stderr, CMD ": give one of -p, -f and --prompt-ids\n");
+        return 2;
+    }
+    if (o->draft && o->lookup) {
+        fprintf(stderr, CMD ": give one of --draft and --lookup\n");
+        return 2;
+    }
+    if ((o->draft || o->lookup) && o->dump) {
+        fprintf(stderr, CMD ": --dump-logits writes one line per forward pass; not with --draft or --lookup\n");
         return 2;
     }
     if (o->sp.repeat_last_n < 0) o->sp.repeat_last_n = o->ctx ? o->ctx : MAX_CTX; /* -1: the whole context */
@@ -292,6 +314,66 @@ static int shift_context(kiln_session *s, run_window *w, int32_t next, float *lo
     return 0;
 }
 
+/* What a generation did, for the closing log line. */
+typedef struct run_counts {
+    int n_gen, n_decode, full;
+    const char *why;
+    int passes, proposed, accepted; /* speculative decoding */
+} run_counts;
+
+/* Emits token t; returns 1 when generation stops there (EOS, or -n reached). */
+static int emit_and_check(const run_opts *o, const kiln_tokenizer *tok, int32_t t, int32_t stop, run_counts *g)
+{
+    emit_token(o, tok, t, g->n_gen == 0);
+    g->n_gen++;
+    if (t == stop) {
+        g->why = "end of sequence";
+        return 1;
+    }
+    return g->n_gen == o->n_predict;
+}
+
+/* Generation with speculative decoding: every pass the proposer guesses up
+ * to --draft-max tokens after the window, the model checks them in one
+ * forward pass (kiln_spec_step), and the accepted ones plus the model's own
+ * next token are emitted. The window is the token array: the cache holds all
+ * of it but the last (sampled, not yet fed). A full context shifts (or
+ * stops) as without speculation. Returns 0 ok, 1 error (printed). */
+static int generate_speculative(const run_opts *o, kiln_session *s, kiln_sampler *smp, kiln_proposer *prop,
+                                const kiln_tokenizer *tok, run_window *w, float *logits, int32_t stop, run_counts *g)
+{
+    int32_t next = kiln_sampler_sample(smp, logits, w->win, (size_t)w->n);
+    int32_t cap = kiln_session_capacity(s);
+    while (!emit_and_check(o, tok, next, stop, g)) {
+        if (w->n >= cap) { /* no room for `next` */
+            int r = o->context_shift ? shift_context(s, w, next, logits) : 2;
+            if (r == 1) return 1;
+            if (r == 2) {
+                g->full = 1;
+                g->why = "the context is full";
+                return 0;
+            }
+            g->n_decode++;
+            next = kiln_sampler_sample(smp, logits, w->win, (size_t)w->n);
+            continue;
+        }
+        w->win[w->n] = next;
+        kiln_spec_seq q = {.seq_id = 0, .proposer = prop, .sampler = smp, .tokens = w->win,
+                           .n_tokens = (size_t)w->n + 1, .cap_tokens = (size_t)cap + 1, .max_draft = o->draft_max};
+        if (kiln_spec_step(s, 1, &q)) {
+            fprintf(stderr, "\n" CMD ": %s\n", kiln_last_error());
+            return 1;
+        }
+        g->passes++, g->n_decode++;
+        g->proposed += q.n_proposed, g->accepted += q.n_accepted;
+        for (int i = w->n + 1; i + 1 < (int)q.n_tokens; i++) /* the accepted proposals */
+            if (emit_and_check(o, tok, w->win[i], stop, g)) return 0;
+        w->n = (int)q.n_tokens - 1;
+        next = w->win[w->n];
+    }
+    return 0;
+}
+
 /* -cnv / --conversation: llama-cli's conversation mode is kiln chat. The
  * prompt becomes the system message, as llama-cli takes it; llama-cli's
  * spellings of the shared flags map onto chat's, the rest pass through (and
@@ -334,10 +416,11 @@ int kiln_cmd_run(int argc, char **argv)
     }
     if (!o.seed_given) o.sp.seed = (uint64_t)time(NULL);
 
-    kiln_model *m = NULL;
-    kiln_context *ctx = NULL;
+    kiln_model *m = NULL, *draft = NULL;
+    kiln_context *ctx = NULL, *draft_ctx = NULL;
     kiln_session *s = NULL;
     kiln_sampler *smp = NULL;
+    kiln_proposer *prop = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
     FILE *dump = NULL;
@@ -378,9 +461,32 @@ int kiln_cmd_run(int argc, char **argv)
     kiln_session_options so = kiln_session_options_default();
     so.ctx_len = ctx_len;
     so.kv_type = o.kv_type;
+    if (o.draft || o.lookup) so.logits_rows = o.draft_max + 1; /* a verify pass's rows through the output layer at once */
     if (kiln_session_create(m, ctx, &so, &s) || kiln_sampler_create(&o.sp, c->n_vocab, &smp)) {
         fprintf(stderr, CMD ": %s\n", kiln_last_error());
         goto done;
+    }
+    if (o.lookup && kiln_proposer_lookup(o.lookup, &prop)) {
+        fprintf(stderr, CMD ": %s\n", kiln_last_error());
+        goto done;
+    }
+    if (o.draft) {
+        fprintf(stderr, CMD ": loading the draft model %s ...\n", o.draft);
+        if (kiln_model_load(o.draft, &draft)) {
+            fprintf(stderr, CMD ": --draft: %s\n", kiln_last_error());
+            goto done;
+        }
+        if (o.draft_device && strcmp(o.draft_device, o.device) &&
+            kiln_context_create(o.draft_device, &copt, &draft_ctx)) {
+            fprintf(stderr, CMD ": --draft-device %s: %s\n", o.draft_device, kiln_last_error());
+            goto done;
+        }
+        kiln_sampler_params dsp = o.sp;
+        dsp.seed = o.sp.seed ^ 0x9E3779B97F4A7C15ull; /* its own draws, not the target's */
+        if (kiln_proposer_draft(draft, m, draft_ctx ? draft_ctx : ctx, &so, &dsp, &prop)) {
+            fprintf(stderr, CMD ": --draft %s: %s\n", o.draft, kiln_last_error());
+            goto done;
+        }
     }
     fprintf(stderr, CMD ": ready in %.2f s; %d prompt tokens, seed %llu, temperature %g\n", now_s() - t0, n_prompt,
             (unsigned long long)o.sp.seed, o.sp.temperature);
@@ -410,26 +516,22 @@ int kiln_cmd_run(int argc, char **argv)
         goto done;
     }
     dump_logits(dump, logits, c->n_vocab);
+    int32_t guess;
+    if (prop) kiln_proposer_propose(prop, ids, (size_t)n_prompt, 1, &guess, NULL); /* a draft reads the prompt too */
     t_prefill = now_s() - t_prefill;
 
     double t_decode = now_s();
-    int n_gen = 0, n_decode = 0, full = 0;
-    const char *why = "reached -n";
-    while (o.n_predict < 0 || n_gen < o.n_predict) {
+    run_counts g = {.why = "reached -n"};
+    if (prop && o.n_predict != 0 && generate_speculative(&o, s, smp, prop, tok, &w, logits, stop, &g)) goto done;
+    while (!prop && (o.n_predict < 0 || g.n_gen < o.n_predict)) {
         int32_t next = kiln_sampler_sample(smp, logits, w.win, (size_t)w.n);
-        emit_token(&o, tok, next, n_gen == 0);
-        n_gen++;
-        if (next == stop) {
-            why = "end of sequence";
-            break;
-        }
-        if (n_gen == o.n_predict) break;
+        if (emit_and_check(&o, tok, next, stop, &g)) break;
         if (w.n >= kiln_session_capacity(s)) { /* no room for `next`: never write past the cache */
             int r = o.context_shift ? shift_context(s, &w, next, logits) : 2;
             if (r == 1) goto done;
             if (r == 2) {
-                full = 1;
-                why = "the context is full";
+                g.full = 1;
+                g.why = "the context is full";
                 break;
             }
         } else {
@@ -439,19 +541,25 @@ int kiln_cmd_run(int argc, char **argv)
             }
             w.win[w.n++] = next;
         }
-        n_decode++;
+        g.n_decode++;
         dump_logits(dump, logits, c->n_vocab);
     }
     t_decode = now_s() - t_decode;
     printf("\n");
     fflush(stdout);
-    if (full)
+    if (g.full)
         fprintf(stderr, CMD ": stopped: the context is full (%d tokens)%s\n", kiln_session_capacity(s),
                 o.context_shift ? "; --keep leaves nothing to drop"
                                 : "; raise -c, or pass --context-shift to drop old tokens and go on");
+    /* tokens after the first (which the prompt's pass gives) per second of decoding */
+    int n_after = g.n_gen > 0 ? g.n_gen - 1 : 0;
     fprintf(stderr, CMD ": %d tokens (%s); prompt %d tokens in %.3f s (%.1f tok/s), %d decode steps in %.3f s (%.1f tok/s)",
-            n_gen, why, n_prompt, t_prefill, n_prompt / (t_prefill > 0 ? t_prefill : 1e-9), n_decode, t_decode,
-            n_decode / (t_decode > 0 ? t_decode : 1e-9));
+            g.n_gen, g.why, n_prompt, t_prefill, n_prompt / (t_prefill > 0 ? t_prefill : 1e-9), g.n_decode, t_decode,
+            (prop ? n_after : g.n_decode) / (t_decode > 0 ? t_decode : 1e-9));
+    if (prop)
+        fprintf(stderr, "; speculative: %d of %d proposals accepted (%.1f%%), %.2f tokens per pass",
+                g.accepted, g.proposed, g.proposed ? 100.0 * g.accepted / g.proposed : 0.0,
+                g.passes ? (double)(g.accepted + g.passes) / g.passes : 0.0);
     if (w.shifts) fprintf(stderr, "; %d context shift%s", w.shifts, w.shifts == 1 ? "" : "s");
     fprintf(stderr, "\n");
     rc = 0;
@@ -462,8 +570,11 @@ done:
     free(o.ids);
     free(o.prompt);
     kiln_sampler_free(smp);
+    kiln_proposer_free(prop); /* its session lives on a context: before the contexts */
     kiln_session_free(s);
+    kiln_context_destroy(draft_ctx);
     kiln_context_destroy(ctx);
+    kiln_model_free(draft);
     kiln_model_free(m);
     return rc;
 }

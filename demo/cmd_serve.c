@@ -32,6 +32,10 @@ static void usage(FILE *f)
                "      --timeout S         close connections idle for S seconds (default 30)\n"
                "      --no-prefix-cache   recompute every prompt (default: full KV blocks of equal\n"
                "                          prompt prefixes are shared and kept)\n"
+               "      --lookup N          speculative decoding by prompt lookup (n-grams up to N): each\n"
+               "                          request proposes up to --draft-max tokens per step, one pass\n"
+               "                          checks them all (same greedy text, same sampled distribution)\n"
+               "      --draft-max K       proposals per request and step (default 8)\n"
                "  the context (--ctx) is per request; the KV cache holds --parallel of them\n");
     model_flags_usage(f);
 }
@@ -48,7 +52,7 @@ int kiln_cmd_serve(int argc, char **argv)
     model_flags_init(&f);
     serve_http_options ho = {.host = "127.0.0.1", .port = 8080, .max_body = 1 << 20, .timeout_s = 30,
                              .max_connections = 1024};
-    int parallel = 4, prefix_cache = 1, max_body = 1 << 20;
+    int parallel = 4, prefix_cache = 1, max_body = 1 << 20, lookup = 0, draft_max = 8;
     for (int i = 1; i < argc; i++) {
         int r = model_flags_parse(&f, "serve", argc, argv, &i);
         if (r < 0) return 2;
@@ -67,6 +71,10 @@ int kiln_cmd_serve(int argc, char **argv)
             if (flag_int("serve", a, argv[++i], 0, 65535, &ho.port)) return 2;
         } else if (!strcmp(a, "--parallel") && v) {
             if (flag_int("serve", a, argv[++i], 1, 256, &parallel)) return 2;
+        } else if (!strcmp(a, "--lookup") && v) {
+            if (flag_int("serve", a, argv[++i], 1, 64, &lookup)) return 2;
+        } else if (!strcmp(a, "--draft-max") && v) {
+            if (flag_int("serve", a, argv[++i], 1, 64, &draft_max)) return 2;
         } else if (!strcmp(a, "--max-body") && v) {
             if (flag_int("serve", a, argv[++i], 64, 1 << 30, &max_body)) return 2;
         } else if (!strcmp(a, "--timeout") && v) {
@@ -102,7 +110,7 @@ int kiln_cmd_serve(int argc, char **argv)
     serve_model_info mi = {.name = basename_of(f.model), .defaults = f.sp};
     if (kiln_chat_template_for_model(m, f.chat_template, &mi.tmpl))
         fprintf(stderr, "kiln serve: %s; /v1/chat/completions is refused, /v1/completions works\n", kiln_last_error());
-    serve_sched_options so = {.parallel = parallel, .prefix_cache = prefix_cache,
+    serve_sched_options so = {.parallel = parallel, .prefix_cache = prefix_cache, .lookup = lookup, .draft_max = draft_max,
                               .eot = mi.tmpl ? kiln_chat_template_stop_id(mi.tmpl, kiln_model_tokenizer(m)) : -1};
     if (serve_sched_start(s, m, &so, &S)) {
         fprintf(stderr, "kiln serve: %s\n", kiln_last_error());
@@ -111,9 +119,11 @@ int kiln_cmd_serve(int argc, char **argv)
     ho.capacity = kiln_session_capacity(s);
     int port = 0;
     if (serve_http_start(&ho, S, m, &mi, &h, &port)) goto done;
-    fprintf(stderr, "kiln serve: %s on %s, %d parallel, context %d, chat template %s, prefix cache %s\n", mi.name,
+    fprintf(stderr, "kiln serve: %s on %s, %d parallel, context %d, chat template %s, prefix cache %s", mi.name,
             f.device, parallel, ho.capacity, mi.tmpl ? kiln_chat_template_name(mi.tmpl) : "none",
             prefix_cache ? "on" : "off");
+    if (lookup) fprintf(stderr, ", prompt lookup %d (up to %d proposals)", lookup, draft_max);
+    fprintf(stderr, "\n");
     fprintf(stderr, "kiln serve: listening on http://%s:%d\n", ho.host, port);
     fflush(stderr);
 

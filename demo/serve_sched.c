@@ -57,6 +57,8 @@ struct serve_sched {
     int n_running;
     float *logits;                 /* [parallel][n_vocab] */
     int32_t *step_seqs, *step_tokens;
+    kiln_proposer *lookup;         /* speculative decoding (stateless: one for all jobs), or NULL */
+    kiln_spec_seq *spec;           /* [parallel] */
 };
 
 /* ------------------------------------------------------------------ jobs */
@@ -238,7 +240,9 @@ static int accept_token(serve_sched *S, serve_job *j, int32_t tok)
         }
     }
     if (go_on && j->n_generated >= j->max_tokens) finish_locked(j, "length"), go_on = 0;
-    if (go_on && kiln_session_seq_len(S->s, j->seq) + 1 > S->capacity) finish_locked(j, "length"), go_on = 0;
+    /* tok is fed next, after the n_prompt + n_generated - 1 before it (counted from
+     * the history: with speculation the cache may already hold more) */
+    if (go_on && j->n_prompt + j->n_generated > S->capacity) finish_locked(j, "length"), go_on = 0;
     if (go_on) {
         publish_locked(j, j->n_text - held_back(j));
         if (j->published > before || len == 0) pthread_cond_broadcast(&j->cv);
@@ -299,19 +303,68 @@ static int start_job(serve_sched *S, serve_job *j)
     return accept_token(S, j, tok);
 }
 
+/* The runtime failed a step: every running job fails with its message. */
+static void fail_all(serve_sched *S)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", kiln_last_error());
+    for (int i = 0; i < S->n_running; i++) fail_job(S->running[i], msg);
+    while (S->n_running) retire(S, S->n_running - 1);
+}
+
+static void retire_job(serve_sched *S, serve_job *j)
+{
+    for (int k = 0; k < S->n_running; k++)
+        if (S->running[k] == j) {
+            retire(S, k);
+            return;
+        }
+}
+
+/* One speculative step over every running job (kiln_spec_step: each job's
+ * proposals, one target pass for all, each job's own count accepted); the
+ * new tokens go through accept_token in order, until one ends the job. */
+static void spec_step(serve_sched *S)
+{
+    int n = S->n_running;
+    serve_job *order[n > 0 ? n : 1];
+    memcpy(order, S->running, (size_t)n * sizeof *order);
+    for (int i = 0; i < n; i++) {
+        serve_job *j = order[i];
+        /* j->hist: the tokens in the cache, then j->next; room up to max_tokens */
+        S->spec[i] = (kiln_spec_seq){.seq_id = j->seq, .proposer = S->lookup, .sampler = j->smp, .tokens = j->hist,
+                                     .n_tokens = (size_t)(j->n_prompt + j->n_generated),
+                                     .cap_tokens = (size_t)(j->n_prompt + j->max_tokens), .max_draft = S->o.draft_max};
+    }
+    if (kiln_spec_step(S->s, (size_t)n, S->spec)) {
+        fail_all(S);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        serve_job *j = order[i];
+        size_t from = (size_t)(j->n_prompt + j->n_generated);
+        for (size_t t = from; t < S->spec[i].n_tokens; t++)
+            if (!accept_token(S, j, j->hist[t])) {
+                retire_job(S, j);
+                break;
+            }
+    }
+}
+
 /* One decode step over every running job; retires those that ended. */
 static void step(serve_sched *S)
 {
+    if (S->lookup) {
+        spec_step(S);
+        return;
+    }
     int n = 0;
     for (int i = 0; i < S->n_running; i++) {
         S->step_seqs[n] = S->running[i]->seq;
         S->step_tokens[n++] = S->running[i]->next;
     }
     if (kiln_session_decode(S->s, (size_t)n, S->step_seqs, S->step_tokens, S->logits)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", kiln_last_error());
-        for (int i = 0; i < S->n_running; i++) fail_job(S->running[i], msg);
-        while (S->n_running) retire(S, S->n_running - 1);
+        fail_all(S);
         return;
     }
     /* running[] is in step order until the first retire; sample all first. */
@@ -321,13 +374,7 @@ static void step(serve_sched *S)
         serve_job *j = order[i];
         int32_t tok = kiln_sampler_sample(j->smp, S->logits + (size_t)i * S->n_vocab, j->hist,
                                           (size_t)(j->n_prompt + j->n_generated));
-        if (!accept_token(S, j, tok)) {
-            for (int k = 0; k < S->n_running; k++)
-                if (S->running[k] == j) {
-                    retire(S, k);
-                    break;
-                }
-        }
+        if (!accept_token(S, j, tok)) retire_job(S, j);
     }
 }
 
@@ -395,15 +442,22 @@ kiln_status serve_sched_start(kiln_session *s, const kiln_model *m, const serve_
     S->logits = malloc((size_t)S->o.parallel * (size_t)S->n_vocab * sizeof *S->logits);
     S->step_seqs = malloc((size_t)S->o.parallel * sizeof *S->step_seqs);
     S->step_tokens = malloc((size_t)S->o.parallel * sizeof *S->step_tokens);
-    if (!S->running || !S->logits || !S->step_seqs || !S->step_tokens) {
+    S->spec = malloc((size_t)S->o.parallel * sizeof *S->spec);
+    if (!S->running || !S->logits || !S->step_seqs || !S->step_tokens || !S->spec) {
         serve_sched_free(S);
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "serve: out of memory");
+    }
+    kiln_status st;
+    if (S->o.lookup && (st = kiln_proposer_lookup(S->o.lookup, &S->lookup))) {
+        serve_sched_free(S);
+        return st;
     }
     if (S->o.prefix_cache) kiln_session_prefix_cache(s, 1);
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
     if (pthread_create(&S->thread, NULL, sched_main, S)) {
-        free(S->running), free(S->logits), free(S->step_seqs), free(S->step_tokens), free(S);
+        kiln_proposer_free(S->lookup);
+        free(S->running), free(S->logits), free(S->step_seqs), free(S->step_tokens), free(S->spec), free(S);
         return kiln_fail(KILN_ERR_INTERNAL, "serve: cannot start the scheduler thread");
     }
     *out = S;
@@ -442,6 +496,8 @@ void serve_sched_free(serve_sched *S)
     free(S->logits);
     free(S->step_seqs);
     free(S->step_tokens);
+    free(S->spec);
+    kiln_proposer_free(S->lookup);
     free(S);
 }
 

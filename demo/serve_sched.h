@@ -45,6 +45,8 @@ typedef struct serve_sched_options {
     int parallel;          /* jobs decoding at once (<= the session's max_seqs) */
     int32_t eot;           /* end-of-turn token besides EOS, or -1 */
     int prefix_cache;      /* share full KV blocks of equal prompt prefixes */
+    int lookup;            /* speculative decoding by prompt lookup: n-grams up to this (0 = off) */
+    int draft_max;         /* proposals per request and step (with lookup) */
 } serve_sched_options;
 
 kiln_status serve_sched_start(kiln_session *s, const kiln_model *m, const serve_sched_options *o, serve_sched **out);

@@ -338,6 +338,78 @@ kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *s
     return decode_step(s, (int)n_seqs, seq_ids, tokens, logits);
 }
 
+/* Several tokens of each of several sequences in one pass (speculative
+ * decoding's verify step): K/V of all go into the cache first, then every
+ * token attends through its sequence's block table row with length pos + 1
+ * (causal), as a decode query would, so each row computes what decoding the
+ * tokens one at a time computes. logits[n][n_vocab] of every token. */
+static kiln_status multi_step(kiln_session *s, int n_seqs, const int32_t *seqs, const int32_t *const *tokens,
+                              const int32_t *counts, int n, float *logits)
+{
+    kiln_status st;
+    int t = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        int32_t len = s->kv.seqs[seqs[i]].len;
+        if ((st = kiln_kv_cache_reserve(&s->kv, seqs[i], len + counts[i]))) return st;
+        for (int j = 0; j < counts[i]; j++, t++) {
+            s->tok_seq[t] = seqs[i], s->tok_pos[t] = len + j, s->step_lens[t] = len + j + 1;
+            s->host_ids[t] = tokens[i][j];
+        }
+    }
+    if ((st = begin_step(s, s->host_ids, n)) || (st = kiln_kv_cache_upload_rows(&s->kv, n, s->tok_seq, s->step_lens)) ||
+        (st = run_layers(s, n, 0)))
+        return st;
+    for (int i = 0; i < n_seqs; i++) s->kv.seqs[seqs[i]].len += counts[i];
+    return step_logits(s, n, logits, 1);
+}
+
+kiln_status kiln_session_verify(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *const *tokens,
+                                const int32_t *n_tokens, float *logits)
+{
+    const char *fn = "kiln_session_verify";
+    if (!s || !seq_ids || !tokens || !n_tokens || !logits) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: null argument", fn);
+    if (n_seqs == 0) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: no sequences", fn);
+    if (n_seqs > (size_t)s->max_seqs)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %zu sequences, but the session holds at most %d (max_seqs)", fn,
+                         n_seqs, s->max_seqs);
+    kiln_status st;
+    int32_t need = 0, cap = kiln_kv_cache_capacity(&s->kv);
+    size_t total = 0;
+    char label[32];
+    for (size_t i = 0; i < n_seqs; i++) {
+        int32_t q = seq_ids[i];
+        if ((st = kiln_kv_cache_check_seq(&s->kv, q, fn))) return st;
+        for (size_t j = 0; j < i; j++)
+            if (seq_ids[j] == q)
+                return kiln_fail(KILN_ERR_INVALID_ARG, "%s: sequence %d appears twice (at %zu and %zu)", fn, q, j, i);
+        if (n_tokens[i] < 1 || !tokens[i])
+            return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %sno tokens (each sequence needs at least one)", fn,
+                             seq_label(s, q, label, sizeof label));
+        if ((st = check_ids(s, tokens[i], (size_t)n_tokens[i]))) return kiln_fail_prefix(st, "%s", fn);
+        int32_t len = s->kv.seqs[q].len;
+        if ((int64_t)len + n_tokens[i] > cap)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "%s%d more tokens do not fit the context: %d of %d positions are used (raise --ctx)",
+                             seq_label(s, q, label, sizeof label), n_tokens[i], len, cap);
+        need += kiln_kv_cache_blocks_needed(&s->kv, q, len + n_tokens[i]);
+        total += (size_t)n_tokens[i];
+    }
+    if (total > (size_t)s->max_tokens)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %zu tokens in one step; the session takes at most %d", fn, total,
+                         s->max_tokens);
+    if (need > kiln_kv_cache_available(&s->kv))
+        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: the step needs %d more KV blocks; %d of %d are free (end a sequence first)",
+                         fn, need, kiln_kv_cache_available(&s->kv), s->kv.n_blocks);
+    return multi_step(s, (int)n_seqs, seq_ids, tokens, n_tokens, (int)total, logits);
+}
+
+kiln_status kiln_session_seq_truncate(kiln_session *s, int32_t seq_id, int32_t len)
+{
+    kiln_status st;
+    if (!s) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_seq_truncate: null argument");
+    if ((st = kiln_kv_cache_check_seq(&s->kv, seq_id, "kiln_session_seq_truncate"))) return st;
+    return kiln_kv_cache_truncate(&s->kv, seq_id, len);
+}
+
 kiln_status kiln_session_forward(kiln_session *s, const int32_t *ids, size_t n, float *logits)
 {
     if (!s || (!ids && n)) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_session_forward: null argument");

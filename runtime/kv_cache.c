@@ -191,6 +191,26 @@ kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_le
     return KILN_OK;
 }
 
+kiln_status kiln_kv_cache_truncate(kiln_kv_cache *kv, int32_t seq, int32_t len)
+{
+    kiln_kv_seq *q = &kv->seqs[seq];
+    if (len < 0 || len > q->len)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d holds %d tokens; it cannot be rolled back to %d", seq, q->len,
+                         len);
+    int32_t *row = kv->table + (size_t)seq * kv->max_blocks_per_seq;
+    int32_t keep = (len + kv->block_size - 1) / kv->block_size;
+    if (len % kv->block_size && keep <= q->n_blocks) { /* the new end falls inside block keep-1 */
+        int32_t b = row[keep - 1];
+        if (kv->block_refs[b] > 1)
+            return kiln_fail(KILN_ERR_INVALID_ARG, "sequence %d: cannot roll back to %d tokens inside a KV block shared through the prefix cache",
+                             seq, len);
+        kv->block_hash[b] = 0; /* no longer full: its key would lie once it is written again */
+    }
+    while (q->n_blocks > keep) kiln_kv_cache_release_block(kv, row[--q->n_blocks]);
+    q->len = len;
+    return KILN_OK;
+}
+
 int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos)
 {
     int32_t block = kv->table[(size_t)seq * kv->max_blocks_per_seq + pos / kv->block_size];

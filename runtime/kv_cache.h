@@ -77,6 +77,13 @@ kiln_status kiln_kv_cache_check_seq(const kiln_kv_cache *kv, int32_t seq, const 
 int32_t kiln_kv_cache_blocks_needed(const kiln_kv_cache *kv, int32_t seq, int32_t new_len);
 /* Makes room for sequence seq to grow to new_len tokens (takes blocks). */
 kiln_status kiln_kv_cache_reserve(kiln_kv_cache *kv, int32_t seq, int32_t new_len);
+/* Rolls sequence seq back to its first len tokens (<= its length): the
+ * blocks wholly past the new end go back to the pool (last first, as
+ * seq_end), the kept ones are neither copied nor touched; the slots past len
+ * in the last kept block are overwritten as the sequence grows again. A kept
+ * block that is shared through the prefix cache cannot be cut into (its
+ * contents would change under the other holders): refused, nothing changed. */
+kiln_status kiln_kv_cache_truncate(kiln_kv_cache *kv, int32_t seq, int32_t len);
 /* The slot of position pos of sequence seq (the position must be reserved). */
 int32_t kiln_kv_cache_slot(const kiln_kv_cache *kv, int32_t seq, int32_t pos);
 

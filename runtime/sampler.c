@@ -116,7 +116,10 @@ static void select_top(kiln_sampler *s, const float *logits, int32_t k)
     }
 }
 
-int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history)
+/* The penalty applied in place; then for greedy (temperature 0) the pick,
+ * else cand[0..keep) with unnormalized probabilities p: what a draw chooses
+ * from. Returns keep, or 0 with *pick set for greedy. */
+static int32_t candidates(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history, int32_t *pick)
 {
     const kiln_sampler_params *p = &s->p;
     int32_t n = s->n_vocab;
@@ -136,7 +139,8 @@ int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *histo
         int32_t best = 0;
         for (int32_t i = 1; i < n; i++)
             if (logits[i] > logits[best]) best = i;
-        return best;
+        *pick = best;
+        return 0;
     }
     int32_t keep = p->top_k > 0 && p->top_k < n ? p->top_k : n;
     if (keep < n) {
@@ -165,7 +169,14 @@ int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *histo
         while (k < keep && s->cand[k].p >= p->min_p) k++;
         keep = k;
     }
-    sum = 0;
+    return keep;
+}
+
+int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history)
+{
+    int32_t pick = 0, keep = candidates(s, logits, history, n_history, &pick);
+    if (!keep) return pick;
+    double sum = 0;
     for (int32_t i = 0; i < keep; i++) sum += s->cand[i].p;
     double r = uniform(&s->rng) * sum, acc = 0;
     for (int32_t i = 0; i < keep; i++) {
@@ -174,3 +185,36 @@ int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *histo
     }
     return s->cand[keep - 1].id;
 }
+
+const kiln_sampler_params *kiln_sampler_get_params(const kiln_sampler *s) { return &s->p; }
+int32_t kiln_sampler_n_vocab(const kiln_sampler *s) { return s->n_vocab; }
+
+void kiln_sampler_probs(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history, float *probs)
+{
+    int32_t pick = 0, keep = candidates(s, logits, history, n_history, &pick);
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    if (!keep) {
+        probs[pick] = 1;
+        return;
+    }
+    double sum = 0;
+    for (int32_t i = 0; i < keep; i++) sum += s->cand[i].p;
+    for (int32_t i = 0; i < keep; i++) probs[s->cand[i].id] = (float)(s->cand[i].p / sum);
+}
+
+int32_t kiln_sampler_draw(kiln_sampler *s, const float *weights)
+{
+    double sum = 0;
+    int32_t last = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        if (weights[i] > 0) sum += weights[i], last = i;
+    double r = uniform(&s->rng) * sum, acc = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        if (!(weights[i] > 0)) continue;
+        acc += weights[i];
+        if (r < acc) return i;
+    }
+    return last; /* rounding left r at the very top */
+}
+
+double kiln_sampler_uniform(kiln_sampler *s) { return uniform(&s->rng); }

@@ -141,7 +141,8 @@ kiln_status kiln_session_create(const kiln_model *m, kiln_context *ctx, const ki
     s->tok_slot = malloc(nb * sizeof *s->tok_slot);
     s->tok_seq = malloc(nb * sizeof *s->tok_seq);
     s->step_lens = malloc(nb * sizeof *s->step_lens);
-    if (!s->host_x || !s->tok_pos || !s->tok_slot || !s->tok_seq || !s->step_lens) {
+    s->host_ids = malloc(nb * sizeof *s->host_ids);
+    if (!s->host_x || !s->tok_pos || !s->tok_slot || !s->tok_seq || !s->step_lens || !s->host_ids) {
         st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "session: out of memory");
         goto fail;
     }
@@ -169,6 +170,7 @@ void kiln_session_free(kiln_session *s)
     free(s->tok_slot);
     free(s->tok_seq);
     free(s->step_lens);
+    free(s->host_ids);
     free(s);
 }
 

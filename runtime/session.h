@@ -50,6 +50,7 @@ struct kiln_session {
      * slot in the activation buffer), and each token's sequence. */
     int32_t *tok_pos, *tok_slot, *tok_seq;
     int32_t *step_lens;          /* decode: each sequence's length after the step */
+    int32_t *host_ids;           /* a verify step's tokens, gathered from its sequences */
     /* Prompts go through the block table (paged attention, a row per token)
      * instead of flash attention over fresh K/V: set with prefix caching, so
      * that every token is computed the same way whether the blocks before it

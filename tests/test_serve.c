@@ -128,6 +128,27 @@ Test(serve, sixteen_clients_each_as_alone, .timeout = 240)
     server_stop(&sv);
 }
 
+/* Speculative decoding by prompt lookup (tests/test_speculative.c has the
+ * runtime's side): requests of one batch propose different lengths; greedy
+ * text equals kiln run's (plain decoding), together equals alone. */
+Test(serve, prompt_lookup_gives_kiln_runs_text, .timeout = 240)
+{
+    need_python_openai();
+    server sv;
+    server_start(&sv, STORIES, (const char *const[]){"--chat-template", "chatml", "--parallel", "2", "--lookup", "2", NULL});
+    run_script(&sv, "test_openai_client.py", STORIES, "none");
+    server_stop(&sv);
+}
+
+Test(serve, prompt_lookup_sixteen_clients_each_as_alone, .timeout = 240)
+{
+    need_python_openai();
+    server sv;
+    server_start(&sv, STORIES, (const char *const[]){"--parallel", "8", "--lookup", "3", "--draft-max", "4", NULL});
+    run_script(&sv, "test_concurrency.py", STORIES, "none");
+    server_stop(&sv);
+}
+
 Test(serve, hostile_clients_are_refused_cleanly, .timeout = 240)
 {
     need_python_openai();

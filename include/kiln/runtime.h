@@ -157,6 +157,23 @@ kiln_status kiln_session_prefill_all(kiln_session *s, int32_t seq_id, const int3
 kiln_status kiln_session_decode(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *tokens,
                                 float *logits);
 
+/* Speculative decoding's verify step: tokens[i][0..n_tokens[i]) are appended
+ * to sequence seq_ids[i] (n_seqs distinct started sequences, each with its own
+ * count >= 1; at most the session's prefill batch in all), all in one pass,
+ * every token attending through the KV cache as a decode query would (causal),
+ * so each row is what decoding the tokens one at a time gives. Writes the
+ * logits of every token, sequence after sequence in the order of the call:
+ * logits[sum n_tokens][n_vocab]. The output layer runs logits_rows rows at a
+ * time: give a speculating session logits_rows >= the longest count. */
+kiln_status kiln_session_verify(kiln_session *s, size_t n_seqs, const int32_t *seq_ids, const int32_t *const *tokens,
+                                const int32_t *n_tokens, float *logits);
+/* Rolls sequence seq_id back to its first len tokens (at most its length):
+ * the KV blocks wholly past len go back to the pool, the kept ones are not
+ * copied; the cache then reads as if the dropped tokens had never been
+ * there. Refused (nothing changed) when len would cut into a block shared
+ * through the prefix cache. */
+kiln_status kiln_session_seq_truncate(kiln_session *s, int32_t seq_id, int32_t len);
+
 /* The single-sequence convenience: kiln_session_prefill on sequence 0
  * (started on first use). Ids out of range, or more tokens than the KV cache
  * has room for, fail without changing the session (as do bad arguments to
@@ -205,6 +222,87 @@ void kiln_sampler_free(kiln_sampler *s);
 /* Picks the next token from logits[n_vocab] (which it may modify), given the
  * tokens so far (for the repetition penalty). Returns the id. */
 int32_t kiln_sampler_sample(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history);
+
+/* The parameters the sampler was made with, and its vocabulary size. */
+const kiln_sampler_params *kiln_sampler_get_params(const kiln_sampler *s);
+int32_t kiln_sampler_n_vocab(const kiln_sampler *s);
+/* The distribution kiln_sampler_sample draws from for these logits and
+ * history (penalty, temperature, top-k, top-p, min-p applied; greedy: all
+ * mass on its pick): probs[n_vocab], summing to 1. Modifies logits as
+ * kiln_sampler_sample does; draws nothing. */
+void kiln_sampler_probs(kiln_sampler *s, float *logits, const int32_t *history, size_t n_history, float *probs);
+/* A draw from weights[n_vocab] (>= 0, not all 0; need not sum to 1) with the
+ * sampler's generator; and a uniform number in [0, 1) from it. */
+int32_t kiln_sampler_draw(kiln_sampler *s, const float *weights);
+double kiln_sampler_uniform(kiln_sampler *s);
+
+/* ----------------------------------------------------- speculative decoding */
+
+/* A proposer guesses the tokens that follow a sequence; the target model
+ * then checks them all in one forward pass (kiln_spec_step). Greedy output is
+ * exactly plain greedy decoding's; sampling keeps the target's distribution
+ * (the rejection rule of Leviathan et al. 2023 and Chen et al. 2023). */
+typedef struct kiln_proposer kiln_proposer;
+
+/* Prompt lookup: the longest suffix of the sequence, of at most max_ngram
+ * tokens (down to 1), that occurred before in it (prompt and text so far);
+ * proposes what followed its latest occurrence. No model. */
+kiln_status kiln_proposer_lookup(int32_t max_ngram, kiln_proposer **out);
+/* A draft model (the target's vocabulary: same size, and the same token
+ * texts, BOS and EOS when both have one; otherwise a clear error) on context
+ * ctx (any backend), with a session of session options opts (NULL: defaults;
+ * one sequence is used) and its own sampler sp (NULL: greedy; when the target
+ * samples, give it the target's parameters with another seed: the closer its
+ * distribution to the target's, the more is accepted). The models and the
+ * context must outlive the proposer. A draft follows one sequence at a time
+ * (give each sequence its own; another sequence's tokens only cost it a
+ * re-prefill); prompt lookup keeps no state and may be shared. */
+kiln_status kiln_proposer_draft(const kiln_model *draft, const kiln_model *target, kiln_context *ctx,
+                                const kiln_session_options *opts, const kiln_sampler_params *sp,
+                                kiln_proposer **out);
+void kiln_proposer_free(kiln_proposer *p);
+/* Up to max tokens that may follow tokens[n] (the whole sequence: prompt and
+ * generated) into draft[max]; returns how many (0: no guess). When the
+ * proposer samples (a draft model at a temperature), *probs (when not NULL)
+ * points at the distributions it drew from, [count][n_vocab] (valid until
+ * the next call); NULL for a deterministic guess (lookup, greedy draft). */
+int32_t kiln_proposer_propose(kiln_proposer *p, const int32_t *tokens, size_t n, int32_t max, int32_t *draft,
+                              const float **probs);
+
+/* The acceptance rule for one sequence. tokens[n_ctx + n_draft]: the
+ * sequence (its last token the one the verified rows start from) followed by
+ * the proposals draft = tokens + n_ctx; logits[n_draft + 1][n_vocab] the
+ * target's rows for them (modified); draft_probs as kiln_proposer_propose
+ * gives them (NULL: deterministic proposals). Greedy samplers accept while
+ * kiln_sampler_sample agrees; others accept proposal i with probability
+ * min(1, p/q) and on a rejection draw from max(0, p - q), normalized. Writes
+ * how many proposals were accepted and the target's own token that follows
+ * them (the correction, or one more after all were accepted). */
+kiln_status kiln_spec_accept(kiln_sampler *smp, const int32_t *tokens, size_t n_ctx, int32_t n_draft, float *logits,
+                             const float *draft_probs, int32_t *n_accepted, int32_t *next);
+
+/* One sequence's part of a speculative step (kiln serve --lookup and kiln
+ * run --draft/--lookup use it; demo/serve_sched.c shows a batch). */
+typedef struct kiln_spec_seq {
+    int32_t seq_id;          /* a started sequence of the session */
+    kiln_proposer *proposer; /* NULL: no proposals, a plain decode step */
+    kiln_sampler *sampler;   /* the target's */
+    int32_t *tokens;         /* the sequence: what the KV cache holds, then the last sampled
+                                token (not yet in it); the step appends to it */
+    size_t n_tokens, cap_tokens;
+    int32_t max_draft;       /* proposals at most (fewer near the end of the context or cap_tokens) */
+    /* out */
+    int32_t n_new;           /* tokens appended: the accepted proposals, then the target's own */
+    int32_t n_proposed, n_accepted;
+} kiln_spec_seq;
+
+/* One target forward pass for n sequences, each proposing its own number of
+ * tokens: proposals, one kiln_session_verify over all, the acceptance rule,
+ * and each sequence's KV cache rolled back past its first rejected proposal
+ * (kiln_session_seq_truncate). Afterwards the cache holds all of tokens but
+ * the last again. Every sequence needs room in its context for the token
+ * already sampled. */
+kiln_status kiln_spec_step(kiln_session *s, size_t n, kiln_spec_seq *seqs);
 
 /* --------------------------------------------------------- writing models */
 
