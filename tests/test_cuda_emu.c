@@ -418,12 +418,15 @@ Test(cuda_emu, wrappers_compile_under_nvrtc)
 /* ---------------------------------------------------------------- the fast kernels */
 
 /* The q4_0 mat-vec (decode's kernel) through kiln_matmul on cuda-emu: its
- * streaming weight loads touch no more 32-byte sectors than the bytes they ask
- * for. (Its shared-memory window stores are conflict-free but sit in a loop
- * whose trip count differs by lane, which the profiler's pass-count grouping
- * cannot pair up: it reports conflicts there, so they are not asserted. Its int8
- * activation loads are not minimal: two 16-byte loads per lane 32 bytes apart
- * take 32 sectors per request for 512 bytes; L1 serves the second half.)
+ * weight loads are coalesced at the block level. Each lane reads one 18-byte
+ * block with four 32-bit loads and one 16-bit load (blocks are only 2-byte
+ * aligned), consecutive lanes consecutive blocks: a warp request then spans
+ * the warp's 32 blocks, 576 bytes, 19 sectors at most, and the warp's five
+ * requests take those same sectors, which L1 (ld.global.nc allocates there)
+ * serves after the first. Lanes reading blocks apart (another row, a stride)
+ * would take up to 32 sectors per request. Asserted: no more sectors per
+ * request than that span, and every weight byte read once (m is a multiple
+ * of the rows per block).
  * (No kiln kernel uses ldmatrix or cp.async yet: their counts are tested above.) */
 Test(cuda_emu, matvec_loads_are_coalesced)
 {
@@ -465,11 +468,42 @@ Test(cuda_emu, matvec_loads_are_coalesced)
                     (unsigned long long)c.bank_conflicts);
         cr_assert_gt(c.global_requests, 0);
         cr_assert_gt(c.stream_requests, 0, "%s: no streaming weight loads counted", c.kernel);
-        cr_assert_leq(c.stream_sectors * 32, c.stream_bytes, "%s: weight loads: %llu sectors for %llu bytes", c.kernel,
-                      (unsigned long long)c.stream_sectors, (unsigned long long)c.stream_bytes);
+        const unsigned long long span_sectors = 32 * 18 / 32 + 1;
+        cr_assert_leq(c.stream_sectors, c.stream_requests * span_sectors,
+                      "%s: weight loads: %llu sectors in %llu requests (at most %llu each)", c.kernel,
+                      (unsigned long long)c.stream_sectors, (unsigned long long)c.stream_requests, span_sectors);
+        cr_assert_eq(c.stream_bytes, 18ull * (unsigned long long)(m * (k / 32)),
+                     "%s: %llu bytes of weights read: each byte once", c.kernel, (unsigned long long)c.stream_bytes);
     }
     cr_assert(found, "no q4_0 mat-vec kernel was profiled");
     kiln_buffer_free(wb), kiln_buffer_free(xb), kiln_buffer_free(yb);
     free(w), free(x);
+    kiln_context_destroy(ctx);
+}
+
+/* The int8 mat-vec reads whole words of each weight block (q4_K: a 16-byte
+ * header): weights that validation accepts (4-byte aligned) but that start
+ * off that alignment are refused with a reason, not read misaligned (a fault
+ * on the GPU, an alignment report here). */
+Test(cuda_emu, matvec_misaligned_weights_refused)
+{
+    kiln_context_options o = kiln_context_options_default();
+    o.use_tuning = 0;
+    kiln_context *ctx = NULL;
+    cr_assert_eq(kiln_context_create("cuda-emu", &o, &ctx), KILN_OK, "%s", kiln_last_error());
+    const int64_t m = 2, k = 256;
+    const size_t wbytes = (size_t)m * 144;
+    kiln_buffer *wb, *xb, *yb;
+    cr_assert_eq(kiln_buffer_alloc(ctx, wbytes + 16, &wb), KILN_OK);
+    cr_assert_eq(kiln_buffer_alloc(ctx, sizeof(float) * (size_t)k, &xb), KILN_OK);
+    cr_assert_eq(kiln_buffer_alloc(ctx, sizeof(float) * (size_t)m, &yb), KILN_OK);
+    kiln_matmul_params p = {
+        .x = kiln_tensor_make(xb, 0, KILN_F32, 2, (int64_t[]){1, k}),
+        .w = kiln_tensor_make(wb, 4, KILN_Q4_K, 2, (int64_t[]){m, k}),
+        .y = kiln_tensor_make(yb, 0, KILN_F32, 2, (int64_t[]){1, m}),
+    };
+    cr_assert_eq(kiln_matmul(ctx, &p), KILN_ERR_INVALID_ARG);
+    cr_assert(strstr(kiln_last_error(), "multiple of 16"), "%s", kiln_last_error());
+    kiln_buffer_free(wb), kiln_buffer_free(xb), kiln_buffer_free(yb);
     kiln_context_destroy(ctx);
 }
