@@ -241,6 +241,31 @@ Test(cuda_emu, scalars_dp4a_and_conversions)
     }
 }
 
+Test(cuda_emu, ldg_loads)
+{
+    enum { T = 64 };
+    uint8_t A[16 * T];
+    uint32_t C[8 * T];
+    for (size_t i = 0; i < sizeof A; i++) A[i] = (uint8_t)rnd();
+    emu_targs a = {.a = dev(A, sizeof A), .c = dev(NULL, sizeof C)};
+    cr_assert_eq(launch("t_ldg", 1, T, 0, &a), KILN_OK, "%s", kiln_last_error());
+    get(C, a.c, sizeof C);
+    for (int i = 0; i < T; i++) {
+        uint16_t u16;
+        uint32_t want[8];
+        memcpy(&u16, A + 2 * i, 2);
+        want[0] = u16;
+        memcpy(&want[1], A + 4 * i, 4);
+        memcpy(&want[2], A + 8 * i, 8);
+        memcpy(&want[4], A + 16 * i, 16);
+        cr_assert_eq(memcmp(C + 8 * i, want, sizeof want), 0, "thread %d: the loads differ from the bytes", i);
+    }
+    a.mode = 1;
+    cr_assert_eq(launch("t_ldg", 1, T, 0, &a), KILN_ERR_DEVICE, "a misaligned ld.global.nc.u32 was not reported");
+    cr_assert(strstr(kiln_last_error(), "ld.global.nc.u32") && strstr(kiln_last_error(), "not 4-byte aligned"), "%s",
+              kiln_last_error());
+}
+
 Test(cuda_emu, shuffles)
 {
     float v[64], out[64 * 4];
@@ -408,7 +433,8 @@ Test(cuda_emu, wrappers_compile_under_nvrtc)
     cr_assert_eq(st, KILN_OK, "NVRTC: %s", kiln_last_error());
     const char *want[] = {"mma.sync.aligned.m16n8k16.row.col.f32.bf16", "mma.sync.aligned.m16n8k32.row.col.s32.s8",
                           "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "cp.async.cg.shared.global",
-                          "cp.async.wait_group", "dp4a.s32.s32", "cvt.rn.f16.f32"};
+                          "cp.async.wait_group", "dp4a.s32.s32", "cvt.rn.f16.f32", "ld.global.nc.u16",
+                          "ld.global.nc.u32", "ld.global.nc.v2.u32", "ld.global.nc.v4.u32"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) cr_assert(strstr(ptx, want[i]), "the PTX lacks %s", want[i]);
     free(cubin);
     free(ptx);
