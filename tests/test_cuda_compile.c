@@ -56,12 +56,12 @@ static void compile_manifest(kiln_op op, const char *arch, const char *(*must_ha
     cr_assert(compiled > 0, "the manifest has no cuda %s instance", kiln_op_name(op));
 }
 
-/* Quantized weights with tn > 8 go through the tensor cores; the q4_0/q8_0
- * mat-vec through int8 dot products. */
+/* Quantized weights with tn > 8 go through the tensor cores; the mat-vec of
+ * every integer format (kiln_cuda_mv_int8) through int8 dot products. */
 static const char *matmul_uses_mma(const kiln_spec *s)
 {
     if (s->tile.tn > 8 && kiln_cuda_mm_uses_mma(s)) return "mma.sync.aligned.m16n8k16";
-    if (s->tile.tn <= 8 && (s->fmt == KILN_Q4_0 || s->fmt == KILN_Q8_0)) return "dp4a.s32.s32";
+    if (s->tile.tn <= 8 && kiln_cuda_mv_int8(s->fmt)) return "dp4a.s32.s32";
     return NULL;
 }
 

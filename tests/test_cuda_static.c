@@ -2,12 +2,12 @@
  *
  * Each kernel family's representatives (the first manifest instance of each
  * template path x weight block size x activation type x epilogue or none x
- * fixed or generic head size; every cuda instance with KILN_CUDA_STATIC_ALL=1)
+ * fixed or generic head size, and each format of the int8 mat-vec; every cuda
+ * instance with KILN_CUDA_STATIC_ALL=1)
  * are compiled through NVRTC for sm_80 and sm_90 exactly as the backend
  * compiles them, and compared with the committed table
  * tests/data/cuda_static.txt (kernels/cuda/cuda_static.h has its format):
- *   - no function spills registers (a spill the table already records is a
- *     known defect: reported at every run, and any other spill fails);
+ *   - no function spills registers;
  *   - registers and stack no more than the table's (under the table's NVRTC
  *     version; another version only reports them), and registers x threads
  *     fit one block's register file;
@@ -16,7 +16,8 @@
  *     mat-vec's equal to what the host computes (kiln_cuda_mv_static_smem);
  *   - the key SASS instructions present and absent as the table says
  *     (nvdisasm from the build's venv; without it this part skips, see
- *     cuda_static/nvdisasm_runs).
+ *     cuda_static/nvdisasm_runs), and, whatever the table says, every mat-vec
+ *     function with LDG and no generic LD, the int8 ones with dp4a (IDP).
  * Refresh the table after an intended change (docs/CUDA.md, "Static checks"):
  *   build/bin/kiln-gen --list --backend cuda --sass > tests/data/cuda_static.txt
  * The parsers of ptxas's report, of nvdisasm's output and of the table read
@@ -87,20 +88,24 @@ static int path_of(const kiln_spec *s)
 {
     switch (s->op) {
     case KILN_OP_MATMUL:
-        if (s->tile.tn <= 8) return s->fmt == KILN_Q4_0 || s->fmt == KILN_Q8_0 ? 1 : 2; /* int8 / f32 mat-vec */
-        return kiln_cuda_mm_uses_mma(s) ? 3 : 4;                                         /* tensor cores / FMA tile */
+        if (s->tile.tn <= 8) return kiln_cuda_mv_int8(s->fmt) ? 1 : 2; /* int8 / f32 mat-vec */
+        return kiln_cuda_mm_uses_mma(s) ? 3 : 4;                       /* tensor cores / FMA tile */
     case KILN_OP_FLASH_ATTN: return kiln_cuda_fa_uses_mma(s) ? 5 : 6;
     default: return 0;
     }
 }
 
 typedef struct family_key {
-    int path, block, act, epilogue, generic_hd;
+    int path, block, act, epilogue, generic_hd, int8_fmt;
 } family_key;
 
+/* The int8 mat-vec has code of its own per format (loads, code layout): each
+ * format is a family there. */
 static family_key key_of(const kiln_spec *s)
 {
-    return (family_key){path_of(s), kiln_dtype_get(s->fmt)->block_elems, s->act, s->epilogue != 0, s->head_dim == 0};
+    int path = path_of(s);
+    return (family_key){path, kiln_dtype_get(s->fmt)->block_elems, s->act, s->epilogue != 0, s->head_dim == 0,
+                        path == 1 ? (int)s->fmt : -1};
 }
 
 /* Whether manifest instance i is the first of its key (among op's instances). */
@@ -136,21 +141,32 @@ static void sass_diff(unsigned got, unsigned want, char *buf, size_t cap)
                                      want >> k & 1 ? "present" : "absent");
 }
 
+/* The instructions a fast kernel is built around, whatever the table says:
+ * every mat-vec function (the kernel and the int8 path's activation
+ * quantizer) reads global memory through LDG only, never the generic LD (a
+ * pointer of unknown space, no read-only cache path), and the int8 mat-vec
+ * multiplies by dp4a (IDP). */
+static void check_required_sass(const kiln_spec *s, const char *arch, const char *fn, unsigned sass)
+{
+    if (s->op != KILN_OP_MATMUL || s->tile.tn > 8) return;
+    const int quantizer = strstr(fn, "_quantize_x") != NULL;
+    cr_expect(sass >> KILN_SASS_LDG & 1, "%s %s: a mat-vec function without LDG", arch, fn);
+    cr_expect(!(sass >> KILN_SASS_LD & 1), "%s %s: a mat-vec function with a generic LD: global reads go through "
+              "the ldg wrappers (cuda_arch.cuh)", arch, fn);
+    if (kiln_cuda_mv_int8(s->fmt) && !quantizer)
+        cr_expect(sass >> KILN_SASS_IDP & 1, "%s %s: the int8 mat-vec without dp4a (IDP)", arch, fn);
+}
+
 static void check_function(const kiln_spec *s, const kiln_source *src, const char *arch, const table *t,
                            const kiln_cuda_fn_usage *f, const unsigned *sass)
 {
     const kiln_cuda_arch_limits *lim = kiln_cuda_arch_limits_of(arch);
     const kiln_cuda_static_row *row = table_find(t, arch, f->name);
     cr_expect_not_null(row, "%s %s is not in %s: refresh it with %s", arch, f->name, TABLE_PATH, REFRESH);
-    /* No kernel may spill. One that already did when the table was written
-     * is a known defect, said at every run rather than failing the suite. */
-    unsigned spill = f->spill_store_bytes + f->spill_load_bytes;
-    if (spill && row && row->fn.spill_store_bytes == spill)
-        cr_log_warn("%s %s: spills %u bytes, a known defect the table records: fix the template, then refresh", arch,
-                    f->name, spill);
-    else
-        cr_expect(spill == 0, "%s %s: spills %u bytes (stores) and %u (loads): no kernel may spill", arch, f->name,
-                  f->spill_store_bytes, f->spill_load_bytes);
+    /* No kernel may spill (the table's records of one do not excuse it). */
+    cr_expect(f->spill_store_bytes + f->spill_load_bytes == 0,
+              "%s %s: spills %u bytes (stores) and %u (loads): no kernel may spill", arch, f->name,
+              f->spill_store_bytes, f->spill_load_bytes);
     if (f->is_entry) {
         cr_expect(f->smem_bytes <= lim->smem_static_max, "%s %s: %u bytes of static shared memory, at most %u",
                   arch, f->name, f->smem_bytes, lim->smem_static_max);
@@ -170,6 +186,7 @@ static void check_function(const kiln_spec *s, const kiln_source *src, const cha
                          "(kernels/cuda/cuda_geometry.h)",
                          arch, f->name, f->smem_bytes, kiln_cuda_mv_static_smem(s));
     }
+    if (sass) check_required_sass(s, arch, f->name, *sass);
     if (!row) return;
     if (same_nvrtc(t)) {
         cr_expect(f->registers <= row->fn.registers,

@@ -34,7 +34,10 @@ typedef struct mm_case {
  * - block formats: backends may quantize x to 8 bits per block (q8_0 over 32,
  *   q8_K over 256): error std amax/(127·sqrt(12)) ≈ 0.0048σ (32) .. 0.0064σ (256)
  *   relative per dot product. A case with a single output sees one draw of
- *   that, so allow ~4 standard deviations: 2.5e-2.
+ *   that, so allow ~4 standard deviations: 2.5e-2. The CUDA mat-vec (n <= 8)
+ *   quantizes x so for every integer format, K-quants included (int8 per 32,
+ *   rounded to nearest, weight offsets and mins applied to the rounded sum),
+ *   and the cpu int8 paths likewise: the same bound holds.
  * - outputs rounded to f16 add up to 2^-11 (≈5e-4) relative, bf16 up to 2^-8
  *   (≈4e-3) relative per element. */
 static kt_tol mm_tol(kiln_dtype fmt, kiln_dtype out)

@@ -12,13 +12,36 @@
 
 static inline int kiln_cuda_warps(const kiln_spec *s) { return s->tile.threads / 32; }
 
-/* ---- matmul, tn <= 8 (mat-vec): MV_RPW (= tm rows per block) and the windows of matmul.cu */
+/* ---- matmul, tn <= 8 (mat-vec): MV_RPW (= tm rows per block) and the shared memory of matmul.cu.
+ * The formats with integer codes take the int8 path (activations quantized to
+ * int8 blocks, dp4a, weights read straight from global memory: the list of
+ * matmul.cu's MV_DP4A); the others stream W through shared-memory windows. */
+static inline int kiln_cuda_mv_int8(kiln_dtype fmt)
+{
+    switch (fmt) {
+    case KILN_Q4_0: case KILN_Q4_1: case KILN_Q5_0: case KILN_Q5_1: case KILN_Q8_0:
+    case KILN_Q4_K: case KILN_Q5_K: case KILN_Q6_K: return 1;
+    default: return 0;
+    }
+}
+/* The alignment the int8 path's weight loads assume of every block: the
+ * largest power of two dividing the block size, at most 16 (q4_0 2, q4_1 4,
+ * q5_1 8, q4_K 16). Rows and the tensor must start at a multiple of it. */
+static inline int kiln_cuda_mv_w_align(kiln_dtype fmt)
+{
+    int b = kiln_dtype_get(fmt)->block_bytes, a = 1;
+    while (a < 16 && b % (2 * a) == 0) a *= 2;
+    return a;
+}
+/* Bytes per column of the int8 path's quantized activations: k codes, then an
+ * f32 (scale, sum) pair per 32, padded to 16. */
+static inline long long kiln_cuda_mv_xq_stride(long long k) { return (k + 8 * (k / 32) + 15) / 16 * 16; }
 static inline int kiln_cuda_mv_rows_per_block(const kiln_spec *s) { return s->tile.tm; }
 static inline unsigned kiln_cuda_mv_static_smem(const kiln_spec *s)
 {
     const kiln_dtype_info *f = kiln_dtype_get(s->fmt);
     int unit_bytes = f->block_elems > 1 ? f->block_bytes : 16;
-    int win = 32 * unit_bytes + 32;
+    int win = kiln_cuda_mv_int8(s->fmt) ? 0 : 32 * unit_bytes + 32;
     return (unsigned)(kiln_cuda_warps(s) * s->tile.tm * win + 2 * kiln_cuda_warps(s) * s->tile.tm * s->tile.tn * 4);
 }
 

@@ -38,17 +38,15 @@ static inline kiln_spec kiln_cuda_matmul_spec(kiln_dtype fmt, kiln_dtype act, ki
     if (n <= 8) {
         int tn = 1;
         while (tn < n) tn *= 2;
-        /* Two rows per block share each activation load; formats with big blocks
-         * (K-quants: 144..210 bytes) keep one row so the windows and the
-         * prefetch registers stay small. q4_0/q8_0 (int8 path): 4 rows over 2
-         * warps measured best on the H100 sweep (docs/PERF.md), 2 rows when
-         * more tokens need the registers. */
+        /* int8 path (kiln_cuda_mv_int8): 4 warps, 4 rows per block (2 when
+         * more tokens need the registers), as llama.cpp's mmvq for few tokens:
+         * each activation load serves every row, the grid still fills the GPU
+         * at m = 4096. Float path: two rows per block share each activation
+         * load; formats with big blocks keep one row so the windows and the
+         * prefetch registers stay small. */
         int tm = kiln_dtype_get(fmt)->block_bytes <= 36 || block == 1 ? 2 : 1;
         int threads = 128;
-        if (fmt == KILN_Q4_0 || fmt == KILN_Q8_0) {
-            tm = tn <= 2 ? 4 : 2;
-            threads = 64;
-        }
+        if (kiln_cuda_mv_int8(fmt)) tm = tn <= 2 ? 4 : 2;
         s.tile = (kiln_tile){.tm = tm, .tn = tn, .tk = tk, .threads = threads, .stages = 1, .vec = 16, .split = 1};
     } else if (block > 1) {
         /* Tensor cores: 128x128 tiles over 8 warps (4 x 2, 32x64 each); two

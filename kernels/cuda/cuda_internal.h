@@ -15,7 +15,7 @@
 #include "kernels/cuda/cuda_api.h"
 
 /* A spec's loaded module: its entry kernel, the split-combine kernel of paged
- * attention, and the activation quantizer of the int8 mat-vec (q4_0/q8_0). */
+ * attention, and the activation quantizer of the int8 mat-vec (kiln_cuda_mv_int8). */
 typedef struct kiln_cuda_module {
     kiln_spec spec;
     uint64_t hash;

@@ -185,9 +185,20 @@ static kiln_status run_matmul(kiln_cuda_ctx *c, const kiln_spec *s, const kiln_c
     if (((s->epilogue & KILN_EPI_SWIGLU) && !a.w_up) || ((s->epilogue & KILN_EPI_BIAS) && !a.bias) ||
         ((s->epilogue & KILN_EPI_RESIDUAL) && !a.res))
         return kiln_fail(KILN_ERR_INVALID_ARG, "cuda: matmul: the spec's epilogue needs a tensor the params lack");
+    if (s->tile.tn <= 8 && kiln_cuda_mv_int8(s->fmt)) {
+        /* the int8 mat-vec reads whole words of each block: misaligned ones
+         * would fault on the GPU */
+        unsigned long long al = (unsigned long long)kiln_cuda_mv_w_align(s->fmt);
+        unsigned long long ws = a.m > 1 ? (unsigned long long)a.w_stride : 0, us = a.m > 1 ? (unsigned long long)a.w_up_stride : 0;
+        if (a.w % al || ws % al || (a.w_up && (a.w_up % al || us % al)))
+            return kiln_fail(KILN_ERR_INVALID_ARG,
+                             "cuda: matmul: %s weights (or their rows) start at an offset that is not a multiple of %llu "
+                             "bytes",
+                             kiln_dtype_get(s->fmt)->name, al);
+    }
     if (s->tile.tn <= 8 && m->quantize) {
-        /* int8 path: x -> per-32 int8 + f32 scale in the workspace, then dp4a */
-        a.xq_stride = ((long long)a.k + 4LL * (a.k / 32) + 15) / 16 * 16;
+        /* int8 path: x -> per-32 int8 + f32 (scale, sum) in the workspace, then dp4a */
+        a.xq_stride = kiln_cuda_mv_xq_stride(a.k);
         kiln_status st = kiln_cuda_workspace(c, (size_t)a.xq_stride * (size_t)a.n, &a.xq);
         if (st != KILN_OK) return st;
         long long groups = (long long)(a.k / 32) * a.n;

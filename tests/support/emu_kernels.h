@@ -104,6 +104,21 @@ KILN_KERNEL(256, t_scalar, emu_targs, p)
     D[2 * i + 1] = __float_as_uint(kiln_arch_h2f((unsigned short)B[i]));
 }
 
+/* ld.global.nc wrappers: thread i writes c[8i..8i+7] = the u16 at a + 2i, the
+ * u32 at a + 4i, the u64 at a + 8i, the u128 at a + 16i; mode 1 reads the
+ * u32 at a + 4i + 2 instead (misaligned: reported) */
+KILN_KERNEL(64, t_ldg, emu_targs, p)
+{
+    const int i = threadIdx.x;
+    const unsigned char *A = (const unsigned char *)p.a;
+    unsigned *C = (unsigned *)p.c + 8 * i;
+    const uint2 v2 = kiln_arch_ldg_u64(A + 8 * i, 1);
+    const uint4 v4 = kiln_arch_ldg_u128(A + 16 * i, 0);
+    C[0] = kiln_arch_ldg_u16(A + 2 * i, 0);
+    C[1] = kiln_arch_ldg_u32(A + 4 * i + (p.mode ? 2 : 0), 1);
+    C[2] = v2.x, C[3] = v2.y, C[4] = v4.x, C[5] = v4.y, C[6] = v4.z, C[7] = v4.w;
+}
+
 /* Shuffles: c[4 * t + k] for xor 5, from lane 7, down 3, up 2 of the value a[t] */
 KILN_KERNEL(64, t_shfl, emu_targs, p)
 {

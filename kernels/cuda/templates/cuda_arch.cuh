@@ -96,6 +96,62 @@ __device__ __forceinline__ uint4 kiln_arch_ld_stream16(const void *p)
     return v;
 #endif
 }
+/* ---- ld.global.nc: read-only global loads of 2, 4, 8 and 16 bytes (p aligned
+ * to its width), through the non-coherent (texture) path: LDG in the SASS,
+ * never the generic LD that a pointer of unknown space compiles to. Not
+ * volatile: the data cannot change during the kernel, so ptxas may schedule
+ * them freely. weight (1 for weights, 0 else) only tells the emulator's
+ * profiler which counters the access belongs to. */
+#ifdef KILN_CUDA_EMULATE
+#define KILN_EMU_LDG_(T, p, n, weight, what)                                                                  \
+    kiln_emu_check_align_(p, n, what);                                                                       \
+    kiln_emu_rt_->access(p, n, weight);                                                                      \
+    return *(const T *)p
+#endif
+__device__ __forceinline__ unsigned kiln_arch_ldg_u16(const void *p, int weight)
+{
+#ifdef KILN_CUDA_EMULATE
+    KILN_EMU_LDG_(unsigned short, p, 2, weight, "ld.global.nc.u16");
+#else
+    (void)weight;
+    unsigned short v;
+    asm("ld.global.nc.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    return v;
+#endif
+}
+__device__ __forceinline__ unsigned kiln_arch_ldg_u32(const void *p, int weight)
+{
+#ifdef KILN_CUDA_EMULATE
+    KILN_EMU_LDG_(unsigned, p, 4, weight, "ld.global.nc.u32");
+#else
+    (void)weight;
+    unsigned v;
+    asm("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+#endif
+}
+__device__ __forceinline__ uint2 kiln_arch_ldg_u64(const void *p, int weight)
+{
+#ifdef KILN_CUDA_EMULATE
+    KILN_EMU_LDG_(uint2, p, 8, weight, "ld.global.nc.v2.u32");
+#else
+    (void)weight;
+    uint2 v;
+    asm("ld.global.nc.v2.u32 {%0,%1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+    return v;
+#endif
+}
+__device__ __forceinline__ uint4 kiln_arch_ldg_u128(const void *p, int weight)
+{
+#ifdef KILN_CUDA_EMULATE
+    KILN_EMU_LDG_(uint4, p, 16, weight, "ld.global.nc.v4.u32");
+#else
+    (void)weight;
+    uint4 v;
+    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+#endif
+}
 __device__ __forceinline__ uint4 kiln_arch_ld16(const void *p)
 {
 #ifdef KILN_CUDA_EMULATE

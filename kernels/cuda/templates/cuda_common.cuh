@@ -42,6 +42,14 @@ template <int T> KILN_FN void kiln_cu_store(void *p, kiln_i64 idx, float v)
     else if constexpr (T == KILN_T_F16) ((kiln_u16 *)p)[idx] = kiln_cu_f2h(v);
     else ((kiln_u16 *)p)[idx] = kiln_cu_f2bf(v);
 }
+/* kiln_cu_load for global memory the kernel only reads: through ld.global.nc
+ * (LDG), never a generic load. */
+template <int T> KILN_FN float kiln_cu_ldg(const void *p, kiln_i64 idx)
+{
+    if constexpr (T == KILN_T_F32) return __uint_as_float(kiln_arch_ldg_u32((const float *)p + idx, 0));
+    else if constexpr (T == KILN_T_F16) return kiln_cu_h2f((kiln_u16)kiln_arch_ldg_u16((const kiln_u16 *)p + idx, 0));
+    else return kiln_cu_bf2f((kiln_u16)kiln_arch_ldg_u16((const kiln_u16 *)p + idx, 0));
+}
 /* The same with the type known only at run time (a uniform branch). */
 KILN_FN float kiln_cu_load_rt(const void *p, kiln_i64 idx, int t)
 {

@@ -1,23 +1,22 @@
 /* kernels/cuda/templates/matmul.cu — dequant-matmul y[n][m] = x[n][k] · W[m][k]ᵀ (+ epilogue).
  *
  * Two kernels, chosen by the spec's tn:
- *   tn <= 8  mat-vec: a block owns tm rows of W; its warps split k into chunks
- *            of 32 units (a unit is a format block, or 16 bytes of a plain
- *            type) taken round-robin. A chunk's bytes stream through a
- *            warp-private shared-memory window filled with 16-byte loads
- *            (q4_0's 18-byte blocks are not 16-byte aligned, so the window
- *            decouples the load width from the format), the next chunk's
- *            loads in flight while each lane decodes its unit and multiplies
- *            it with the tn activation columns; each activation load serves
- *            all tm rows. Partial sums meet in shared memory at the end.
+ *   tn <= 8  mat-vec: a block owns tm rows of W and tn columns of x.
+ *            Formats with integer codes (kiln_cuda_mv_int8): the activations
+ *            are quantized once per call to int8 blocks of 32 (<entry>_quantize_x),
+ *            threads take weight blocks (a sixteenth of a K-quant super-block)
+ *            round-robin, read them straight from global memory (LDG) and
+ *            multiply by dp4a. Other formats: the warps split k into chunks
+ *            streamed through shared-memory windows and decoded to floats.
+ *            Partial sums meet in shared memory at the end.
  *            Grid: (ceil(m / tm), ceil(n / tn)).
  *   tn > 8   mat-mat: a tm x tn output tile per block over k-steps of tk. The W
  *            tile is dequantized into shared memory (f16, or bf16 with bf16
  *            activations) and multiplied on the tensor cores with mma.sync
  *            m16n8k16; plain f32/f16/bf16 weights take an f32 FMA path instead,
  *            which keeps their full precision. Grid: (ceil(m / tm), ceil(n / tn)).
- * Decoding goes through gen/math/dequant.h (kiln_dequant) for every format;
- * q4_0 and q8_0 have register fast paths in the mat-vec kernel. */
+ * Decoding to floats goes through gen/math/dequant.h (kiln_dequant) for every
+ * format, with register fast paths for q4_0, q8_0 and q4_K. */
 #pragma kiln include "kernels/cuda/templates/cuda_common.cuh"
 
 #define MM_WARPS (KILN_THREADS / 32)
@@ -29,7 +28,7 @@ KILN_FN void kiln_mm_store(const kiln_cu_matmul_args &a, int row, int col, float
 {
     float v = g;
 #if KILN_EPI_BIAS
-    const float b = ((const float *)a.bias)[row];
+    const float b = kiln_cu_ldg<KILN_T_F32>(kiln_cu_ptr(a.bias, 0), row);
     v += b;
     u += b;
 #endif
@@ -39,7 +38,7 @@ KILN_FN void kiln_mm_store(const kiln_cu_matmul_args &a, int row, int col, float
     (void)u;
 #endif
 #if KILN_EPI_RESIDUAL
-    v += kiln_cu_load<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
+    v += kiln_cu_ldg<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
 #endif
     kiln_cu_store<KILN_OUT_T>(kiln_cu_wptr(a.y, (kiln_i64)col * a.y_stride), row, v);
 }
@@ -51,13 +50,14 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
     if (KILN_ACT_T == KILN_T_F32 && G % 4 == 0 && vec_ok && e + G <= k) {
 #pragma unroll
         for (int j = 0; j < G; j += 4) {
-            const float4 v = *(const float4 *)(xrow + (e + j) * 4);
-            out[j] = v.x, out[j + 1] = v.y, out[j + 2] = v.z, out[j + 3] = v.w;
+            const uint4 v = kiln_arch_ldg_u128(xrow + (e + j) * 4, 0);
+            out[j] = __uint_as_float(v.x), out[j + 1] = __uint_as_float(v.y);
+            out[j + 2] = __uint_as_float(v.z), out[j + 3] = __uint_as_float(v.w);
         }
     } else if (KILN_ACT_T != KILN_T_F32 && G % 8 == 0 && vec_ok && e + G <= k) {
 #pragma unroll
         for (int j = 0; j < G; j += 8) {
-            const uint4 v = *(const uint4 *)(xrow + (e + j) * 2);
+            const uint4 v = kiln_arch_ldg_u128(xrow + (e + j) * 2, 0);
             const unsigned int wv[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int h = 0; h < 4; h++) {
@@ -68,7 +68,12 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
         }
     } else {
 #pragma unroll
-        for (int j = 0; j < G; j++) out[j] = e + j < k ? kiln_cu_load<KILN_ACT_T>(xrow, e + j) : 0.0f;
+        for (int j = 0; j < G; j++) {
+            /* unpredicated loads (element 0 stands in past k): the predicated
+             * form made ptxas spill the f32 mat-vec on sm_80 */
+            const float v = kiln_cu_ldg<KILN_ACT_T>(xrow, e + j < k ? e + j : 0);
+            out[j] = e + j < k ? v : 0.0f;
+        }
     }
 }
 
@@ -137,20 +142,44 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
 #if KILN_TN <= 8
 /* ================================================================== mat-vec */
 
-#define MV_RPW KILN_TM                        /* rows per block; every warp works on all of them */
-#define MV_CHUNK (32 * MV_UNIT_BYTES)         /* bytes of one row per chunk: one unit per lane */
-#define MV_WIN (MV_CHUNK + 32)                /* + alignment slack at both ends */
-#define MV_NV ((MV_WIN / 16 + 31) / 32)       /* 16-byte vectors per lane per row */
+#define MV_RPW KILN_TM /* rows per block; every thread works on all of them */
 
-#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0)
-/* ---- int8 path: activations quantized per 32 (as llama.cpp's q8_1), dot
- * products with dp4a. An activation block costs 32 bytes of loads instead of
- * 128, which is what keeps the decode of 4-bit weights at memory speed. */
+/* Sum acc over the block's warps into red[r][c] (all threads see it after the barrier). */
+KILN_FN void kiln_mv_block_sum(float (&acc)[MV_RPW][KILN_TN], float *red)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++)
+#pragma unroll
+        for (int c = 0; c < KILN_TN; c++) {
+            const float v = kiln_cu_warp_sum(acc[r][c]);
+            if (lane == 0) red[(warp * MV_RPW + r) * KILN_TN + c] = v;
+        }
+    __syncthreads();
+}
+
+#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q4_1) || defined(KILN_FMT_Q5_0) || defined(KILN_FMT_Q5_1) || \
+    defined(KILN_FMT_Q8_0) || defined(KILN_FMT_Q4_K) || defined(KILN_FMT_Q5_K) || defined(KILN_FMT_Q6_K)
+/* ---- int8 path (every format with integer codes; kiln_cuda_mv_int8 on the
+ * host). The activations are quantized once per call to int8 blocks of 32
+ * (q8_1-like: a scale and the sum of the block), then each thread takes whole
+ * weight blocks (32-element formats) or a sixteenth of a super-block
+ * (K-quants), reads its bytes straight from global memory with ld.global.nc
+ * (LDG) at the widest width their alignment allows, and multiplies them with
+ * the activation bytes by dp4a, for every row and column of the block: one
+ * load of an activation serves MV_RPW rows, one load of a weight serves
+ * KILN_TN columns. As llama.cpp's mmvq (learnt from, not copied). */
 #define MV_DP4A 1
 
 KILN_FN int kiln_dp4a(int a, int b, int c) { return kiln_arch_dp4a(a, b, c); }
+KILN_FN unsigned kiln_mv_ldw32(const kiln_u8 *p) { return kiln_arch_ldg_u32(p, 1); }
+KILN_FN unsigned kiln_mv_ldw16(const kiln_u8 *p) { return kiln_arch_ldg_u16(p, 1); }
+/* 4 bytes at a 2-aligned address as two 16-bit loads (q6_K's 210-byte blocks). */
+KILN_FN int kiln_mv_ldw32_a2(const kiln_u8 *p) { return (int)(kiln_mv_ldw16(p) | (kiln_mv_ldw16(p + 2) << 16)); }
+KILN_FN float kiln_mv_h2f(unsigned h) { return kiln_cu_h2f((kiln_u16)(h & 0xffffu)); }
 
-/* One warp per 32-block of one column: xq = round(x / d), d = max|x| / 127. */
+/* One warp per 32-block of one column: xq = round(x / d), d = max|x| / 127;
+ * the block's (d, d * sum of xq) after the k codes of the column. */
 KILN_KERNEL(KILN_THREADS, KILN_CAT(KILN_ENTRY, _quantize_x), kiln_cu_matmul_args, a)
 {
     const int lane = threadIdx.x & 31;
@@ -158,44 +187,312 @@ KILN_KERNEL(KILN_THREADS, KILN_CAT(KILN_ENTRY, _quantize_x), kiln_cu_matmul_args
     const kiln_i64 g = (kiln_i64)blockIdx.x * (KILN_THREADS / 32) + (threadIdx.x >> 5);
     if (g >= blocks * a.n) return;
     const kiln_i64 col = g / blocks, b = g % blocks;
-    const float v = kiln_cu_load<KILN_ACT_T>(kiln_cu_ptr(a.x, col * a.x_stride), b * 32 + lane);
+    const float v = kiln_cu_ldg<KILN_ACT_T>(kiln_cu_ptr(a.x, col * a.x_stride), b * 32 + lane);
     const float amax = kiln_cu_warp_max(fabsf(v));
     const float d = amax / 127.0f;
     const int q = d > 0.0f ? __float2int_rn(v / d) : 0;
+    /* the sum of the rounded values d * q, not of x: a weight offset (q4_0's
+     * -8, q4_1's m) then meets the same activations as the codes, and the
+     * dot product errs by sum(w * (xq - x)) only, centred like w */
+    const float sum = d * kiln_cu_warp_sum((float)q);
     kiln_u8 *base = kiln_cu_wptr(a.xq, col * a.xq_stride);
     ((signed char *)base)[b * 32 + lane] = (signed char)q;
-    if (lane == 0) ((float *)(base + a.k))[b] = d;
+    if (lane == 0) ((float2 *)(base + a.k))[b] = make_float2(d, sum);
 }
 
-/* Dot product of the unit (one block) at window offset off with int8
- * activations xw[8] (32 values) of scale dx: returns the float contribution. */
-KILN_FN float kiln_mv_dot_q8(const kiln_u8 *win, int off, const int (&xw)[8], float dx)
+/* The f16 at a 2-aligned block start and the NQ 32-bit words after it, with
+ * NQ 32-bit loads and one 16-bit load whatever the block's alignment (q4_0,
+ * q5_0, q8_0: 18, 22, 34 bytes). A block that starts 4-aligned has the f16 in
+ * its first word and its last two bytes alone; one that starts 2 mod 4 has
+ * the f16 alone and its words aligned. No lane branches on it. */
+template <int NQ> KILN_FN float kiln_mv_ld_a2(const kiln_u8 *blk, int (&q)[NQ])
 {
-    const float d = KILN_LD_F16(win, off);
-    int sumi = 0;
+    const int odd = (int)((unsigned long long)blk & 2ull);
+    unsigned w[NQ + 1];
+#pragma unroll
+    for (int i = 0; i < NQ; i++) w[i] = kiln_mv_ldw32(blk + odd + 4 * i);
+    w[NQ] = kiln_mv_ldw16(blk + (odd ? 0 : 4 * NQ));
+    const int sh = odd ? 0 : 16;
+#pragma unroll
+    for (int i = 0; i < NQ; i++) q[i] = (int)(unsigned)((((unsigned long long)w[i + 1] << 32) | w[i]) >> sh);
+    return kiln_mv_h2f(odd ? w[NQ] : w[0]);
+}
+
+#if KILN_FMT_BLOCK == 32
+/* ---- 32-element formats: a thread per block; its 32 activations as 8 ints. */
+#define MV_TPB 1
+typedef struct kiln_mv_x {
+    int u[8];
+    float d, s; /* scale, d * sum of the codes */
+} kiln_mv_x;
+KILN_FN void kiln_mv_load_x(const kiln_u8 *xc, int k, kiln_i64 b, int part, kiln_mv_x &x)
+{
+    (void)part;
+    const uint4 q0 = kiln_arch_ldg_u128(xc + b * 32, 0), q1 = kiln_arch_ldg_u128(xc + b * 32 + 16, 0);
+    const uint2 ds = kiln_arch_ldg_u64(xc + k + 8 * b, 0);
+    x.u[0] = (int)q0.x, x.u[1] = (int)q0.y, x.u[2] = (int)q0.z, x.u[3] = (int)q0.w;
+    x.u[4] = (int)q1.x, x.u[5] = (int)q1.y, x.u[6] = (int)q1.z, x.u[7] = (int)q1.w;
+    x.d = __uint_as_float(ds.x), x.s = __uint_as_float(ds.y);
+}
+/* 5-bit codes: bit j of qh is bit 4 of element j; the four elements of byte
+ * lanes of v (low nibbles, positions 4i..4i+3 of qh >> sh) get it in bit 4. */
+KILN_FN int kiln_mv_q5_bits(unsigned qh, int sh)
+{
+    const unsigned h = qh >> sh;
+    return (int)(((h << 4) & 0x10u) | ((h << 11) & 0x1000u) | ((h << 18) & 0x100000u) | ((h << 25) & 0x10000000u));
+}
+
+#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q5_0)
+/* d * (q - 8) (q4_0), d * (q - 16) (q5_0): the weights' d and codes. */
 #if defined(KILN_FMT_Q4_0)
+#define MV_NQ 4
+#else
+#define MV_NQ 5 /* qh, then the nibbles */
+#endif
+typedef struct kiln_mv_w {
+    int q[MV_NQ];
+    float d;
+} kiln_mv_w;
+KILN_FN void kiln_mv_load_w(const kiln_u8 *blk, int part, kiln_mv_w &w)
+{
+    (void)part;
+    w.d = kiln_mv_ld_a2<MV_NQ>(blk, w.q);
+}
+KILN_FN float kiln_mv_dot(const kiln_mv_w &w, const kiln_mv_x &x)
+{
+    int sumi = 0;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        const int w4 = (int)(KILN_LD_U16(win, off + 2 + 4 * i) | (KILN_LD_U16(win, off + 4 + 4 * i) << 16));
-        sumi = kiln_dp4a(w4 & 0x0f0f0f0f, xw[i], sumi);
-        sumi = kiln_dp4a((w4 >> 4) & 0x0f0f0f0f, xw[4 + i], sumi);
+        int lo = w.q[MV_NQ - 4 + i] & 0x0f0f0f0f, hi = (w.q[MV_NQ - 4 + i] >> 4) & 0x0f0f0f0f;
+#if defined(KILN_FMT_Q5_0)
+        lo |= kiln_mv_q5_bits((unsigned)w.q[0], 4 * i);
+        hi |= kiln_mv_q5_bits((unsigned)w.q[0], 16 + 4 * i);
+#endif
+        sumi = kiln_dp4a(lo, x.u[i], sumi);
+        sumi = kiln_dp4a(hi, x.u[4 + i], sumi);
     }
-    int sx = 0;
-#pragma unroll
-    for (int i = 0; i < 8; i++) sx = kiln_dp4a(0x01010101, xw[i], sx);
-    return d * dx * (float)(sumi - 8 * sx);
+#if defined(KILN_FMT_Q4_0)
+    return w.d * (x.d * (float)sumi - 8.0f * x.s);
 #else
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int w4 = (int)(KILN_LD_U16(win, off + 2 + 4 * i) | (KILN_LD_U16(win, off + 4 + 4 * i) << 16));
-        sumi = kiln_dp4a(w4, xw[i], sumi);
-    }
-    return d * dx * (float)sumi;
+    return w.d * (x.d * (float)sumi - 16.0f * x.s);
 #endif
 }
+#elif defined(KILN_FMT_Q8_0)
+typedef struct kiln_mv_w {
+    int q[8];
+    float d;
+} kiln_mv_w;
+KILN_FN void kiln_mv_load_w(const kiln_u8 *blk, int part, kiln_mv_w &w)
+{
+    (void)part;
+    w.d = kiln_mv_ld_a2<8>(blk, w.q);
+}
+KILN_FN float kiln_mv_dot(const kiln_mv_w &w, const kiln_mv_x &x)
+{
+    int sumi = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) sumi = kiln_dp4a(w.q[i], x.u[i], sumi);
+    return w.d * x.d * (float)sumi;
+}
 #else
-#define MV_DP4A 0
+/* q4_1 (20 bytes, 4-aligned: five 32-bit loads), q5_1 (24 bytes, 8-aligned:
+ * three 64-bit loads): d * q + m. */
+typedef struct kiln_mv_w {
+    unsigned dm, qh;
+    int q[4];
+} kiln_mv_w;
+KILN_FN void kiln_mv_load_w(const kiln_u8 *blk, int part, kiln_mv_w &w)
+{
+    (void)part;
+#if defined(KILN_FMT_Q4_1)
+    w.dm = kiln_mv_ldw32(blk), w.qh = 0u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) w.q[i] = (int)kiln_mv_ldw32(blk + 4 + 4 * i);
+#else
+    const uint2 h = kiln_arch_ldg_u64(blk, 1), q01 = kiln_arch_ldg_u64(blk + 8, 1), q23 = kiln_arch_ldg_u64(blk + 16, 1);
+    w.dm = h.x, w.qh = h.y;
+    w.q[0] = (int)q01.x, w.q[1] = (int)q01.y, w.q[2] = (int)q23.x, w.q[3] = (int)q23.y;
 #endif
+}
+KILN_FN float kiln_mv_dot(const kiln_mv_w &w, const kiln_mv_x &x)
+{
+    int sumi = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int lo = w.q[i] & 0x0f0f0f0f, hi = (w.q[i] >> 4) & 0x0f0f0f0f;
+#if defined(KILN_FMT_Q5_1)
+        lo |= kiln_mv_q5_bits(w.qh, 4 * i);
+        hi |= kiln_mv_q5_bits(w.qh, 16 + 4 * i);
+#endif
+        sumi = kiln_dp4a(lo, x.u[i], sumi);
+        sumi = kiln_dp4a(hi, x.u[4 + i], sumi);
+    }
+    return kiln_mv_h2f(w.dm) * x.d * (float)sumi + kiln_mv_h2f(w.dm >> 16) * x.s;
+}
+#endif
+
+#elif defined(KILN_FMT_Q4_K) || defined(KILN_FMT_Q5_K)
+/* ---- q4_K, q5_K (144 and 176 bytes, 16-aligned): 16 threads per super-block.
+ * Thread part = 4c + p takes bytes 8p..8p+7 of the 32-byte chunk c of the
+ * nibbles: elements 8p..8p+7 of sub-blocks 2c (low nibbles) and 2c+1 (high),
+ * and their high bits (q5_K) from qh[8p..8p+7]. The header (d, dmin and the
+ * 12 bytes of 6-bit scales and mins) is one 16-byte load, the codes 8-byte
+ * loads. w = (d * sc) * q - dmin * mn. */
+#define MV_TPB 16
+typedef struct kiln_mv_x {
+    uint2 u[2]; /* elements 8p..8p+7 of sub-blocks 2c and 2c+1 */
+    float d[2];
+} kiln_mv_x;
+KILN_FN void kiln_mv_load_x(const kiln_u8 *xc, int k, kiln_i64 b, int part, kiln_mv_x &x)
+{
+    const int c = part >> 2, p = part & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const kiln_i64 xb = 8 * b + 2 * c + h;
+        x.u[h] = kiln_arch_ldg_u64(xc + 32 * xb + 8 * p, 0);
+        x.d[h] = __uint_as_float(kiln_arch_ldg_u32(xc + k + 8 * xb, 0));
+    }
+}
+typedef struct kiln_mv_w {
+    uint4 hdr; /* d | dmin << 16, then the scale bytes 0..3, 4..7, 8..11 */
+    uint2 q;
+#if defined(KILN_FMT_Q5_K)
+    uint2 qh;
+#endif
+} kiln_mv_w;
+KILN_FN void kiln_mv_load_w(const kiln_u8 *blk, int part, kiln_mv_w &w)
+{
+    const int c = part >> 2, p = part & 3;
+    w.hdr = kiln_arch_ldg_u128(blk, 1);
+#if defined(KILN_FMT_Q5_K)
+    w.qh = kiln_arch_ldg_u64(blk + 16 + 8 * p, 1);
+    w.q = kiln_arch_ldg_u64(blk + 48 + 32 * c + 8 * p, 1);
+#else
+    w.q = kiln_arch_ldg_u64(blk + 16 + 32 * c + 8 * p, 1);
+#endif
+}
+/* Byte i of v. */
+KILN_FN int kiln_mv_byte(unsigned v, int i) { return (int)((v >> (8 * i)) & 0xffu); }
+KILN_FN float kiln_mv_dot_k(const kiln_mv_w &w, const kiln_mv_x &x, int part)
+{
+    const int c = part >> 2;
+    float sumd = 0.0f, summ = 0.0f;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        /* 6-bit scale and min of sub-block s (kiln_kquant_scale / _min) */
+        const int s = 2 * c + h, j = s & 3;
+        const int sc = s < 4 ? kiln_mv_byte(w.hdr.y, j) & 63
+                             : (kiln_mv_byte(w.hdr.w, j) & 15) | ((kiln_mv_byte(w.hdr.y, j) >> 6) << 4);
+        const int mn = s < 4 ? kiln_mv_byte(w.hdr.z, j) & 63
+                             : (kiln_mv_byte(w.hdr.w, j) >> 4) | ((kiln_mv_byte(w.hdr.z, j) >> 6) << 4);
+        int v0 = (int)(w.q.x >> (4 * h)) & 0x0f0f0f0f, v1 = (int)(w.q.y >> (4 * h)) & 0x0f0f0f0f;
+#if defined(KILN_FMT_Q5_K)
+        v0 |= (int)(((w.qh.x >> s) & 0x01010101u) << 4);
+        v1 |= (int)(((w.qh.y >> s) & 0x01010101u) << 4);
+#endif
+        const int dot = kiln_dp4a(v1, (int)x.u[h].y, kiln_dp4a(v0, (int)x.u[h].x, 0));
+        const int sx = kiln_dp4a(0x01010101, (int)x.u[h].y, kiln_dp4a(0x01010101, (int)x.u[h].x, 0));
+        sumd += x.d[h] * (float)(dot * sc);
+        summ += x.d[h] * (float)(sx * mn);
+    }
+    return kiln_mv_h2f(w.hdr.x) * sumd - kiln_mv_h2f(w.hdr.x >> 16) * summ;
+}
+#define MV_DOT_NEEDS_PART 1
+
+#else /* q6_K */
+/* ---- q6_K (210 bytes, 2-aligned: 16-bit loads): 16 threads per super-block.
+ * Thread part = 8n + p takes elements 4p..4p+3 of each quarter t of half n:
+ * low nibbles from ql (bytes 64n + 4p and 64n + 32 + 4p, nibble t >> 1), high
+ * two bits from qh[32n + 4p..] (bits 2t), scale scales[8n + 2t + p / 4].
+ * w = (d * sc) * (q - 32). */
+#define MV_TPB 16
+typedef struct kiln_mv_x {
+    int u[4]; /* elements 4p..4p+3 of sub-blocks 4n + t */
+    float d[4];
+} kiln_mv_x;
+KILN_FN void kiln_mv_load_x(const kiln_u8 *xc, int k, kiln_i64 b, int part, kiln_mv_x &x)
+{
+    const int n = part >> 3, p = part & 7;
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+        const kiln_i64 xb = 8 * b + 4 * n + t;
+        x.u[t] = (int)kiln_arch_ldg_u32(xc + 32 * xb + 4 * p, 0);
+        x.d[t] = __uint_as_float(kiln_arch_ldg_u32(xc + k + 8 * xb, 0));
+    }
+}
+typedef struct kiln_mv_w {
+    int ql[2], qh;
+    int sc[4];
+    float d;
+} kiln_mv_w;
+KILN_FN void kiln_mv_load_w(const kiln_u8 *blk, int part, kiln_mv_w &w)
+{
+    const int n = part >> 3, p = part & 7;
+    w.ql[0] = kiln_mv_ldw32_a2(blk + 64 * n + 4 * p);
+    w.ql[1] = kiln_mv_ldw32_a2(blk + 64 * n + 32 + 4 * p);
+    w.qh = kiln_mv_ldw32_a2(blk + 128 + 32 * n + 4 * p);
+    const int so = 192 + 8 * n + (p >> 2); /* scale of quarter t at so + 2t: same parity for all four */
+#pragma unroll
+    for (int t = 0; t < 4; t++)
+        w.sc[t] = (int)(signed char)(kiln_mv_ldw16(blk + ((so + 2 * t) & ~1)) >> (8 * (so & 1)));
+    w.d = kiln_mv_h2f(kiln_mv_ldw16(blk + 208));
+}
+KILN_FN float kiln_mv_dot(const kiln_mv_w &w, const kiln_mv_x &x)
+{
+    float sum = 0.0f;
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+        const int q = ((w.ql[t & 1] >> (4 * (t >> 1))) & 0x0f0f0f0f) | (((w.qh >> (2 * t)) & 0x03030303) << 4);
+        const int dot = kiln_dp4a(q, x.u[t], 0) - kiln_dp4a(0x20202020, x.u[t], 0);
+        sum += x.d[t] * (float)(dot * w.sc[t]);
+    }
+    return w.d * sum;
+}
+#endif
+
+#ifndef MV_DOT_NEEDS_PART
+#define kiln_mv_dot_k(w, x, part) kiln_mv_dot(w, x)
+#endif
+
+/* acc[r][c] += W[row0 + r] · xq[col0 + c]: thread t takes part t % MV_TPB of
+ * the weight blocks t / MV_TPB, t / MV_TPB + KILN_THREADS / MV_TPB, ... */
+KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase, kiln_i64 wstride, int row0,
+                          int col0, int ncol, float (&acc)[MV_RPW][KILN_TN])
+{
+    const int part = threadIdx.x % MV_TPB;
+    const kiln_i64 nb = a.k / KILN_FMT_BLOCK;
+    const kiln_u8 *rows[MV_RPW];
+#pragma unroll
+    for (int r = 0; r < MV_RPW; r++) /* clamped rows are computed, never stored */
+        rows[r] = kiln_cu_ptr(wbase, (kiln_i64)(row0 + r < a.m ? row0 + r : a.m - 1) * wstride);
+    for (kiln_i64 b = threadIdx.x / MV_TPB; b < nb; b += KILN_THREADS / MV_TPB) {
+        kiln_mv_w w[MV_RPW];
+#pragma unroll
+        for (int r = 0; r < MV_RPW; r++) kiln_mv_load_w(rows[r] + b * KILN_FMT_BYTES, part, w[r]);
+#pragma unroll
+        for (int cc = 0; cc < KILN_TN; cc++) {
+            if (cc < ncol) {
+                kiln_mv_x x;
+                kiln_mv_load_x(kiln_cu_ptr(a.xq, (kiln_i64)(col0 + cc) * a.xq_stride), a.k, b, part, x);
+#pragma unroll
+                for (int r = 0; r < MV_RPW; r++) acc[r][cc] += kiln_mv_dot_k(w[r], x, part);
+            }
+        }
+    }
+}
+
+#else
+/* ---- float path (plain f32/f16/bf16 weights and formats without integer
+ * codes): a block owns tm rows of W; its warps split k into chunks of 32
+ * units (a unit is a format block, or 16 bytes of a plain type) taken
+ * round-robin. A chunk's bytes stream through a warp-private shared-memory
+ * window filled with 16-byte loads, the next chunk's loads in flight while
+ * each lane decodes its unit and multiplies it with the tn activation
+ * columns; each activation load serves all tm rows. */
+#define MV_DP4A 0
+#define MV_CHUNK (32 * MV_UNIT_BYTES)   /* bytes of one row per chunk: one unit per lane */
+#define MV_WIN (MV_CHUNK + 32)          /* + alignment slack at both ends */
+#define MV_NV ((MV_WIN / 16 + 31) / 32) /* 16-byte vectors per lane per row */
 
 /* Global 16-byte load that bypasses L1 allocation: weights are read once. */
 KILN_FN uint4 kiln_mv_ld_stream(unsigned long long p) { return kiln_arch_ld_stream16((const void *)p); }
@@ -257,23 +554,6 @@ KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase
         const kiln_i64 next = c + MM_WARPS;
         if (next < chunks) kiln_mv_issue(a, wbase, wstride, row0, next, units, row_bytes, st);
         const kiln_i64 u = c * 32 + lane;
-#if MV_DP4A
-        if (u < units) {
-            const int rel = lane * MV_UNIT_BYTES;
-#pragma unroll
-            for (int cc = 0; cc < KILN_TN; cc++) {
-                if (cc < ncol) {
-                    const kiln_u8 *xc = kiln_cu_ptr(a.xq, (kiln_i64)(col0 + cc) * a.xq_stride);
-                    const uint4 q0 = kiln_arch_ld16(xc + u * 32), q1 = kiln_arch_ld16(xc + u * 32 + 16);
-                    const int xw[8] = {(int)q0.x, (int)q0.y, (int)q0.z, (int)q0.w,
-                                       (int)q1.x, (int)q1.y, (int)q1.z, (int)q1.w};
-                    const float dx = ((const float *)(xc + a.k))[u];
-#pragma unroll
-                    for (int r = 0; r < MV_RPW; r++) acc[r][cc] += kiln_mv_dot_q8(win[r], start[r] + rel, xw, dx);
-                }
-            }
-        }
-#else
         if (u < units) {
             const kiln_i64 e0 = u * MV_UNIT_ELEMS;
             const int rel = lane * MV_UNIT_BYTES;
@@ -296,31 +576,22 @@ KILN_FN void kiln_mv_rows(const kiln_cu_matmul_args &a, unsigned long long wbase
                 }
             }
         }
-#endif
         __syncwarp();
         c = next;
     }
 }
 
-/* Sum acc over the block's warps into red[r][c] (all threads see it after the barrier). */
-KILN_FN void kiln_mv_block_sum(float (&acc)[MV_RPW][KILN_TN], float *red)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int r = 0; r < MV_RPW; r++)
-#pragma unroll
-        for (int c = 0; c < KILN_TN; c++) {
-            const float v = kiln_cu_warp_sum(acc[r][c]);
-            if (lane == 0) red[(warp * MV_RPW + r) * KILN_TN + c] = v;
-        }
-    __syncthreads();
-}
+#endif /* MV_DP4A */
 
 KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_matmul_args, a)
 {
+#if MV_DP4A
+#define MV_ROWS_ARGS(w, stride) a, w, stride, row0, col0, ncol, acc
+#else
     __shared__ __align__(16) kiln_u8 windows[MM_WARPS][MV_RPW][MV_WIN];
+#define MV_ROWS_ARGS(w, stride) a, w, stride, windows[threadIdx.x >> 5], row0, col0, ncol, acc
+#endif
     __shared__ float red[2][MM_WARPS * MV_RPW * KILN_TN];
-    const int warp = threadIdx.x >> 5;
     const int row0 = blockIdx.x * MV_RPW;
     const int col0 = blockIdx.y * KILN_TN;
     const int ncol = a.n - col0 < KILN_TN ? a.n - col0 : KILN_TN;
@@ -330,14 +601,14 @@ KILN_KERNEL(KILN_THREADS, KILN_ENTRY, kiln_cu_matmul_args, a)
     for (int r = 0; r < MV_RPW; r++)
 #pragma unroll
         for (int c = 0; c < KILN_TN; c++) acc[r][c] = 0.0f;
-    kiln_mv_rows(a, a.w, a.w_stride, windows[warp], row0, col0, ncol, acc);
+    kiln_mv_rows(MV_ROWS_ARGS(a.w, a.w_stride));
     kiln_mv_block_sum(acc, red[0]);
 #if KILN_EPI_SWIGLU
 #pragma unroll
     for (int r = 0; r < MV_RPW; r++)
 #pragma unroll
         for (int c = 0; c < KILN_TN; c++) acc[r][c] = 0.0f;
-    kiln_mv_rows(a, a.w_up, a.w_up_stride, windows[warp], row0, col0, ncol, acc);
+    kiln_mv_rows(MV_ROWS_ARGS(a.w_up, a.w_up_stride));
     kiln_mv_block_sum(acc, red[1]);
 #endif
     /* One thread per output element adds up the warps' partial sums. */

@@ -9,6 +9,9 @@
  *
  *   kiln-cuda-bench [--quick] [--sweep]   (--sweep: mat-vec tile variants too)
  *
+ * The rows with a llama.cpp figure in ../shared/anchors/README.md (issue 21's
+ * mat-vec and mat-mat rows) print it beside kiln's, with the ratio.
+ *
  * Random data throughout (never zeros); weights are quantized from random
  * floats once per 64 rows and tiled, which keeps setup short. */
 #include <math.h>
@@ -93,10 +96,32 @@ static double time_us(run_fn fn, void *arg, int iters)
     return t[RUNS / 2];
 }
 
+/* llama.cpp's time for the same kernel and shape on the H100 (test-backend-ops
+ * perf, ../shared/anchors/README.md, 2026-11-23; issue 21's targets), 0 when
+ * there is none. Printed beside kiln's with the ratio (> 1: kiln is faster). */
+static double anchor_us(const char *what, const char *shape)
+{
+    static const struct {
+        const char *what, *shape;
+        double us;
+    } anchors[] = {
+        {"mat-vec q4_0", "m=4096 k=14336 n=1", 14.7}, {"mat-vec q8_0", "m=4096 k=14336 n=1", 27.6},
+        {"mat-vec q4_K", "m=4096 k=14336 n=1", 16.8}, {"mat-vec f16", "m=4096 k=14336 n=1", 40.9},
+        {"mat-vec q4_0", "m=4096 k=14336 n=8", 33.7}, {"mat-mat q4_0", "m=4096 k=14336 n=512", 308},
+        {"mat-mat q8_0", "m=4096 k=14336 n=512", 310}, {"mat-mat q4_K", "m=4096 k=14336 n=512", 345},
+    };
+    for (size_t i = 0; i < sizeof anchors / sizeof anchors[0]; i++)
+        if (!strcmp(what, anchors[i].what) && !strcmp(shape, anchors[i].shape)) return anchors[i].us;
+    return 0;
+}
+
 static void row(const char *what, const char *shape, double us, double bytes, double flops)
 {
-    printf("| %-34s | %-30s | %9.1f us | %7.0f GB/s | %7.1f TFLOP/s |\n", what, shape, us, bytes / us / 1e3,
-           flops / us / 1e6);
+    char anchor[48] = "";
+    double a = anchor_us(what, shape);
+    if (a > 0) snprintf(anchor, sizeof anchor, "%.1f us (%.2fx)", a, a / us);
+    printf("| %-34s | %-30s | %9.1f us | %7.0f GB/s | %7.1f TFLOP/s | %-19s |\n", what, shape, us, bytes / us / 1e3,
+           flops / us / 1e6, anchor);
     fflush(stdout);
 }
 
@@ -149,12 +174,15 @@ static void bench_matmul(kiln_dtype fmt, int64_t m, int64_t k, int64_t n, int sw
     double bytes = (double)wbytes + 4.0 * (double)(n * k + n * m);
     double flops = 2.0 * (double)m * (double)k * (double)n;
     int iters = n <= 8 ? 200 : 10;
-    snprintf(what, sizeof what, "%s %s", n <= 8 ? "mat-vec" : "mat-mat", kiln_dtype_get(fmt)->name);
+    /* the anchors' spelling of the format (q4_K) */
+    const char *name = fmt == KILN_Q4_K ? "q4_K" : fmt == KILN_Q5_K ? "q5_K" : fmt == KILN_Q6_K ? "q6_K"
+                                                                             : kiln_dtype_get(fmt)->name;
+    snprintf(what, sizeof what, "%s %s", n <= 8 ? "mat-vec" : "mat-mat", name);
     row(what, shape, time_us(run_mm, &a, iters), bytes, flops);
     if (sweep && n <= 8) {
-        static const int tms[] = {1, 2, 4, 8}, threads[] = {64, 128};
+        static const int tms[] = {1, 2, 4, 8}, threads[] = {64, 128, 256};
         for (size_t ti = 0; ti < 4; ti++)
-            for (size_t hi = 0; hi < 2; hi++) {
+            for (size_t hi = 0; hi < 3; hi++) {
                 kiln_spec s = kiln_cuda_matmul_spec(fmt, KILN_F32, KILN_F32, 0, n);
                 s.tile.tm = tms[ti];
                 s.tile.threads = threads[hi];
@@ -327,9 +355,10 @@ int main(int argc, char **argv)
     kiln_context_get_device(ctx, &info);
     printf("device: %s (sm_%d%d, %d SMs, %s)\n\n", info.name, info.compute_major, info.compute_minor,
            info.multiprocessors, info.driver);
-    printf("| %-34s | %-30s | %12s | %12s | %15s |\n", "kernel", "shape", "time", "bandwidth", "compute");
-    printf("|%s|%s|%s|%s|%s|\n", "------------------------------------", "--------------------------------",
-           "--------------", "--------------", "-----------------");
+    printf("| %-34s | %-30s | %12s | %12s | %15s | %-19s |\n", "kernel", "shape", "time", "bandwidth", "compute",
+           "llama.cpp (H100)");
+    printf("|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "--------------------------------",
+           "--------------", "--------------", "-----------------", "---------------------");
 
     copy_arg c = {0, 0, (size_t)1 << 30};
     if (cu->MemAlloc(&c.a, c.n) || cu->MemAlloc(&c.b, c.n)) die("alloc copy");
@@ -341,9 +370,9 @@ int main(int argc, char **argv)
     const int64_t m = 4096, k = 14336;
     bench_matmul(KILN_Q4_0, m, k, 1, sweep);
     bench_matmul(KILN_Q8_0, m, k, 1, sweep);
-    bench_matmul(KILN_Q4_K, m, k, 1, 0);
+    bench_matmul(KILN_Q4_K, m, k, 1, sweep);
     bench_matmul(KILN_F16, m, k, 1, 0);
-    bench_matmul(KILN_Q4_0, m, k, 8, 0);
+    bench_matmul(KILN_Q4_0, m, k, 8, sweep);
     bench_matmul(KILN_Q4_0, m, k, 512, 0);
     if (!quick) {
         bench_matmul(KILN_Q8_0, m, k, 512, 0);
