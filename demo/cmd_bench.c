@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "demo/args.h"
 #include "demo/commands.h"
+#include "kiln/autotune.h"
 #include "kiln/cuda_emu.h"
 #include "kiln/kiln.h"
 
@@ -195,6 +196,7 @@ int kiln_cmd_bench(int argc, char **argv)
     kiln_context_options o = kiln_context_options_default();
     o.threads = kiln_demo_cap_threads("bench", threads);
     o.cpu_isa = isa;
+    o.chooser = &kiln_tune_chooser;
     o.warn = kiln_warn_stderr;
     kiln_context *ctx = NULL;
     if (kiln_context_create(device ? device : backend, &o, &ctx)) {

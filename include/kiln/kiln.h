@@ -100,7 +100,7 @@ typedef struct kiln_context kiln_context;
 typedef struct kiln_context_options {
     int threads;           /* cpu: worker threads, 0 = KILN_THREADS or kiln_cpu_cores_available() */
     const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
-    int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
+    int use_tuning;        /* 1 (default via kiln_context_options_default): consult the chooser below */
     const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
     /* Told, once each, of problems kiln worked around (a tuning-cache entry it
      * would not trust and replaced by the default kernel, ...). NULL = silent;
@@ -108,6 +108,10 @@ typedef struct kiln_context_options {
      * whichever thread runs an op on the context. */
     void (*warn)(void *user, const char *message);
     void *warn_user;
+    /* What op calls consult before the heuristics when use_tuning is 1: the
+     * autotune cache is &kiln_tune_chooser (kiln/autotune.h). NULL = heuristics
+     * only. See kiln_chooser in kiln/kernel.h. */
+    const struct kiln_chooser *chooser;
 } kiln_context_options;
 
 void kiln_warn_stderr(void *user, const char *message);

@@ -12,15 +12,13 @@
 #include "kiln/kiln.h"
 #include "kiln/spec.h"
 
-struct kiln_tune_cache;
-
 struct kiln_context {
     const struct kiln_backend_vtable *vt;
     kiln_device_info info;
     kiln_context_options opts;
     char cache_dir[1024];          /* resolved: opts.cache_dir or $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     kiln_isa isa;                  /* cpu: the ISA this context runs (set by context_init) */
-    struct kiln_tune_cache *tune;  /* autotune results for this device (loaded on first use) */
+    void *chooser_state;           /* opened by opts.chooser (the autotune cache: autotune/lookup.c) */
     struct kiln_choice_memo *memo; /* op call -> chosen spec, so dispatch is a lookup */
     void *impl;                    /* backend-private state */
 };
@@ -96,15 +94,17 @@ void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
 #endif
     ;
 
-/* The spec choice without the autotune cache: backend heuristic, else the
- * closest manifest instance, else the generator's default (kernels/core/choose.c). */
 /* Compile specs[0..n) through the backend's precompile on up to `threads`
  * threads (at most 8); nothing when the backend has no precompile. Off the hot
  * path: only the tuner calls it (kernels/core/precompile.c). */
 void kiln_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
+/* The spec choice without the context's chooser: backend heuristic, else the
+ * closest manifest instance, else the generator's default (kernels/core/choose.c). */
 kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
-/* Forget memoized choices (after the tuning cache changed). */
-void kiln_choice_memo_reset(kiln_context *ctx);
+/* The size band of a call (validated params): tokens for matmul, KV length
+ * for attention, row length for norms. Heuristics and tuned tiles change
+ * between bands, so choices are memoized, and tuned, per band. */
+int kiln_shape_band(kiln_op op, const void *params);
 
 /* Validation of op parameters, shared by every backend (kernels/core/validate.c). */
 kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params);

@@ -116,6 +116,18 @@ static kiln_status parse_device(const char *device, const kiln_backend_vtable **
                      "unknown device '%s' (expected cpu, cuda, cuda:N, vulkan, vulkan:N or cuda-emu)", device);
 }
 
+/* The chooser is only opened where it will be consulted (use_tuning). */
+static kiln_status chooser_open(kiln_context *ctx)
+{
+    const kiln_chooser *c = ctx->opts.chooser;
+    if (!c || !ctx->opts.use_tuning) return KILN_OK;
+    if (c->size < sizeof *c || !c->choose)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_context_create: chooser '%s' is of another kiln version or has no choose()",
+                         c->size >= sizeof *c && c->name ? c->name : "?");
+    kiln_status st = c->open ? c->open(ctx, &ctx->chooser_state) : KILN_OK;
+    return st == KILN_OK ? KILN_OK : kiln_fail_prefix(st, "kiln_context_create: chooser '%s'", c->name ? c->name : "?");
+}
+
 kiln_status kiln_context_create(const char *device, const kiln_context_options *opts,
                                 kiln_context **out)
 {
@@ -147,18 +159,26 @@ kiln_status kiln_context_create(const char *device, const kiln_context_options *
         free(ctx);
         return st;
     }
+    st = chooser_open(ctx);
+    if (st != KILN_OK) {
+        ctx->vt->context_fini(ctx);
+        free(ctx);
+        return st;
+    }
     *out = ctx;
     return KILN_OK;
 }
 
-/* From autotune/lookup.c. */
-void kiln_tune_cache_release(kiln_context *ctx);
+void *kiln_context_chooser_state(kiln_context *ctx, const kiln_chooser *chooser)
+{
+    return ctx && chooser && ctx->opts.use_tuning && ctx->opts.chooser == chooser ? ctx->chooser_state : NULL;
+}
 
 void kiln_context_destroy(kiln_context *ctx)
 {
     if (!ctx) return;
     ctx->vt->context_fini(ctx);
-    kiln_tune_cache_release(ctx);
+    if (ctx->chooser_state && ctx->opts.chooser->close) ctx->opts.chooser->close(ctx->chooser_state);
     free(ctx->memo);
     free(ctx);
 }
