@@ -8,6 +8,7 @@
 #ifndef KILN_CORE_BACKEND_H
 #define KILN_CORE_BACKEND_H
 
+#include "kiln/error.h"
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"
 #include "kiln/spec.h"
@@ -73,26 +74,8 @@ extern const kiln_backend_vtable *const kiln_backends[KILN_BACKEND_COUNT];
  * kiln_backends[] nor chosen by default. */
 extern const kiln_backend_vtable kiln_cuda_emu_backend;
 
-/* Error reporting used everywhere inside kiln: records a printf-style message
- * for kiln_last_error() and returns the status, so `return kiln_fail(...)`. */
-kiln_status kiln_fail(kiln_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Prefix the current thread's last error with context ("loading x: <old>"). */
-kiln_status kiln_fail_prefix(kiln_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-void kiln_clear_error(void);
 /* Tell the context's warn callback (if any) of a problem kiln worked around. */
-void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...) KILN_PRINTF_LIKE(2, 3);
 
 /* Compile specs[0..n) through the backend's precompile on up to `threads`
  * threads (at most 8); nothing when the backend has no precompile. Off the hot

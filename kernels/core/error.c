@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 static _Thread_local char last_error[4096];
 
