@@ -40,7 +40,7 @@ static double now_s(void)
 
 kiln_tune_options kiln_tune_options_default(void)
 {
-    return (kiln_tune_options){.budget_s = 120};
+    return (kiln_tune_options){.size = sizeof(kiln_tune_options), .budget_s = 120};
 }
 
 /* One class being tuned. */
@@ -366,7 +366,13 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
     if (!ctx || !results || !n_results) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_tune: NULL argument");
     *results = NULL;
     *n_results = 0;
-    kiln_tune_options o = opts ? *opts : kiln_tune_options_default();
+    kiln_tune_options o = kiln_tune_options_default(), local;
+    const void *read = &o;
+    if (opts) {
+        kiln_status bad = kiln_struct_read(opts, sizeof *opts, &local, &read, "kiln_tune: options");
+        if (bad != KILN_OK) return bad;
+        o = *(const kiln_tune_options *)read;
+    }
     if (o.budget_s <= 0) o.budget_s = 120;
     if (o.axes) { /* a misspelt field fails the run, not each class */
         kiln_search_space probe;

@@ -53,6 +53,7 @@ typedef enum kiln_tune_search {
 } kiln_tune_search;
 
 typedef struct kiln_tune_options {
+    size_t size;                /* sizeof(kiln_tune_options) or 0 (kiln.h, Conventions) */
     unsigned ops;               /* bit (1u << kiln_op) per op family; 0 = all */
     double budget_s;            /* wall-clock budget for the whole run; 0 = 120 s */
     const char *model_path;     /* tune the shapes of this GGUF model instead of the defaults */

@@ -44,6 +44,8 @@ kiln_status kiln_kernel_can_implement(kiln_context *ctx, const kiln_spec *spec);
 kiln_status kiln_kernel_prepare(kiln_context *ctx, const kiln_spec *spec);
 /* Validate params for spec->op and run exactly this spec. */
 kiln_status kiln_kernel_run(kiln_context *ctx, const kiln_spec *spec, const void *params);
+/* The spec a plan runs (kiln.h, plans). */
+kiln_status kiln_plan_spec(const kiln_plan *plan, kiln_spec *out);
 /* The spec kiln_matmul() etc. would choose for these params on this context. */
 kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
 

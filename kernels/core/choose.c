@@ -24,8 +24,16 @@ typedef struct call_key {
 
 #define MEMO_SLOTS 256
 struct kiln_choice_memo {
-    struct { int used; call_key key; kiln_spec spec; } slot[MEMO_SLOTS];
+    struct {
+        int used;
+        call_key key;
+        kiln_spec spec;
+        int planned;        /* kernel holds the backend's plan of spec (vtable plan) */
+        const void *kernel;
+    } slot[MEMO_SLOTS];
 };
+
+size_t kiln_choice_memo_bytes(void) { return sizeof(struct kiln_choice_memo); }
 
 static int band3(int64_t v, int64_t a, int64_t b) { return v <= a ? 0 : v <= b ? 1 : 2; }
 
@@ -135,9 +143,13 @@ kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *par
     return KILN_OK;
 }
 
+
 void kiln_kernel_choices_forget(kiln_context *ctx)
 {
-    if (ctx && ctx->memo) memset(ctx->memo, 0, sizeof *ctx->memo);
+    if (!ctx || !ctx->memo) return;
+    pthread_mutex_lock(&ctx->memo_lock);
+    memset(ctx->memo, 0, sizeof *ctx->memo);
+    pthread_mutex_unlock(&ctx->memo_lock);
 }
 
 kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
@@ -146,35 +158,56 @@ kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params
     if ((unsigned)op >= KILN_OP_COUNT) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_choose: bad op %d", (int)op);
     kiln_status st = kiln_validate_params(ctx, op, params);
     if (st != KILN_OK) return st;
+    return kiln_choose_validated(ctx, op, params, out, NULL);
+}
 
+/* Under the memo lock: the chooser and the memo are shared by the threads of
+ * one context (kiln.h "Threads"); a choice is made once per kind of call. */
+kiln_status kiln_choose_validated(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out,
+                                  const void **kernel)
+{
     call_key k = key_of(op, params);
-    if (!ctx->memo) ctx->memo = calloc(1, sizeof *ctx->memo); /* no memo: just slower */
     uint64_t h = kiln_fnv1a(KILN_FNV1A_SEED, &k, sizeof k);
+    kiln_status st = KILN_OK;
+    pthread_mutex_lock(&ctx->memo_lock);
     if (ctx->memo) {
         for (size_t i = 0; i < MEMO_SLOTS; i++) {
             size_t j = (h + i) % MEMO_SLOTS;
             if (!ctx->memo->slot[j].used) break;
             if (!memcmp(&ctx->memo->slot[j].key, &k, sizeof k)) {
                 *out = ctx->memo->slot[j].spec;
-                return KILN_OK;
+                if (kernel && !ctx->memo->slot[j].planned && ctx->vt->plan) {
+                    st = ctx->vt->plan(ctx, out, &ctx->memo->slot[j].kernel);
+                    ctx->memo->slot[j].planned = st == KILN_OK;
+                }
+                if (kernel) *kernel = ctx->memo->slot[j].kernel;
+                pthread_mutex_unlock(&ctx->memo_lock);
+                return st;
             }
         }
     }
-
     const kiln_chooser *c = ctx->opts.use_tuning ? ctx->opts.chooser : NULL;
-    if (!(c && c->choose(ctx->chooser_state, ctx, op, params, out) == KILN_OK)) {
-        st = kiln_choose_heuristic(ctx, op, params, out);
-        if (st != KILN_OK) return st;
+    if (!(c && c->choose(ctx->chooser_state, ctx, op, params, out) == KILN_OK)) st = kiln_choose_heuristic(ctx, op, params, out);
+    /* the backend's lookup of the spec's kernel, memoized with it: a one-call op then does no search either */
+    const void *found = NULL;
+    int planned = 0;
+    if (st == KILN_OK && kernel && ctx->vt->plan) {
+        st = ctx->vt->plan(ctx, out, &found);
+        planned = st == KILN_OK;
     }
-    if (ctx->memo) {
+    if (kernel) *kernel = found;
+    if (st == KILN_OK && ctx->memo) {
         for (size_t i = 0; i < MEMO_SLOTS; i++) {
             size_t j = (h + i) % MEMO_SLOTS;
             if (ctx->memo->slot[j].used) continue;
             ctx->memo->slot[j].used = 1;
             ctx->memo->slot[j].key = k;
             ctx->memo->slot[j].spec = *out;
+            ctx->memo->slot[j].planned = planned;
+            ctx->memo->slot[j].kernel = found;
             break;
         }
     }
-    return KILN_OK;
+    pthread_mutex_unlock(&ctx->memo_lock);
+    return st;
 }
