@@ -29,31 +29,6 @@ const char *kiln_tune_band_name(kiln_op op, int band)
     }
 }
 
-static int band3(int64_t v, int64_t a, int64_t b) { return v <= a ? 0 : v <= b ? 1 : 2; }
-
-int kiln_tune_band(kiln_op op, const void *params)
-{
-    switch (op) {
-    case KILN_OP_MATMUL: {
-        int64_t n = ((const kiln_matmul_params *)params)->x.ne[0];
-        return n <= 1 ? 0 : n <= 8 ? 1 : n <= 64 ? 2 : 3;
-    }
-    case KILN_OP_FLASH_ATTN:
-        return band3(((const kiln_flash_attn_params *)params)->k.ne[0], 512, 4096);
-    case KILN_OP_PAGED_ATTN: {
-        /* the cache capacity per sequence: seq_lens live on the device */
-        const kiln_paged_attn_params *p = params;
-        return band3(p->block_table.ne[p->block_table.ndim - 1] * p->k_cache.ne[1], 512, 4096);
-    }
-    case KILN_OP_NORM: {
-        const kiln_norm_params *p = params;
-        return band3(p->x.ne[p->x.ndim - 1], 1024, 8192);
-    }
-    default:
-        return 0;
-    }
-}
-
 void kiln_tune_class_key(const kiln_spec *base, int band, char *buf, size_t cap)
 {
     kiln_spec s = *base;

@@ -1,8 +1,10 @@
-/* autotune/lookup.c — what the op entry points ask: the tuned spec for a call.
- * The call's class (its heuristic kernel + band) is looked up in the device's
- * cache; a class not tuned borrows the nearest tuned band of the same kernel;
- * otherwise the caller falls back to heuristics. kernels/core/choose.c memoizes
- * the answer, so this runs once per distinct kind of call per context. */
+/* autotune/lookup.c — kiln_tune_chooser: what the op entry points ask, the
+ * tuned spec for a call. A context that names it in its options opens one
+ * cache (loaded on first use, released with the context). The call's class
+ * (its heuristic kernel + band) is looked up in the device's cache; a class
+ * not tuned borrows the nearest tuned band of the same kernel; otherwise the
+ * core falls back to heuristics. kernels/core/choose.c memoizes the answer,
+ * so this runs once per distinct kind of call per context. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +12,21 @@
 #include "autotune/tune_internal.h"
 #include "kiln/kernel.h"
 
-struct kiln_tune_cache *kiln_tune_cache_of(kiln_context *ctx)
+struct kiln_tune_cache *kiln_tune_cache_loaded(kiln_context *ctx, struct kiln_tune_cache *c)
 {
-    if (!ctx->tune) {
-        ctx->tune = calloc(1, sizeof *ctx->tune);
-        if (!ctx->tune) return NULL;
-    }
-    if (!ctx->tune->loaded) {
+    if (c && !c->loaded) {
         /* a bad or stale file is not used: the defaults run, and the user hears of it once */
-        if (kiln_tune_cache_load(ctx, ctx->tune) != KILN_OK) {
-            kiln_context_warn(ctx, "%s (the default kernels are used; `kiln tune` rewrites it)", ctx->tune->problem);
+        if (kiln_tune_cache_load(ctx, c) != KILN_OK) {
+            kiln_context_warn(ctx, "%s (the default kernels are used; `kiln tune` rewrites it)", c->problem);
             kiln_clear_error();
         }
     }
-    return ctx->tune;
+    return c;
 }
 
-void kiln_tune_cache_release(kiln_context *ctx)
+struct kiln_tune_cache *kiln_tune_cache_of(kiln_context *ctx)
 {
-    if (!ctx || !ctx->tune) return;
-    kiln_tune_cache_clear(ctx->tune);
-    free(ctx->tune);
-    ctx->tune = NULL;
+    return kiln_tune_cache_loaded(ctx, kiln_context_chooser_state(ctx, &kiln_tune_chooser));
 }
 
 /* Whether an entry may serve calls of its class on this context. The file is
@@ -64,14 +59,14 @@ static int entry_trusted(kiln_context *ctx, kiln_tune_entry *e)
     return e->trust > 0;
 }
 
-kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
+static kiln_status tune_lookup(void *state, kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
 {
-    struct kiln_tune_cache *c = kiln_tune_cache_of(ctx);
+    struct kiln_tune_cache *c = kiln_tune_cache_loaded(ctx, state);
     if (!c || c->n == 0) return KILN_ERR_UNAVAILABLE;
     kiln_spec base;
     kiln_status st = kiln_choose_heuristic(ctx, op, params, &base);
     if (st != KILN_OK) return st;
-    int band = kiln_tune_band(op, params);
+    int band = kiln_shape_band(op, params);
     char key[KILN_SPEC_TEXT_MAX + 32];
     kiln_tune_class_key(&base, band, key, sizeof key);
     kiln_tune_entry *hit = (kiln_tune_entry *)kiln_tune_cache_find(c, key);
@@ -93,3 +88,24 @@ kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, 
     *out = hit->spec;
     return KILN_OK;
 }
+
+static kiln_status tune_open(kiln_context *ctx, void **state)
+{
+    (void)ctx;
+    *state = calloc(1, sizeof(struct kiln_tune_cache));
+    return *state ? KILN_OK : kiln_fail(KILN_ERR_OUT_OF_MEMORY, "out of memory");
+}
+
+static void tune_close(void *state)
+{
+    kiln_tune_cache_clear(state);
+    free(state);
+}
+
+const kiln_chooser kiln_tune_chooser = {
+    .size = sizeof(kiln_chooser),
+    .name = "autotune",
+    .open = tune_open,
+    .close = tune_close,
+    .choose = tune_lookup,
+};

@@ -40,7 +40,7 @@ static double now_s(void)
 
 kiln_tune_options kiln_tune_options_default(void)
 {
-    return (kiln_tune_options){.budget_s = 120};
+    return (kiln_tune_options){.size = sizeof(kiln_tune_options), .budget_s = 120};
 }
 
 /* One class being tuned. */
@@ -258,7 +258,8 @@ static int use_exhaustive(const kiln_tune_options *o, size_t size)
     return size <= EXHAUSTIVE_LIMIT;
 }
 
-static kiln_status tune_class(kiln_context *ctx, const kiln_tune_options *o, const kiln_tune_shape *shape,
+static kiln_status tune_class(kiln_context *ctx, const struct kiln_tune_cache *cache, const kiln_tune_options *o,
+                              const kiln_tune_shape *shape,
                               double deadline, int done, int total, kiln_tune_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -273,12 +274,11 @@ static kiln_status tune_class(kiln_context *ctx, const kiln_tune_options *o, con
         kiln_tune_problem_free(prob);
         return st;
     }
-    int band = kiln_tune_band(shape->op, params);
+    int band = kiln_shape_band(shape->op, params);
     kiln_tune_class_key(&base, band, res->shape_class, sizeof res->shape_class);
     kiln_spec_to_text(&base, res->default_spec, sizeof res->default_spec);
 
-    struct kiln_tune_cache *cache = kiln_tune_cache_of(ctx);
-    const kiln_tune_entry *hit = cache ? kiln_tune_cache_find(cache, res->shape_class) : NULL;
+    const kiln_tune_entry *hit = kiln_tune_cache_find(cache, res->shape_class);
     if (hit && !o->force) {
         *res = hit->r;
         res->from_cache = 1;
@@ -366,7 +366,13 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
     if (!ctx || !results || !n_results) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_tune: NULL argument");
     *results = NULL;
     *n_results = 0;
-    kiln_tune_options o = opts ? *opts : kiln_tune_options_default();
+    kiln_tune_options o = kiln_tune_options_default(), local;
+    const void *read = &o;
+    if (opts) {
+        kiln_status bad = kiln_struct_read(opts, sizeof *opts, &local, &read, "kiln_tune: options");
+        if (bad != KILN_OK) return bad;
+        o = *(const kiln_tune_options *)read;
+    }
     if (o.budget_s <= 0) o.budget_s = 120;
     if (o.axes) { /* a misspelt field fails the run, not each class */
         kiln_search_space probe;
@@ -379,14 +385,13 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
     kiln_status st = o.model_path ? kiln_tune_model_shapes(&o, &shapes, &n)
                                   : kiln_tune_default_shapes(ctx, &o, &shapes, &n);
     if (st != KILN_OK) return st;
-    struct kiln_tune_cache *cache = kiln_tune_cache_of(ctx);
-    if (!cache) {
-        free(shapes);
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tune: out of memory");
-    }
+    /* the context's own cache when it consults one, so its next calls see the results */
+    struct kiln_tune_cache own = {0}, *cache = kiln_tune_cache_of(ctx);
+    if (!cache) cache = kiln_tune_cache_loaded(ctx, &own);
     kiln_tune_result *res = calloc(n ? n : 1, sizeof *res);
     if (!res) {
         free(shapes);
+        kiln_tune_cache_clear(&own);
         return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "tune: out of memory");
     }
     double start = now_s(), end = start + o.budget_s;
@@ -405,7 +410,7 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
             continue;
         }
         double class_end = now_s() + (share > 0 ? share : 0);
-        st = tune_class(ctx, &o, &shapes[i], class_end < end ? class_end : end, (int)i, (int)n, &r);
+        st = tune_class(ctx, cache, &o, &shapes[i], class_end < end ? class_end : end, (int)i, (int)n, &r);
         if (st != KILN_OK) {
             if (o.progress) o.progress(o.user, (int)i, (int)n, kiln_last_error());
             continue; /* one class failing does not stop the others */
@@ -418,7 +423,8 @@ kiln_status kiln_tune(kiln_context *ctx, const kiln_tune_options *opts, kiln_tun
     }
     if (o.progress) o.progress(o.user, (int)n, (int)n, "done");
     free(shapes);
-    kiln_choice_memo_reset(ctx);
+    kiln_tune_cache_clear(&own);
+    kiln_kernel_choices_forget(ctx);
     *results = res;
     *n_results = kept;
     return KILN_OK;

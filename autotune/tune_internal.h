@@ -5,7 +5,7 @@
  *   measure.c   timing: warm-up, batches, lower quartile
  *   search.c    candidates from the search space: exhaustive or coordinate descent
  *   cache.c     the per-device JSON file and its in-memory form
- *   lookup.c    what the op entry points ask: the tuned spec for a call
+ *   lookup.c    kiln_tune_chooser: what the op entry points ask, the tuned spec for a call
  *   tune.c      kiln_tune(): the loop over classes, progress, results */
 #ifndef KILN_AUTOTUNE_INTERNAL_H
 #define KILN_AUTOTUNE_INTERNAL_H
@@ -19,8 +19,6 @@
 /* ---- classes.c */
 int kiln_tune_band_count(kiln_op op);
 const char *kiln_tune_band_name(kiln_op op, int band);
-/* The band of a call (from its validated params). */
-int kiln_tune_band(kiln_op op, const void *params);
 /* "<base spec text with tiles cleared> | <band name>" */
 void kiln_tune_class_key(const kiln_spec *base, int band, char *buf, size_t cap);
 
@@ -84,7 +82,11 @@ kiln_status kiln_tune_cache_parse(const char *want_key, const char *text, size_t
 kiln_status kiln_tune_cache_put(struct kiln_tune_cache *c, const kiln_tune_result *r);
 const kiln_tune_entry *kiln_tune_cache_find(const struct kiln_tune_cache *c, const char *class_key);
 void kiln_tune_cache_clear(struct kiln_tune_cache *c);
-/* The context's cache, loaded on first use. */
+/* ---- lookup.c */
+/* c, loaded from the device's file on first use (a bad file is warned of
+ * once and leaves c empty). NULL stays NULL. */
+struct kiln_tune_cache *kiln_tune_cache_loaded(kiln_context *ctx, struct kiln_tune_cache *c);
+/* The cache of ctx's kiln_tune_chooser, loaded; NULL when ctx does not consult it. */
 struct kiln_tune_cache *kiln_tune_cache_of(kiln_context *ctx);
 
 #endif

@@ -67,6 +67,18 @@ kiln_status kiln_bench_run(kiln_context *ctx, const kiln_bench_case *c, kiln_ben
 /* Why the last check or run failed: the benchmark's own reason, else kiln_last_error(). */
 const char *kiln_bench_error(void);
 
+/* ---- per-call overhead of the one-call op against a plan (bench/plan_overhead.c) */
+typedef struct kiln_bench_overhead {
+    double one_call_us;  /* per kiln_matmul call: median over rounds */
+    double plan_run_us;  /* per kiln_plan_run call of a plan made once */
+    double plan_us;      /* making the plan */
+    int calls;           /* of each, in all rounds */
+} kiln_bench_overhead;
+/* A matmul y[n][m] = x[n][k] W[m][k]^T small enough that the kernel costs
+ * little next to the call, `calls` calls of each per round. */
+kiln_status kiln_bench_plan_overhead(kiln_context *ctx, kiln_dtype fmt, int64_t m, int64_t k, int64_t n, int calls,
+                                     kiln_bench_overhead *out);
+
 /* ---- the host's ceilings (bench/ceilings.c) */
 
 /* Read bandwidth of the host memory in GB/s, measured now: `threads` threads

@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "demo/args.h"
 #include "demo/commands.h"
+#include "kiln/autotune.h"
 #include "kiln/cuda_emu.h"
 #include "kiln/kiln.h"
 
@@ -15,7 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln bench --op OP [options]      (kiln bench -m MODEL --help: whole models)\n"
-            "  --op OP            matvec | matmul | flash_attn | paged_attn | norm | rope\n"
+            "  --op OP            matvec | matmul | flash_attn | paged_attn | norm | rope | plan-overhead\n"
             "  --backend B        cpu (default), cuda, vulkan; --device D overrides (\"cuda:1\")\n"
             "  --format F[,F..]   weight format (matmul) or K/V dtype (attention, rope's cache); one case per format\n"
             "                     (default q4_0; attention f16)\n"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
             "  timing:    --runs N (at most), --min-runs N, --warmup N, --seconds S (time per case)\n"
             "  --no-roofline      skip measuring the host read bandwidth\n"
             "  --json             one JSON object per case on stdout\n"
+            "  plan-overhead: per-call time of kiln_matmul against kiln_plan_run of a plan made once, on a\n"
+            "             tiny matmul (--m 32 --k 64 --n 1, --format q4_0; --runs N calls per round, default 2000)\n"
             "  --profile          with --backend cuda-emu (the CUDA emulator): per kernel, the shared-memory\n"
             "                     bank conflicts and global 32-byte sectors of its wrapped accesses, per launch\n"
             "Weights (or K/V, or norm input) are rotated over copies totalling > 2x the last-level\n"
@@ -123,10 +126,34 @@ static void print_emu_profile(void)
     }
 }
 
+/* --op plan-overhead: what a plan saves per call (bench/plan_overhead.c). */
+static int plan_overhead(kiln_context *ctx, const kiln_device_info *info, const kiln_bench_case *c, int calls, int json)
+{
+    kiln_bench_overhead o;
+    kiln_status s = kiln_bench_plan_overhead(ctx, c->format, c->m, c->k, c->n, calls, &o);
+    if (s) {
+        fprintf(stderr, "kiln bench: plan-overhead failed: %s: %s\n", kiln_status_name(s), kiln_last_error());
+        return 1;
+    }
+    char shape[96];
+    snprintf(shape, sizeof shape, "m=%lld k=%lld n=%lld", (long long)c->m, (long long)c->k, (long long)c->n);
+    if (json)
+        printf("{\"op\":\"plan-overhead\",\"backend\":\"%s\",\"device\":\"%s\",\"format\":\"%s\",\"shape\":\"%s\","
+               "\"one_call_us\":%.3f,\"plan_run_us\":%.3f,\"plan_us\":%.1f,\"calls\":%d}\n",
+               kiln_backend_name(info->backend), info->name, kiln_dtype_get(c->format)->name, shape, o.one_call_us,
+               o.plan_run_us, o.plan_us, o.calls);
+    else
+        printf("plan-overhead %s %s: kiln_matmul %.3f us/call, kiln_plan_run %.3f us/call (%.3f us less), "
+               "making the plan %.1f us; %d calls each\n",
+               kiln_dtype_get(c->format)->name, shape, o.one_call_us, o.plan_run_us, o.one_call_us - o.plan_run_us,
+               o.plan_us, o.calls);
+    return 0;
+}
+
 int kiln_cmd_bench(int argc, char **argv)
 {
     const char *backend = "cpu", *device = NULL, *formats = NULL, *isa = NULL;
-    int json = 0, threads = 0, roofline = 1, op = -1, profile = 0;
+    int json = 0, threads = 0, roofline = 1, op = -1, profile = 0, overhead = 0, runs_set = 0;
     kiln_bench_case c = kiln_bench_default(KILN_BENCH_MATVEC);
     /* first pass: the op, whose defaults the other options then override */
     for (int i = 1; i < argc; i++) {
@@ -134,7 +161,10 @@ int kiln_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--op") && i + 1 < argc) op = kiln_bench_op_from_name(argv[i + 1]);
+        if (!strcmp(argv[i], "--op") && i + 1 < argc) {
+            overhead = !strcmp(argv[i + 1], "plan-overhead");
+            op = overhead ? KILN_BENCH_MATVEC : kiln_bench_op_from_name(argv[i + 1]);
+        }
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) return kiln_cmd_bench_model(argc, argv); /* whole model */
     }
     if (op < 0) {
@@ -143,6 +173,7 @@ int kiln_cmd_bench(int argc, char **argv)
         return 2;
     }
     c = kiln_bench_default((kiln_bench_op)op);
+    if (overhead) c.m = 32, c.k = 64, c.n = 1; /* tiny: the call, not the kernel */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0, takes = 1, quiet = 0; /* quiet: the parser has said what was wrong */
@@ -174,7 +205,7 @@ int kiln_cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--block-size")) bad = parse_dim(a, v, &c.block_size), quiet = 1;
         else if (!strcmp(a, "--rows")) bad = parse_dim(a, v, &c.rows), quiet = 1;
         else if (!strcmp(a, "--dim")) bad = parse_dim(a, v, &c.dim), quiet = 1;
-        else if (!strcmp(a, "--runs")) bad = kiln_arg_i32(CMD, a, v, 1, 1000000, &c.max_runs), quiet = 1;
+        else if (!strcmp(a, "--runs")) bad = kiln_arg_i32(CMD, a, v, 1, 1000000, &c.max_runs), quiet = 1, runs_set = 1;
         else if (!strcmp(a, "--min-runs")) bad = kiln_arg_i32(CMD, a, v, 1, 1000000, &c.min_runs), quiet = 1;
         else if (!strcmp(a, "--warmup")) bad = kiln_arg_i32(CMD, a, v, 0, 1000000, &c.warmup), quiet = 1;
         else if (!strcmp(a, "--seconds")) bad = kiln_arg_double(CMD, a, v, 0, 86400, &c.min_seconds), quiet = 1;
@@ -195,6 +226,7 @@ int kiln_cmd_bench(int argc, char **argv)
     kiln_context_options o = kiln_context_options_default();
     o.threads = kiln_demo_cap_threads("bench", threads);
     o.cpu_isa = isa;
+    o.chooser = &kiln_tune_chooser;
     o.warn = kiln_warn_stderr;
     kiln_context *ctx = NULL;
     if (kiln_context_create(device ? device : backend, &o, &ctx)) {
@@ -207,6 +239,16 @@ int kiln_cmd_bench(int argc, char **argv)
         fprintf(stderr, "kiln bench: --profile needs the CUDA emulator (--backend cuda-emu), not %s\n", info.id);
         kiln_context_destroy(ctx);
         return 2;
+    }
+    if (overhead) {
+        if (formats && parse_dtype(formats, &c.format)) {
+            fprintf(stderr, "kiln bench: unknown format '%s'\n", formats);
+            kiln_context_destroy(ctx);
+            return 2;
+        }
+        int st = plan_overhead(ctx, &info, &c, runs_set ? c.max_runs : 2000, json);
+        kiln_context_destroy(ctx);
+        return st;
     }
     if (profile) kiln_cuda_emu_profile(1);
     int nthreads = info.backend == KILN_BACKEND_CPU ? info.multiprocessors : 0;

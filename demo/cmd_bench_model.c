@@ -14,6 +14,7 @@
 #include "demo/args.h"
 #include "demo/bench_spec.h"
 #include "demo/commands.h"
+#include "kiln/autotune.h"
 #include "kiln/kiln.h"
 #include "kiln/runtime.h"
 
@@ -475,6 +476,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
         ctx = NULL;
         kiln_context_options copt = kiln_context_options_default();
         copt.threads = kiln_demo_cap_threads("bench", o.t.v[ti]);
+        copt.chooser = &kiln_tune_chooser;
         copt.warn = kiln_warn_stderr;
         if (kiln_context_create(o.device, &copt, &ctx) != KILN_OK) {
             fprintf(stderr, CMD ": device %s: %s\n", o.device, kiln_last_error());

@@ -18,6 +18,7 @@
 
 #include "demo/commands.h"
 #include "demo/ppl_logprobs.h"
+#include "kiln/autotune.h"
 #include "kiln/runtime.h"
 
 #define LOGITS_ROWS 64 /* output-layer rows per pass: 64 x n_vocab floats of device memory */
@@ -215,6 +216,7 @@ static int evaluator_place(evaluator *e, const ppl_opts *o, int32_t n_ctx)
     e->batch = o->batch ? o->batch : n_ctx;
     kiln_context_options copt = kiln_context_options_default();
     copt.threads = o->threads;
+    copt.chooser = &kiln_tune_chooser;
     if (kiln_context_create(o->device, &copt, &e->ctx)) {
         fprintf(stderr, "kiln perplexity: device %s: %s\n", o->device, kiln_last_error());
         return -1;

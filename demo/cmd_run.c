@@ -10,6 +10,7 @@
 #include "demo/args.h"
 #include "demo/commands.h"
 #include "demo/files.h"
+#include "kiln/autotune.h"
 #include "kiln/runtime.h"
 
 static void usage(FILE *f)
@@ -448,6 +449,7 @@ int kiln_cmd_run(int argc, char **argv)
 
     kiln_context_options copt = kiln_context_options_default();
     copt.threads = kiln_demo_cap_threads("run", o.threads);
+    copt.chooser = &kiln_tune_chooser;
     copt.warn = kiln_warn_stderr; /* e.g. a tuning-cache entry that was not used */
     t0 = now_s();
     if (kiln_context_create(o.device, &copt, &ctx)) {

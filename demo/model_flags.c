@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/autotune.h"
 #include "runtime/chat_template.h"
 
 void model_flags_init(model_flags *f)
@@ -137,6 +138,7 @@ int model_flags_open(const model_flags *f, const char *cmd, int max_seqs, kiln_m
     }
     kiln_context_options copt = kiln_context_options_default();
     copt.threads = f->threads;
+    copt.chooser = &kiln_tune_chooser;
     if (kiln_context_create(f->device, &copt, ctx)) {
         fprintf(stderr, "kiln %s: device %s: %s\n", cmd, f->device, kiln_last_error());
         return 1;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/session.h"
 
 struct serve_job {

@@ -5,7 +5,7 @@
 #include <math.h>
 
 #include "formats/quant_internal.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 /* plain types as one-element "blocks" */
 static void quantize_f32(const float *x, uint8_t *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }

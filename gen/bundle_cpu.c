@@ -26,7 +26,7 @@
 
 #include "gen/bundle.h"
 #include "gen/manifest.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/kernel.h"
 
 static const char *const shared_files[] = {

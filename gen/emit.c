@@ -15,7 +15,7 @@
 #include "gen/emit.h"
 #include "gen/launch.h"
 #include "gen/spec_fields.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 #define MAX_FILES 64  /* distinct files inlined into one source */
 #define MAX_DEPTH 16  /* nesting of #pragma kiln include */

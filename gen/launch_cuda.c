@@ -4,7 +4,7 @@
  * backend computes the exact amount per launch). The mat-vec kernel uses
  * static shared memory only. */
 #include "gen/launch.h"
-#include "kernels/cuda/cuda_geometry.h"
+#include "gen/cuda_geometry.h"
 
 void kiln_gen_launch_cuda(const kiln_spec *spec, kiln_source *src)
 {

@@ -5,7 +5,7 @@
  * kernels/vulkan/templates/<op>.comp, so the backend can refuse a spec that does
  * not fit the device (32 KB on lavapipe, 48 KB on the H100) before compiling it. */
 #include "gen/launch.h"
-#include "kernels/vulkan/vk_specs.h"
+#include "gen/vk_specs.h"
 
 /* The largest head size the generic (hd=0) attention kernels size their arrays for. */
 #define KILN_VK_HEAD_MAX 256

@@ -25,7 +25,7 @@
 #include "gen/manifest.h"
 #include "gen/space.h"
 #include "gen/spec_fields.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 static const kiln_isa isas[] = {KILN_ISA_GENERIC, KILN_ISA_AVX2, KILN_ISA_AVX512};
 static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,

@@ -8,7 +8,7 @@
  * variants on q4_0, attention per K/V dtype at head sizes 64 and 128 plus the
  * generic one, every norm variant, and rope alone and with each KV cache dtype. */
 #include "gen/manifest.h"
-#include "kernels/cuda/cuda_heuristic.h"
+#include "gen/cuda_heuristic.h"
 
 static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
                                             KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,

@@ -1,7 +1,7 @@
 /* gen/manifest_vulkan.c — the vulkan instances of the manifest (owned by the vulkan backend).
  *
  * Vulkan kernels are compiled at run time for any spec (the backend's heuristic
- * builds the exact spec of each call, kernels/vulkan/vk_specs.h), so this list
+ * builds the exact spec of each call, gen/vk_specs.h), so this list
  * is what `kiln-gen --emit-dir` vendors and what tests/test_vulkan_compile.c
  * compiles to SPIR-V: a mat-vec and a mat-mat instance per weight format, the
  * fast formats' mat-vec with subgroup and with shared-memory reductions and
@@ -10,7 +10,7 @@
  * head sizes 64 and 128 plus the generic kernel, every norm variant, and rope
  * alone and with each KV cache dtype. */
 #include "gen/manifest.h"
-#include "kernels/vulkan/vk_specs.h"
+#include "gen/vk_specs.h"
 
 static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
                                             KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,

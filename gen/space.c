@@ -8,7 +8,8 @@
 #include "gen/manifest.h"
 #include "gen/space.h"
 #include "gen/spec_fields.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
+#include "kiln/kernel.h"
 
 typedef struct space_decl {
     kiln_op op;

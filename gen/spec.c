@@ -11,7 +11,7 @@
 #include "gen/spec_fields.h"
 #include "gen/manifest.h"
 #include "gen/spec_defaults.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/spec.h"
 
 /* The flag-name tables in spec_fields.c are indexed by these bits. */

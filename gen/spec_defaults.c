@@ -3,8 +3,8 @@
  * with the backends' run-time choice; see gen/spec_defaults.h). */
 #include "gen/spec_defaults.h"
 
-#include "kernels/cuda/cuda_heuristic.h"
-#include "kernels/vulkan/vk_specs.h"
+#include "gen/cuda_heuristic.h"
+#include "gen/vk_specs.h"
 
 /* The shapes a spec leaves open, fixed as the manifest fixes them. */
 enum {

@@ -9,7 +9,7 @@
 
 #include "gen/space.h"
 #include "gen/spec_fields.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/spec.h"
 
 #define TILE_MAX 4096

@@ -6,7 +6,7 @@
  * layout llama2.c checkpoints use, so both load without permuting rows. */
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/model.h"
 
 static kiln_status get_int(const kiln_gguf *g, const char *key, int32_t *out, int required)

@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/session.h"
 
 static kiln_tensor act(const kiln_session *s, size_t off, int64_t rows, int64_t cols)

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/formats.h"
 #include "kiln/gguf.h"
 #include "runtime/gguf_internal.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/formats.h"
 #include "kiln/gguf.h"
 #include "runtime/gguf_internal.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "formats/blocks.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/model.h"
 
 typedef enum float_kind { FIELD_NONE = 0, FIELD_F32, FIELD_F16, FIELD_BF16 } float_kind;

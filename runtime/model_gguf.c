@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/model.h"
 
 static kiln_status find_weight(const kiln_gguf *g, const kiln_arch *a, kiln_role role, int layer, int optional,

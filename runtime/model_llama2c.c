@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/model.h"
 
 static kiln_weight f32_weight(const float *data, int64_t rows, int64_t cols)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/model.h"
 
 static void notef(kiln_note_fn note, void *user, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

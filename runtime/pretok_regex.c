@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/unicode.h"
 
 #define MAX_DEPTH 4000

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/unicode.h"
 
 kiln_status kiln_token_list_push(kiln_token_list *l, int32_t id)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/pretok.h"
 #include "runtime/merge_queue.h"
 #include "runtime/tokenizer.h"

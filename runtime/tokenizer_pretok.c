@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/pretok.h"
 #include "runtime/pretok_regex.h"
 #include "runtime/unicode.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "runtime/merge_queue.h"
 #include "runtime/tokenizer.h"
 #include "runtime/unicode.h"

@@ -29,6 +29,7 @@ static kiln_context *make_ctx(const char *device)
     cr_assert_not_null(mkdtemp(cache_dir));
     kiln_context_options o = kiln_context_options_default();
     o.cache_dir = cache_dir;
+    o.chooser = &kiln_tune_chooser;
     kiln_context *ctx = NULL;
     kiln_status st = kiln_context_create(device, &o, &ctx);
     if (st != KILN_OK) return NULL;

@@ -14,7 +14,7 @@
 
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/cuda/cuda_compile.h"
-#include "kernels/cuda/cuda_geometry.h"
+#include "gen/cuda_geometry.h"
 #include "kernels/cuda/templates/cuda_args.h"
 #include "gen/embedded.h"
 #include <stddef.h>

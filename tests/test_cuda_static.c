@@ -30,7 +30,7 @@
 
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/cuda/cuda_compile.h"
-#include "kernels/cuda/cuda_geometry.h"
+#include "gen/cuda_geometry.h"
 #include "kernels/cuda/cuda_sass.h"
 #include "kernels/cuda/cuda_static.h"
 #include "kiln/kernel.h"
@@ -183,7 +183,7 @@ static void check_function(const kiln_spec *s, const kiln_source *src, const cha
         if (s->op == KILN_OP_MATMUL && s->tile.tn <= 8)
             cr_expect_eq(f->smem_bytes, kiln_cuda_mv_static_smem(s),
                          "%s %s: the mat-vec has %u bytes of static shared memory, the host computes %u "
-                         "(kernels/cuda/cuda_geometry.h)",
+                         "(gen/cuda_geometry.h)",
                          arch, f->name, f->smem_bytes, kiln_cuda_mv_static_smem(s));
     }
     if (sass) check_required_sass(s, arch, f->name, *sass);

@@ -22,7 +22,7 @@
 #include "gen/embedded.h"
 #include "gen/emit.h"
 #include "kernels/cuda/cuda_api.h"
-#include "kernels/cuda/cuda_heuristic.h"
+#include "gen/cuda_heuristic.h"
 #include "kiln/kernel.h"
 #include "support/harness.h"
 #include "support/files.h"

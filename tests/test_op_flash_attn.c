@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/cuda_geometry.h"
-#include "kernels/cuda/cuda_heuristic.h"
+#include "gen/cuda_geometry.h"
+#include "gen/cuda_heuristic.h"
 #include "kernels/ref/ref.h"
 #include "support/harness.h"
 

@@ -37,6 +37,7 @@ static kiln_context *open_ctx(const char *dir, int use_tuning, warnings *w)
     kiln_context_options o = kiln_context_options_default();
     o.cache_dir = dir;
     o.use_tuning = use_tuning;
+    o.chooser = &kiln_tune_chooser;
     o.warn = w ? collect : NULL;
     o.warn_user = w;
     kiln_context *ctx = NULL;

@@ -8,12 +8,14 @@
  * run (a wrong one is discarded and reported, never chosen), then timed:
  * warm-up, lower quartile of repeated batches, inputs rotated beyond the last-level
  * cache. Winners go to $XDG_CACHE_HOME/kiln/tune/<device-key>.json (versioned,
- * written atomically; a corrupt or stale file is reported and rebuilt). Every
- * op entry point consults that file automatically (kiln_context_options.use_tuning);
+ * written atomically; a corrupt or stale file is reported and rebuilt). A
+ * context created with kiln_context_options.chooser = &kiln_tune_chooser
+ * consults that file in every op entry point (loaded on its first call);
  * untuned shapes use the nearest tuned class of the same kernel, then heuristics. */
 #ifndef KILN_AUTOTUNE_H
 #define KILN_AUTOTUNE_H
 
+#include "kiln/kernel.h"
 #include "kiln/kiln.h"
 #include "kiln/spec.h"
 
@@ -51,6 +53,7 @@ typedef enum kiln_tune_search {
 } kiln_tune_search;
 
 typedef struct kiln_tune_options {
+    size_t size;                /* sizeof(kiln_tune_options) or 0 (kiln.h, Conventions) */
     unsigned ops;               /* bit (1u << kiln_op) per op family; 0 = all */
     double budget_s;            /* wall-clock budget for the whole run; 0 = 120 s */
     const char *model_path;     /* tune the shapes of this GGUF model instead of the defaults */
@@ -77,6 +80,10 @@ typedef struct kiln_tune_options {
 } kiln_tune_options;
 
 kiln_tune_options kiln_tune_options_default(void);
+
+/* The chooser of tuned specs (kiln_context_options.chooser). kiln_tune on a
+ * context that consults it updates what its next calls choose. */
+extern const kiln_chooser kiln_tune_chooser;
 
 /* Tune, update the device's cache file, and return one result per shape class
  * (free with kiln_tune_results_free). */

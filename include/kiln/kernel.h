@@ -44,8 +44,30 @@ kiln_status kiln_kernel_can_implement(kiln_context *ctx, const kiln_spec *spec);
 kiln_status kiln_kernel_prepare(kiln_context *ctx, const kiln_spec *spec);
 /* Validate params for spec->op and run exactly this spec. */
 kiln_status kiln_kernel_run(kiln_context *ctx, const kiln_spec *spec, const void *params);
+/* The spec a plan runs (kiln.h, plans). */
+kiln_status kiln_plan_spec(const kiln_plan *plan, kiln_spec *out);
 /* The spec kiln_matmul() etc. would choose for these params on this context. */
 kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
+
+/* A chooser: where a context looks for a better spec than the heuristics'
+ * (kiln_context_options.chooser; the autotune cache is kiln_tune_chooser).
+ * The core asks it once per kind of call (op, dtypes, epilogue, head size and
+ * size band) and memoizes the answer, so choose() is off the hot path. */
+typedef struct kiln_chooser {
+    size_t size;        /* sizeof(kiln_chooser): the struct may grow */
+    const char *name;
+    /* Per-context state, made by kiln_context_create (optional: NULL leaves it
+     * NULL) and released by close() in kiln_context_destroy. */
+    kiln_status (*open)(kiln_context *ctx, void **state);
+    void (*close)(void *state);
+    /* KILN_OK and *out, or anything else for the heuristic spec. */
+    kiln_status (*choose)(void *state, kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
+} kiln_chooser;
+
+/* The state ctx's chooser opened, when ctx consults that chooser; else NULL. */
+void *kiln_context_chooser_state(kiln_context *ctx, const kiln_chooser *chooser);
+/* Forget the memoized choices (after what the chooser reads has changed). */
+void kiln_kernel_choices_forget(kiln_context *ctx);
 
 #ifdef __cplusplus
 }

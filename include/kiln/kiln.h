@@ -12,6 +12,24 @@
  *   ne[0] = n rows and ne[1] = k elements per row. Strides are in bytes and the
  *   innermost dimension is always contiguous (for block formats, in whole blocks).
  * - There is no hidden global state: everything lives in a kiln_context.
+ * - Every params and options struct starts with `size_t size`, so it can grow
+ *   without breaking callers built against an older kiln.h: set it to
+ *   sizeof(the struct) (the *_default() functions do). 0 is read as this
+ *   header's size, so zero-initialized structs keep working; a size larger
+ *   than the library knows is refused (a caller built against a newer kiln).
+ *
+ * Threads
+ * - Separate contexts are independent: use them from separate threads freely.
+ * - On one context, these may be called from several threads at once:
+ *   kiln_matmul() and the other one-call ops, kiln_*_plan(), kiln_plan_run(),
+ *   kiln_plan_destroy() (of different plans), kiln_plan_workspace_size() and
+ *   kiln_kernel_choose(). kiln serializes their launches per context (on the
+ *   cpu one op already uses all of the context's threads); the choice memo is
+ *   locked. A plan is immutable: one plan may run from several threads at once.
+ * - Everything else on a context (kiln_context_destroy, kiln_synchronize,
+ *   kiln_context_set_*, the kiln_buffer_* functions, kiln_tune) is called by
+ *   one thread at a time, and not while a call of the list above runs on it.
+ *   A plan is destroyed after its last run returned, and before its context.
  */
 #ifndef KILN_KILN_H
 #define KILN_KILN_H
@@ -93,14 +111,14 @@ int kiln_cpu_cores_available(void);
 
 /* --------------------------------------------------------------- context */
 
-/* A context is used by one thread at a time (the caller serializes calls on it);
- * separate contexts may be used from separate threads at once. */
+/* Which calls may share a context between threads: "Threads" above. */
 typedef struct kiln_context kiln_context;
 
 typedef struct kiln_context_options {
+    size_t size;           /* sizeof(kiln_context_options); see Conventions */
     int threads;           /* cpu: worker threads, 0 = KILN_THREADS or kiln_cpu_cores_available() */
     const char *cache_dir; /* NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
-    int use_tuning;        /* 1 (default via kiln_context_options_default): read the autotune cache */
+    int use_tuning;        /* 1 (default via kiln_context_options_default): consult the chooser below */
     const char *cpu_isa;   /* cpu: "generic", "avx2", "avx512"; NULL = KILN_CPU_ISA or the best supported */
     /* Told, once each, of problems kiln worked around (a tuning-cache entry it
      * would not trust and replaced by the default kernel, ...). NULL = silent;
@@ -108,6 +126,10 @@ typedef struct kiln_context_options {
      * whichever thread runs an op on the context. */
     void (*warn)(void *user, const char *message);
     void *warn_user;
+    /* What op calls consult before the heuristics when use_tuning is 1: the
+     * autotune cache is &kiln_tune_chooser (kiln/autotune.h). NULL = heuristics
+     * only. See kiln_chooser in kiln/kernel.h. */
+    const struct kiln_chooser *chooser;
 } kiln_context_options;
 
 void kiln_warn_stderr(void *user, const char *message);
@@ -198,6 +220,7 @@ enum {
 };
 
 typedef struct kiln_matmul_params {
+    size_t size;                /* sizeof(kiln_matmul_params) or 0; see Conventions */
     kiln_tensor x;              /* [n][k] */
     kiln_tensor w;              /* [m][k] */
     const kiln_tensor *w_up;    /* [m][k], SWIGLU only */
@@ -216,6 +239,7 @@ kiln_status kiln_matmul(kiln_context *ctx, const kiln_matmul_params *p);
  * q_pos0 + i; KV j at position j. causal: query i sees KV j only when
  * j <= q_pos0 + i. Q/K/V/O: f32, f16 or bf16 (K and V the same dtype). */
 typedef struct kiln_flash_attn_params {
+    size_t size;                /* sizeof(kiln_flash_attn_params) or 0 */
     kiln_tensor q, k, v, o;
     float scale;                /* softmax scale, usually 1/sqrt(head_dim) */
     int causal;
@@ -232,6 +256,7 @@ kiln_status kiln_flash_attn(kiln_context *ctx, const kiln_flash_attn_params *p);
  * seq_lens i32 [n_seq]: tokens in each sequence's cache (>= 1); the query
  *   attends to all of them. block_size: a power of two from 8 to 128. */
 typedef struct kiln_paged_attn_params {
+    size_t size;                /* sizeof(kiln_paged_attn_params) or 0 */
     kiln_tensor q, o;
     kiln_tensor k_cache, v_cache;
     kiln_tensor block_table, seq_lens;
@@ -250,6 +275,7 @@ kiln_status kiln_paged_attn(kiln_context *ctx, const kiln_paged_attn_params *p);
 typedef enum kiln_norm_kind { KILN_NORM_RMS = 0, KILN_NORM_LAYER = 1 } kiln_norm_kind;
 
 typedef struct kiln_norm_params {
+    size_t size;                /* sizeof(kiln_norm_params) or 0 */
     kiln_norm_kind kind;
     kiln_tensor x;
     const kiln_tensor *residual;
@@ -287,6 +313,7 @@ kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p);
  *   negative slot skips its token (padding); other slots are left untouched.
  *   v is f32 [n][n_kv_heads][head_dim]; slots is i32 [n]. */
 typedef struct kiln_rope_params {
+    size_t size;                  /* sizeof(kiln_rope_params) or 0 */
     kiln_tensor q;                /* f32 [n][n_heads][head_dim], rotated in place */
     kiln_tensor k;                /* f32 [n][n_kv_heads][head_dim], rotated in place */
     kiln_tensor positions;        /* i32 [n] */
@@ -301,6 +328,40 @@ typedef struct kiln_rope_params {
 } kiln_rope_params;
 
 kiln_status kiln_rope(kiln_context *ctx, const kiln_rope_params *p);
+
+/* ---------------------------------------------------------------- plans
+ *
+ * For an engine that runs one op on the same shapes many times (CUTLASS's
+ * can_implement / get_workspace_size / initialize / run, FlashInfer's
+ * plan / run): kiln_*_plan() validates the shapes, chooses the kernel (as the
+ * one-call op would), compiles and loads it, and reports the workspace it
+ * needs, once. kiln_plan_run() then only binds tensors and launches: it checks
+ * that the call has the planned shapes (dtype, ne, nb of every tensor, which
+ * optional tensors are set, the epilogue / norm kind) and that every tensor
+ * lies inside its buffer on the plan's context; it neither chooses, hashes
+ * nor compiles. The one-call ops are plan + run on the stack.
+ *
+ * The params given to a *_plan function describe the shapes; their tensors'
+ * buffers may be NULL (they are not read; given, they are checked as a run
+ * would). kiln_plan_run takes the same struct, with buffers, for the plan's op. */
+typedef struct kiln_plan kiln_plan;
+
+kiln_status kiln_matmul_plan(kiln_context *ctx, const kiln_matmul_params *shapes, kiln_plan **out);
+kiln_status kiln_flash_attn_plan(kiln_context *ctx, const kiln_flash_attn_params *shapes, kiln_plan **out);
+kiln_status kiln_paged_attn_plan(kiln_context *ctx, const kiln_paged_attn_params *shapes, kiln_plan **out);
+kiln_status kiln_norm_plan(kiln_context *ctx, const kiln_norm_params *shapes, kiln_plan **out);
+kiln_status kiln_rope_plan(kiln_context *ctx, const kiln_rope_params *shapes, kiln_plan **out);
+/* Bytes of caller workspace kiln_plan_run may use (0: none; every backend
+ * keeps its own scratch today, so 0 everywhere for now). */
+size_t kiln_plan_workspace_size(const kiln_plan *plan);
+/* Run plan on params (the plan op's struct).
+ * stream: where this call's work goes. CUDA: a CUstream; Vulkan: a
+ *   VkCommandBuffer in the recording state, recorded into and never submitted;
+ *   NULL: the context's queue (kiln_context_set_*). cpu: NULL.
+ * workspace: NULL, or a buffer of the plan's context of at least
+ *   kiln_plan_workspace_size() bytes that no other run uses at the same time. */
+kiln_status kiln_plan_run(const kiln_plan *plan, const void *params, void *stream, kiln_buffer *workspace);
+void kiln_plan_destroy(kiln_plan *plan);
 
 #ifdef __cplusplus
 }

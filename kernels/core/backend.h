@@ -8,11 +8,13 @@
 #ifndef KILN_CORE_BACKEND_H
 #define KILN_CORE_BACKEND_H
 
+#include <pthread.h>
+#include <string.h>
+
+#include "kiln/error.h"
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"
 #include "kiln/spec.h"
-
-struct kiln_tune_cache;
 
 struct kiln_context {
     const struct kiln_backend_vtable *vt;
@@ -20,8 +22,11 @@ struct kiln_context {
     kiln_context_options opts;
     char cache_dir[1024];          /* resolved: opts.cache_dir or $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
     kiln_isa isa;                  /* cpu: the ISA this context runs (set by context_init) */
-    struct kiln_tune_cache *tune;  /* autotune results for this device (loaded on first use) */
+    void *chooser_state;           /* opened by opts.chooser (the autotune cache: autotune/lookup.c) */
     struct kiln_choice_memo *memo; /* op call -> chosen spec, so dispatch is a lookup */
+    pthread_mutex_t memo_lock;     /* memo and chooser: kiln_kernel_choose runs on several threads */
+    pthread_mutex_t run_lock;      /* one launch at a time per context (kiln.h "Threads") */
+    void *queue;                   /* the caller's queue set by kiln_context_set_*, NULL: kiln's own */
     void *impl;                    /* backend-private state */
 };
 
@@ -59,6 +64,11 @@ typedef struct kiln_backend_vtable {
     kiln_status (*can_implement)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*prepare)(kiln_context *ctx, const kiln_spec *spec);
     kiln_status (*run)(kiln_context *ctx, const kiln_spec *spec, const void *params);
+    /* Optional, for plans: find once what run() looks up on every call
+     * (*kernel: a handle that lives as long as the context), then run with it.
+     * Both NULL: plans call run(). */
+    kiln_status (*plan)(kiln_context *ctx, const kiln_spec *spec, const void **kernel);
+    kiln_status (*run_planned)(kiln_context *ctx, const kiln_spec *spec, const void *kernel, const void *params);
     /* Optional: compile spec ahead of its first run, so run() and prepare()
      * find it built. Thread-safe: kiln_precompile calls it from several threads
      * at once (the autotuner's candidates). A spec that fails is left for run()
@@ -75,38 +85,51 @@ extern const kiln_backend_vtable *const kiln_backends[KILN_BACKEND_COUNT];
  * kiln_backends[] nor chosen by default. */
 extern const kiln_backend_vtable kiln_cuda_emu_backend;
 
-/* Error reporting used everywhere inside kiln: records a printf-style message
- * for kiln_last_error() and returns the status, so `return kiln_fail(...)`. */
-kiln_status kiln_fail(kiln_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Prefix the current thread's last error with context ("loading x: <old>"). */
-kiln_status kiln_fail_prefix(kiln_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-void kiln_clear_error(void);
 /* Tell the context's warn callback (if any) of a problem kiln worked around. */
-void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void kiln_context_warn(const kiln_context *ctx, const char *fmt, ...) KILN_PRINTF_LIKE(2, 3);
 
-/* The spec choice without the autotune cache: backend heuristic, else the
- * closest manifest instance, else the generator's default (kernels/core/choose.c). */
 /* Compile specs[0..n) through the backend's precompile on up to `threads`
  * threads (at most 8); nothing when the backend has no precompile. Off the hot
  * path: only the tuner calls it (kernels/core/precompile.c). */
 void kiln_precompile(kiln_context *ctx, const kiln_spec *specs, int n, int threads);
+/* The spec choice without the context's chooser: backend heuristic, else the
+ * closest manifest instance, else the generator's default (kernels/core/choose.c). */
 kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
-/* Forget memoized choices (after the tuning cache changed). */
-void kiln_choice_memo_reset(kiln_context *ctx);
+/* The size band of a call (validated params): tokens for matmul, KV length
+ * for attention, row length for norms. Heuristics and tuned tiles change
+ * between bands, so choices are memoized, and tuned, per band. */
+int kiln_shape_band(kiln_op op, const void *params);
+/* Bytes of a context's choice memo (kernels/core/choose.c). */
+size_t kiln_choice_memo_bytes(void);
 
 /* Validation of op parameters, shared by every backend (kernels/core/validate.c). */
 kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params);
+/* The same for the shapes of a plan: tensors may have no buffer. */
+kiln_status kiln_validate_shapes(kiln_context *ctx, kiln_op op, const void *params);
+/* The choice of kiln_kernel_choose for params already validated; with kernel,
+ * also the backend's plan of it (vtable plan; NULL without one), memoized. */
+kiln_status kiln_choose_validated(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out,
+                                  const void **kernel);
+
+/* A struct that starts with its size (kiln.h, Conventions), as this build
+ * knows it (known bytes): *out is src itself when its size is 0 or known, else
+ * a copy in local with the fields src lacks zeroed. A larger size is refused. */
+static inline kiln_status kiln_struct_read(const void *src, size_t known, void *local, const void **out,
+                                           const char *what)
+{
+    size_t size;
+    memcpy(&size, src, sizeof size);
+    *out = src;
+    if (size == 0 || size == known) return KILN_OK;
+    if (size > known)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "%s: size %zu is larger than this kiln's %zu bytes (built against a newer kiln.h?)",
+                         what, size, known);
+    if (size < sizeof size) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: size %zu is too small", what, size);
+    memset(local, 0, known);
+    memcpy(local, src, size);
+    memcpy(local, &known, sizeof known);
+    *out = local;
+    return KILN_OK;
+}
 
 #endif

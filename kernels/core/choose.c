@@ -1,7 +1,7 @@
 /* kernels/core/choose.c — which spec runs an op call.
  *
- * In order: the autotune cache for this device (autotune/lookup.c: the call's
- * shape class, else the nearest tuned class of the same kernel), the backend's
+ * In order: the context's chooser (kiln_context_options.chooser, consulted when
+ * use_tuning is set: the autotune cache is autotune/lookup.c), the backend's
  * own heuristic (optional vtable entry), else the closest instance of the
  * manifest, else the generator's default spec. Choices are memoized per
  * context by the fields that decide them, so the hot path is one lookup.
@@ -13,23 +13,52 @@
 #include "kernels/core/backend.h"
 #include "kernels/core/hash.h"
 
-/* From autotune/lookup.c and autotune/classes.c. */
-kiln_status kiln_tune_lookup(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
-int kiln_tune_band(kiln_op op, const void *params);
-
 /* The fields of a call that decide its spec. */
 typedef struct call_key {
     int op, fmt, act, out;
     unsigned epilogue;
     int head_dim;
-    int band;       /* autotune shape class */
+    int band;       /* kiln_shape_band */
     int small_n;    /* matmul: n <= 8 (mat-vec) */
 } call_key;
 
 #define MEMO_SLOTS 256
 struct kiln_choice_memo {
-    struct { int used; call_key key; kiln_spec spec; } slot[MEMO_SLOTS];
+    struct {
+        int used;
+        call_key key;
+        kiln_spec spec;
+        int planned;        /* kernel holds the backend's plan of spec (vtable plan) */
+        const void *kernel;
+    } slot[MEMO_SLOTS];
 };
+
+size_t kiln_choice_memo_bytes(void) { return sizeof(struct kiln_choice_memo); }
+
+static int band3(int64_t v, int64_t a, int64_t b) { return v <= a ? 0 : v <= b ? 1 : 2; }
+
+int kiln_shape_band(kiln_op op, const void *params)
+{
+    switch (op) {
+    case KILN_OP_MATMUL: {
+        int64_t n = ((const kiln_matmul_params *)params)->x.ne[0];
+        return n <= 1 ? 0 : n <= 8 ? 1 : n <= 64 ? 2 : 3;
+    }
+    case KILN_OP_FLASH_ATTN:
+        return band3(((const kiln_flash_attn_params *)params)->k.ne[0], 512, 4096);
+    case KILN_OP_PAGED_ATTN: {
+        /* the cache capacity per sequence: seq_lens live on the device */
+        const kiln_paged_attn_params *p = params;
+        return band3(p->block_table.ne[p->block_table.ndim - 1] * p->k_cache.ne[1], 512, 4096);
+    }
+    case KILN_OP_NORM: {
+        const kiln_norm_params *p = params;
+        return band3(p->x.ne[p->x.ndim - 1], 1024, 8192);
+    }
+    default:
+        return 0;
+    }
+}
 
 static call_key key_of(kiln_op op, const void *params)
 {
@@ -72,7 +101,7 @@ static call_key key_of(kiln_op op, const void *params)
     default:
         break;
     }
-    k.band = kiln_tune_band(op, params);
+    k.band = kiln_shape_band(op, params);
     return k;
 }
 
@@ -114,9 +143,13 @@ kiln_status kiln_choose_heuristic(kiln_context *ctx, kiln_op op, const void *par
     return KILN_OK;
 }
 
-void kiln_choice_memo_reset(kiln_context *ctx)
+
+void kiln_kernel_choices_forget(kiln_context *ctx)
 {
-    if (ctx && ctx->memo) memset(ctx->memo, 0, sizeof *ctx->memo);
+    if (!ctx || !ctx->memo) return;
+    pthread_mutex_lock(&ctx->memo_lock);
+    memset(ctx->memo, 0, sizeof *ctx->memo);
+    pthread_mutex_unlock(&ctx->memo_lock);
 }
 
 kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
@@ -125,34 +158,56 @@ kiln_status kiln_kernel_choose(kiln_context *ctx, kiln_op op, const void *params
     if ((unsigned)op >= KILN_OP_COUNT) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_kernel_choose: bad op %d", (int)op);
     kiln_status st = kiln_validate_params(ctx, op, params);
     if (st != KILN_OK) return st;
+    return kiln_choose_validated(ctx, op, params, out, NULL);
+}
 
+/* Under the memo lock: the chooser and the memo are shared by the threads of
+ * one context (kiln.h "Threads"); a choice is made once per kind of call. */
+kiln_status kiln_choose_validated(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out,
+                                  const void **kernel)
+{
     call_key k = key_of(op, params);
-    if (!ctx->memo) ctx->memo = calloc(1, sizeof *ctx->memo); /* no memo: just slower */
     uint64_t h = kiln_fnv1a(KILN_FNV1A_SEED, &k, sizeof k);
+    kiln_status st = KILN_OK;
+    pthread_mutex_lock(&ctx->memo_lock);
     if (ctx->memo) {
         for (size_t i = 0; i < MEMO_SLOTS; i++) {
             size_t j = (h + i) % MEMO_SLOTS;
             if (!ctx->memo->slot[j].used) break;
             if (!memcmp(&ctx->memo->slot[j].key, &k, sizeof k)) {
                 *out = ctx->memo->slot[j].spec;
-                return KILN_OK;
+                if (kernel && !ctx->memo->slot[j].planned && ctx->vt->plan) {
+                    st = ctx->vt->plan(ctx, out, &ctx->memo->slot[j].kernel);
+                    ctx->memo->slot[j].planned = st == KILN_OK;
+                }
+                if (kernel) *kernel = ctx->memo->slot[j].kernel;
+                pthread_mutex_unlock(&ctx->memo_lock);
+                return st;
             }
         }
     }
-
-    if (!(ctx->opts.use_tuning && kiln_tune_lookup(ctx, op, params, out) == KILN_OK)) {
-        st = kiln_choose_heuristic(ctx, op, params, out);
-        if (st != KILN_OK) return st;
+    const kiln_chooser *c = ctx->opts.use_tuning ? ctx->opts.chooser : NULL;
+    if (!(c && c->choose(ctx->chooser_state, ctx, op, params, out) == KILN_OK)) st = kiln_choose_heuristic(ctx, op, params, out);
+    /* the backend's lookup of the spec's kernel, memoized with it: a one-call op then does no search either */
+    const void *found = NULL;
+    int planned = 0;
+    if (st == KILN_OK && kernel && ctx->vt->plan) {
+        st = ctx->vt->plan(ctx, out, &found);
+        planned = st == KILN_OK;
     }
-    if (ctx->memo) {
+    if (kernel) *kernel = found;
+    if (st == KILN_OK && ctx->memo) {
         for (size_t i = 0; i < MEMO_SLOTS; i++) {
             size_t j = (h + i) % MEMO_SLOTS;
             if (ctx->memo->slot[j].used) continue;
             ctx->memo->slot[j].used = 1;
             ctx->memo->slot[j].key = k;
             ctx->memo->slot[j].spec = *out;
+            ctx->memo->slot[j].planned = planned;
+            ctx->memo->slot[j].kernel = found;
             break;
         }
     }
-    return KILN_OK;
+    pthread_mutex_unlock(&ctx->memo_lock);
+    return st;
 }

@@ -65,7 +65,7 @@ kiln_status kiln_device_get_info(kiln_backend b, int index, kiln_device_info *in
 
 kiln_context_options kiln_context_options_default(void)
 {
-    return (kiln_context_options){.threads = 0, .cache_dir = NULL, .use_tuning = 1, .cpu_isa = NULL};
+    return (kiln_context_options){.size = sizeof(kiln_context_options), .use_tuning = 1};
 }
 
 void kiln_warn_stderr(void *user, const char *message)
@@ -116,6 +116,26 @@ static kiln_status parse_device(const char *device, const kiln_backend_vtable **
                      "unknown device '%s' (expected cpu, cuda, cuda:N, vulkan, vulkan:N or cuda-emu)", device);
 }
 
+static void context_free(kiln_context *ctx)
+{
+    pthread_mutex_destroy(&ctx->memo_lock);
+    pthread_mutex_destroy(&ctx->run_lock);
+    free(ctx->memo);
+    free(ctx);
+}
+
+/* The chooser is only opened where it will be consulted (use_tuning). */
+static kiln_status chooser_open(kiln_context *ctx)
+{
+    const kiln_chooser *c = ctx->opts.chooser;
+    if (!c || !ctx->opts.use_tuning) return KILN_OK;
+    if (c->size < sizeof *c || !c->choose)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_context_create: chooser '%s' is of another kiln version or has no choose()",
+                         c->size >= sizeof *c && c->name ? c->name : "?");
+    kiln_status st = c->open ? c->open(ctx, &ctx->chooser_state) : KILN_OK;
+    return st == KILN_OK ? KILN_OK : kiln_fail_prefix(st, "kiln_context_create: chooser '%s'", c->name ? c->name : "?");
+}
+
 kiln_status kiln_context_create(const char *device, const kiln_context_options *opts,
                                 kiln_context **out)
 {
@@ -128,10 +148,18 @@ kiln_status kiln_context_create(const char *device, const kiln_context_options *
     if (!vt->available())
         return kiln_fail_prefix(KILN_ERR_UNAVAILABLE, "device '%s' unavailable", device);
 
+    kiln_context_options given = kiln_context_options_default(), local;
+    const void *read = &given;
+    if (opts && (st = kiln_struct_read(opts, sizeof *opts, &local, &read, "kiln_context_create: options")) != KILN_OK)
+        return st;
     kiln_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of memory");
     ctx->vt = vt;
-    ctx->opts = opts ? *opts : kiln_context_options_default();
+    ctx->opts = *(const kiln_context_options *)read;
+    ctx->opts.size = sizeof ctx->opts;
+    ctx->memo = calloc(1, kiln_choice_memo_bytes()); /* none: every call chooses, slower */
+    pthread_mutex_init(&ctx->memo_lock, NULL);
+    pthread_mutex_init(&ctx->run_lock, NULL);
     st = kiln_cache_dir_resolve(ctx->opts.cache_dir, ctx->cache_dir, sizeof ctx->cache_dir);
     int count = 0;
     if (st == KILN_OK) st = vt->device_count(&count);
@@ -144,23 +172,30 @@ kiln_status kiln_context_create(const char *device, const kiln_context_options *
     }
     if (st == KILN_OK) st = ctx->vt->context_init(ctx, index);
     if (st != KILN_OK) {
-        free(ctx);
+        context_free(ctx);
+        return st;
+    }
+    st = chooser_open(ctx);
+    if (st != KILN_OK) {
+        ctx->vt->context_fini(ctx);
+        context_free(ctx);
         return st;
     }
     *out = ctx;
     return KILN_OK;
 }
 
-/* From autotune/lookup.c. */
-void kiln_tune_cache_release(kiln_context *ctx);
+void *kiln_context_chooser_state(kiln_context *ctx, const kiln_chooser *chooser)
+{
+    return ctx && chooser && ctx->opts.use_tuning && ctx->opts.chooser == chooser ? ctx->chooser_state : NULL;
+}
 
 void kiln_context_destroy(kiln_context *ctx)
 {
     if (!ctx) return;
     ctx->vt->context_fini(ctx);
-    kiln_tune_cache_release(ctx);
-    free(ctx->memo);
-    free(ctx);
+    if (ctx->chooser_state && ctx->opts.chooser->close) ctx->opts.chooser->close(ctx->chooser_state);
+    context_free(ctx);
 }
 
 kiln_status kiln_context_get_device(const kiln_context *ctx, kiln_device_info *info)
@@ -182,7 +217,9 @@ static kiln_status set_queue(kiln_context *ctx, kiln_backend want, void *queue, 
     if (ctx->vt->kind != want || !ctx->vt->set_queue)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: the context is on %s, not %s", what,
                          kiln_backend_name(ctx->vt->kind), kiln_backend_name(want));
-    return ctx->vt->set_queue(ctx, queue);
+    kiln_status st = ctx->vt->set_queue(ctx, queue);
+    if (st == KILN_OK) ctx->queue = queue; /* what a plan run with its own stream goes back to */
+    return st;
 }
 
 kiln_status kiln_context_set_cuda_stream(kiln_context *ctx, void *cu_stream)

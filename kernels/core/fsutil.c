@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/core/fsutil.h"
 
 kiln_status kiln_cache_dir_resolve(const char *dir, char *out, size_t cap)

@@ -1,41 +1,7 @@
-/* kernels/core/ops.c — the op entry points: validate, choose a spec, run it.
- * Also the spec-level operation interface of include/kiln/kernel.h. */
+/* kernels/core/ops.c — the spec-level operation interface of
+ * include/kiln/kernel.h: can_implement, prepare and run of one given spec.
+ * (The op entry points, plan and run, are kernels/core/plan.c.) */
 #include "kernels/core/backend.h"
-
-static kiln_status run_chosen(kiln_context *ctx, kiln_op op, const void *params, const char *what)
-{
-    if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", what);
-    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: params is NULL", what);
-    kiln_spec spec;
-    kiln_status st = kiln_kernel_choose(ctx, op, params, &spec); /* validates params */
-    if (st != KILN_OK) return st;
-    return ctx->vt->run(ctx, &spec, params);
-}
-
-kiln_status kiln_matmul(kiln_context *ctx, const kiln_matmul_params *p)
-{
-    return run_chosen(ctx, KILN_OP_MATMUL, p, "kiln_matmul");
-}
-
-kiln_status kiln_flash_attn(kiln_context *ctx, const kiln_flash_attn_params *p)
-{
-    return run_chosen(ctx, KILN_OP_FLASH_ATTN, p, "kiln_flash_attn");
-}
-
-kiln_status kiln_paged_attn(kiln_context *ctx, const kiln_paged_attn_params *p)
-{
-    return run_chosen(ctx, KILN_OP_PAGED_ATTN, p, "kiln_paged_attn");
-}
-
-kiln_status kiln_norm(kiln_context *ctx, const kiln_norm_params *p)
-{
-    return run_chosen(ctx, KILN_OP_NORM, p, "kiln_norm");
-}
-
-kiln_status kiln_rope(kiln_context *ctx, const kiln_rope_params *p)
-{
-    return run_chosen(ctx, KILN_OP_ROPE, p, "kiln_rope");
-}
 
 static kiln_status check_spec_for(kiln_context *ctx, const kiln_spec *spec, const char *what)
 {

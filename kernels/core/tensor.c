@@ -3,7 +3,7 @@
  * size in bytes and a row of n elements takes kiln_row_bytes(dtype, n). */
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 kiln_tensor kiln_tensor_make(kiln_buffer *buf, size_t offset, kiln_dtype dtype, int ndim,
                              const int64_t *ne)

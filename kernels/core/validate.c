@@ -19,6 +19,13 @@
 
 #define LL(x) ((long long)(x))
 
+/* What a check is for: a call on ctx, or (shapes_only) the shapes of a plan,
+ * whose tensors may have no buffer yet. */
+typedef struct checking {
+    kiln_context *ctx;
+    int shapes_only;
+} checking;
+
 static const char *dname(kiln_dtype t)
 {
     const kiln_dtype_info *info = kiln_dtype_get(t);
@@ -36,12 +43,12 @@ static size_t natural_align(kiln_dtype t)
 }
 
 /* Everything about one tensor that does not depend on the others. */
-static kiln_status check_tensor(kiln_context *ctx, const char *op, const char *name,
+static kiln_status check_tensor(const checking *ck, const char *op, const char *name,
                                 const kiln_tensor *t, int ndim)
 {
     if (!t) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %s is NULL", op, name);
-    if (!t->buf) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %s has no buffer", op, name);
-    if (t->buf->ctx != ctx)
+    if (!t->buf && !ck->shapes_only) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %s has no buffer", op, name);
+    if (t->buf && t->buf->ctx != ck->ctx)
         return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %s's buffer belongs to another context", op, name);
     const kiln_dtype_info *info = kiln_dtype_get(t->dtype);
     if (!info) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: %s has an unknown dtype %d", op, name, (int)t->dtype);
@@ -75,6 +82,7 @@ static kiln_status check_tensor(kiln_context *ctx, const char *op, const char *n
     const size_t span = kiln_tensor_bytes(t), size = kiln_buffer_size(t->buf);
     if (span == 0)
         return kiln_fail(KILN_ERR_SHAPE, "%s: %s spans more bytes than can be addressed", op, name);
+    if (!t->buf) return KILN_OK; /* a shape to plan: where it lies is checked by each run */
     if (t->offset > size || span > size - t->offset)
         return kiln_fail(KILN_ERR_SHAPE, "%s: %s spans bytes %zu..%zu but its buffer has %zu bytes",
                          op, name, t->offset, t->offset + span, size);
@@ -135,7 +143,7 @@ static int same_view(const kiln_tensor *a, const kiln_tensor *b)
 static kiln_status check_no_overlap(const char *op, const char *out_name, const kiln_tensor *out,
                                     const char *in_name, const kiln_tensor *in, int may_alias)
 {
-    if (!in || out->buf != in->buf) return KILN_OK;
+    if (!in || !out->buf || out->buf != in->buf) return KILN_OK;
     if (may_alias && same_view(out, in)) return KILN_OK;
     const size_t a0 = out->offset, a1 = a0 + kiln_tensor_bytes(out);
     const size_t b0 = in->offset, b1 = b0 + kiln_tensor_bytes(in);
@@ -154,7 +162,7 @@ static kiln_status check_no_overlap(const char *op, const char *out_name, const 
 
 /* ---------------------------------------------------------------- matmul */
 
-static kiln_status validate_matmul(kiln_context *ctx, const kiln_matmul_params *p)
+static kiln_status validate_matmul(const checking *ck, const kiln_matmul_params *p)
 {
     const char *op = "matmul";
     /* dtype roles first: "w is i32" says more than the stride complaint it would cause */
@@ -163,9 +171,9 @@ static kiln_status validate_matmul(kiln_context *ctx, const kiln_matmul_params *
     if (!wi || !wi->is_weight_format)
         return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: w is %s, which is not a weight format", dname(p->w.dtype));
     TRY(check_dtype_act(op, "y", &p->y));
-    TRY(check_tensor(ctx, op, "x", &p->x, 2));
-    TRY(check_tensor(ctx, op, "w", &p->w, 2));
-    TRY(check_tensor(ctx, op, "y", &p->y, 2));
+    TRY(check_tensor(ck, op, "x", &p->x, 2));
+    TRY(check_tensor(ck, op, "w", &p->w, 2));
+    TRY(check_tensor(ck, op, "y", &p->y, 2));
     const int64_t n = p->x.ne[0], k = p->x.ne[1], m = p->w.ne[0];
     if (p->w.ne[1] != k)
         return kiln_fail(KILN_ERR_SHAPE, "matmul: x has k=%lld but w rows have k=%lld", LL(k), LL(p->w.ne[1]));
@@ -188,18 +196,18 @@ static kiln_status validate_matmul(kiln_context *ctx, const kiln_matmul_params *
         return kiln_fail(KILN_ERR_INVALID_ARG, residual ? "matmul: epilogue RESIDUAL needs residual, which is NULL"
                                                         : "matmul: residual is set but the epilogue has no RESIDUAL");
     if (swiglu) {
-        TRY(check_tensor(ctx, op, "w_up", p->w_up, 2));
+        TRY(check_tensor(ck, op, "w_up", p->w_up, 2));
         TRY(check_like(op, "w_up", p->w_up, "w", &p->w));
     }
     if (bias) {
-        TRY(check_tensor(ctx, op, "bias", p->bias, 1));
+        TRY(check_tensor(ck, op, "bias", p->bias, 1));
         if (p->bias->dtype != KILN_F32)
             return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: bias is %s; expected f32", dname(p->bias->dtype));
         if (p->bias->ne[0] != m)
             return kiln_fail(KILN_ERR_SHAPE, "matmul: bias has %lld elements but w has m=%lld rows", LL(p->bias->ne[0]), LL(m));
     }
     if (residual) {
-        TRY(check_tensor(ctx, op, "residual", p->residual, 2));
+        TRY(check_tensor(ck, op, "residual", p->residual, 2));
         TRY(check_like(op, "residual", p->residual, "y", &p->y));
     }
     TRY(check_no_overlap(op, "y", &p->y, "x", &p->x, 0));
@@ -226,13 +234,13 @@ static kiln_status check_heads(const char *op, int64_t n_head, int64_t n_kv_head
     return KILN_OK;
 }
 
-static kiln_status validate_flash_attn(kiln_context *ctx, const kiln_flash_attn_params *p)
+static kiln_status validate_flash_attn(const checking *ck, const kiln_flash_attn_params *p)
 {
     const char *op = "flash_attn";
-    TRY(check_tensor(ctx, op, "q", &p->q, 3));
-    TRY(check_tensor(ctx, op, "k", &p->k, 3));
-    TRY(check_tensor(ctx, op, "v", &p->v, 3));
-    TRY(check_tensor(ctx, op, "o", &p->o, 3));
+    TRY(check_tensor(ck, op, "q", &p->q, 3));
+    TRY(check_tensor(ck, op, "k", &p->k, 3));
+    TRY(check_tensor(ck, op, "v", &p->v, 3));
+    TRY(check_tensor(ck, op, "o", &p->o, 3));
     TRY(check_dtype_act(op, "q", &p->q));
     TRY(check_dtype_act(op, "k", &p->k));
     TRY(check_dtype_act(op, "o", &p->o));
@@ -284,11 +292,11 @@ static kiln_status check_paged_tables(const kiln_paged_attn_params *p, int64_t n
     return KILN_OK;
 }
 
-static kiln_status validate_paged_attn(kiln_context *ctx, const kiln_paged_attn_params *p)
+static kiln_status validate_paged_attn(const checking *ck, const kiln_paged_attn_params *p)
 {
     const char *op = "paged_attn";
-    TRY(check_tensor(ctx, op, "q", &p->q, 3));
-    TRY(check_tensor(ctx, op, "o", &p->o, 3));
+    TRY(check_tensor(ck, op, "q", &p->q, 3));
+    TRY(check_tensor(ck, op, "o", &p->o, 3));
     TRY(check_dtype_act(op, "q", &p->q));
     TRY(check_dtype_act(op, "o", &p->o));
     const kiln_tensor *kc = &p->k_cache, *vc = &p->v_cache;
@@ -300,8 +308,8 @@ static kiln_status validate_paged_attn(kiln_context *ctx, const kiln_paged_attn_
     const int64_t hd = p->q.ne[2];
     if (kv == KILN_Q8_0 && hd % 32)
         return kiln_fail(KILN_ERR_SHAPE, "paged_attn: a q8_0 KV cache needs head_dim %% 32 == 0, but head_dim=%lld", LL(hd));
-    TRY(check_tensor(ctx, op, "k_cache", kc, 4));
-    TRY(check_tensor(ctx, op, "v_cache", vc, 4));
+    TRY(check_tensor(ck, op, "k_cache", kc, 4));
+    TRY(check_tensor(ck, op, "v_cache", vc, 4));
     TRY(check_like(op, "v_cache", vc, "k_cache", kc));
     if (kc->ne[3] != hd || p->o.ne[2] != hd)
         return kiln_fail(KILN_ERR_SHAPE, "paged_attn: head_dim differs: q %lld, k_cache/v_cache %lld, o %lld", LL(hd),
@@ -314,8 +322,8 @@ static kiln_status validate_paged_attn(kiln_context *ctx, const kiln_paged_attn_
     if (bs < 8 || bs > 128 || (bs & (bs - 1)))
         return kiln_fail(KILN_ERR_SHAPE, "paged_attn: block_size=%lld (k_cache ne[1]) must be a power of two from 8 to 128", LL(bs));
 
-    TRY(check_tensor(ctx, op, "block_table", &p->block_table, 2));
-    TRY(check_tensor(ctx, op, "seq_lens", &p->seq_lens, 1));
+    TRY(check_tensor(ck, op, "block_table", &p->block_table, 2));
+    TRY(check_tensor(ck, op, "seq_lens", &p->seq_lens, 1));
     if (p->block_table.dtype != KILN_I32)
         return kiln_fail(KILN_ERR_INVALID_ARG, "paged_attn: block_table is %s; expected i32", dname(p->block_table.dtype));
     if (p->seq_lens.dtype != KILN_I32)
@@ -335,9 +343,9 @@ static kiln_status validate_paged_attn(kiln_context *ctx, const kiln_paged_attn_
 
 /* ---------------------------------------------------------------- norm */
 
-static kiln_status check_norm_vector(kiln_context *ctx, const char *name, const kiln_tensor *t, int64_t dim)
+static kiln_status check_norm_vector(const checking *ck, const char *name, const kiln_tensor *t, int64_t dim)
 {
-    TRY(check_tensor(ctx, "norm", name, t, 1));
+    TRY(check_tensor(ck, "norm", name, t, 1));
     if (t->dtype != KILN_F32)
         return kiln_fail(KILN_ERR_INVALID_ARG, "norm: %s is %s; expected f32", name, dname(t->dtype));
     if (t->ne[0] != dim)
@@ -345,29 +353,29 @@ static kiln_status check_norm_vector(kiln_context *ctx, const char *name, const 
     return KILN_OK;
 }
 
-static kiln_status validate_norm(kiln_context *ctx, const kiln_norm_params *p)
+static kiln_status validate_norm(const checking *ck, const kiln_norm_params *p)
 {
     const char *op = "norm";
     if (p->kind != KILN_NORM_RMS && p->kind != KILN_NORM_LAYER)
         return kiln_fail(KILN_ERR_INVALID_ARG, "norm: kind=%d is neither KILN_NORM_RMS nor KILN_NORM_LAYER", (int)p->kind);
-    TRY(check_tensor(ctx, op, "x", &p->x, 2));
+    TRY(check_tensor(ck, op, "x", &p->x, 2));
     TRY(check_dtype_act(op, "x", &p->x));
-    TRY(check_tensor(ctx, op, "y", &p->y, 2));
+    TRY(check_tensor(ck, op, "y", &p->y, 2));
     TRY(check_like(op, "y", &p->y, "x", &p->x));
     if (p->residual) {
-        TRY(check_tensor(ctx, op, "residual", p->residual, 2));
+        TRY(check_tensor(ck, op, "residual", p->residual, 2));
         TRY(check_like(op, "residual", p->residual, "x", &p->x));
     }
     if (p->sum_out) {
-        TRY(check_tensor(ctx, op, "sum_out", p->sum_out, 2));
+        TRY(check_tensor(ck, op, "sum_out", p->sum_out, 2));
         TRY(check_like(op, "sum_out", p->sum_out, "x", &p->x));
     }
     const int64_t dim = p->x.ne[1];
-    if (p->weight) TRY(check_norm_vector(ctx, "weight", p->weight, dim));
+    if (p->weight) TRY(check_norm_vector(ck, "weight", p->weight, dim));
     if (p->bias) {
         if (p->kind != KILN_NORM_LAYER)
             return kiln_fail(KILN_ERR_INVALID_ARG, "norm: bias is set but RMS norm has no bias (LAYER only)");
-        TRY(check_norm_vector(ctx, "bias", p->bias, dim));
+        TRY(check_norm_vector(ck, "bias", p->bias, dim));
     }
     if (!(p->eps > 0.0f) || !isfinite(p->eps))
         return kiln_fail(KILN_ERR_INVALID_ARG, "norm: eps=%g must be finite and > 0", (double)p->eps);
@@ -389,21 +397,21 @@ static kiln_status validate_norm(kiln_context *ctx, const kiln_norm_params *p)
 
 /* ---------------------------------------------------------------- rope */
 
-static kiln_status check_i32_vector(kiln_context *ctx, const char *name, const kiln_tensor *t, int64_t n)
+static kiln_status check_i32_vector(const checking *ck, const char *name, const kiln_tensor *t, int64_t n)
 {
     if (t->dtype != KILN_I32) /* the dtype first: it says more than the stride complaint it would cause */
         return kiln_fail(KILN_ERR_INVALID_ARG, "rope: %s is %s; expected i32", name, dname(t->dtype));
-    TRY(check_tensor(ctx, "rope", name, t, 1));
+    TRY(check_tensor(ck, "rope", name, t, 1));
     if (t->ne[0] != n)
         return kiln_fail(KILN_ERR_SHAPE, "rope: %s has %lld entries but q has n=%lld tokens", name, LL(t->ne[0]), LL(n));
     return KILN_OK;
 }
 
-static kiln_status check_f32_heads(kiln_context *ctx, const char *name, const kiln_tensor *t)
+static kiln_status check_f32_heads(const checking *ck, const char *name, const kiln_tensor *t)
 {
     if (t->dtype != KILN_F32)
         return kiln_fail(KILN_ERR_INVALID_ARG, "rope: %s is %s; expected f32", name, dname(t->dtype));
-    TRY(check_tensor(ctx, "rope", name, t, 3));
+    TRY(check_tensor(ck, "rope", name, t, 3));
     return KILN_OK;
 }
 
@@ -422,11 +430,11 @@ static kiln_status check_rope_slots(const kiln_tensor *slots, int64_t n_slots)
     return KILN_OK;
 }
 
-static kiln_status validate_rope_cache(kiln_context *ctx, const kiln_rope_params *p)
+static kiln_status validate_rope_cache(const checking *ck, const kiln_rope_params *p)
 {
     const char *op = "rope";
     const int64_t n = p->q.ne[0], n_kv = p->k.ne[1], hd = p->q.ne[2];
-    TRY(check_f32_heads(ctx, "v", p->v));
+    TRY(check_f32_heads(ck, "v", p->v));
     if (!same_shape(p->v, &p->k)) {
         char a[96], b[96];
         shape_text(p->v, a, sizeof a);
@@ -442,8 +450,8 @@ static kiln_status validate_rope_cache(kiln_context *ctx, const kiln_rope_params
                          dname(vc->dtype));
     if (kv == KILN_Q8_0 && hd % 32)
         return kiln_fail(KILN_ERR_SHAPE, "rope: a q8_0 KV cache needs head_dim %% 32 == 0, but head_dim=%lld", LL(hd));
-    TRY(check_tensor(ctx, op, "k_cache", kc, 4));
-    TRY(check_tensor(ctx, op, "v_cache", vc, 4));
+    TRY(check_tensor(ck, op, "k_cache", kc, 4));
+    TRY(check_tensor(ck, op, "v_cache", vc, 4));
     TRY(check_like(op, "v_cache", vc, "k_cache", kc));
     if (kc->ne[2] != n_kv || kc->ne[3] != hd)
         return kiln_fail(KILN_ERR_SHAPE, "rope: k_cache rows are [%lld][%lld] (n_kv_heads, head_dim) but k is [%lld][%lld]",
@@ -453,7 +461,7 @@ static kiln_status validate_rope_cache(kiln_context *ctx, const kiln_rope_params
         return kiln_fail(KILN_ERR_SHAPE, "rope: block_size=%lld (k_cache ne[1]) must be a power of two from 8 to 128", LL(bs));
     if (kc->ne[0] * bs > INT32_MAX)
         return kiln_fail(KILN_ERR_SHAPE, "rope: %lld cache slots do not fit the i32 slots", LL(kc->ne[0] * bs));
-    TRY(check_i32_vector(ctx, "slots", p->slots, n));
+    TRY(check_i32_vector(ck, "slots", p->slots, n));
     /* the caches are written: they must not overlap each other or any input */
     static const char *const ins[] = {"q", "k", "v", "positions", "slots"};
     const kiln_tensor *in[] = {&p->q, &p->k, p->v, &p->positions, p->slots};
@@ -465,18 +473,18 @@ static kiln_status validate_rope_cache(kiln_context *ctx, const kiln_rope_params
     return check_rope_slots(p->slots, kc->ne[0] * bs);
 }
 
-static kiln_status validate_rope(kiln_context *ctx, const kiln_rope_params *p)
+static kiln_status validate_rope(const checking *ck, const kiln_rope_params *p)
 {
     const char *op = "rope";
-    TRY(check_f32_heads(ctx, "q", &p->q));
-    TRY(check_f32_heads(ctx, "k", &p->k));
+    TRY(check_f32_heads(ck, "q", &p->q));
+    TRY(check_f32_heads(ck, "k", &p->k));
     const int64_t n = p->q.ne[0], hd = p->q.ne[2];
     if (p->k.ne[0] != n)
         return kiln_fail(KILN_ERR_SHAPE, "rope: q has n=%lld tokens but k has %lld", LL(n), LL(p->k.ne[0]));
     if (p->k.ne[2] != hd)
         return kiln_fail(KILN_ERR_SHAPE, "rope: head_dim differs: q %lld, k %lld", LL(hd), LL(p->k.ne[2]));
     TRY(check_heads(op, p->q.ne[1], p->k.ne[1]));
-    TRY(check_i32_vector(ctx, "positions", &p->positions, n));
+    TRY(check_i32_vector(ck, "positions", &p->positions, n));
     if (p->rope_dim < 2 || p->rope_dim % 2 || p->rope_dim > hd)
         return kiln_fail(KILN_ERR_INVALID_ARG, "rope: rope_dim=%d must be even, from 2 to head_dim=%lld", p->rope_dim,
                          LL(hd));
@@ -503,19 +511,29 @@ static kiln_status validate_rope(kiln_context *ctx, const kiln_rope_params *p)
     TRY(check_no_overlap(op, "k", &p->k, "v", p->v, 0));
     TRY(check_no_overlap(op, "q", &p->q, "slots", p->slots, 0));
     TRY(check_no_overlap(op, "k", &p->k, "slots", p->slots, 0));
-    return validate_rope_cache(ctx, p);
+    return validate_rope_cache(ck, p);
+}
+
+static kiln_status validate(const checking *ck, kiln_op op, const void *params)
+{
+    if (!ck->ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", kiln_op_name(op));
+    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: params is NULL", kiln_op_name(op));
+    switch (op) {
+    case KILN_OP_MATMUL: return validate_matmul(ck, params);
+    case KILN_OP_FLASH_ATTN: return validate_flash_attn(ck, params);
+    case KILN_OP_PAGED_ATTN: return validate_paged_attn(ck, params);
+    case KILN_OP_NORM: return validate_norm(ck, params);
+    case KILN_OP_ROPE: return validate_rope(ck, params);
+    default: return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_validate_params: unknown op %d", (int)op);
+    }
 }
 
 kiln_status kiln_validate_params(kiln_context *ctx, kiln_op op, const void *params)
 {
-    if (!ctx) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: ctx is NULL", kiln_op_name(op));
-    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "%s: params is NULL", kiln_op_name(op));
-    switch (op) {
-    case KILN_OP_MATMUL: return validate_matmul(ctx, params);
-    case KILN_OP_FLASH_ATTN: return validate_flash_attn(ctx, params);
-    case KILN_OP_PAGED_ATTN: return validate_paged_attn(ctx, params);
-    case KILN_OP_NORM: return validate_norm(ctx, params);
-    case KILN_OP_ROPE: return validate_rope(ctx, params);
-    default: return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_validate_params: unknown op %d", (int)op);
-    }
+    return validate(&(checking){ctx, 0}, op, params);
+}
+
+kiln_status kiln_validate_shapes(kiln_context *ctx, kiln_op op, const void *params)
+{
+    return validate(&(checking){ctx, 1}, op, params);
 }

@@ -253,5 +253,7 @@ const kiln_backend_vtable kiln_cpu_backend = {
     .can_implement = kiln_cpu_can_implement,
     .prepare = cpu_prepare,
     .run = kiln_cpu_run,
+    .plan = kiln_cpu_plan,
+    .run_planned = kiln_cpu_run_planned,
     .heuristic = kiln_cpu_heuristic,
 };

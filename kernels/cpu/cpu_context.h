@@ -28,6 +28,8 @@ void *kiln_cpu_scratch(kiln_cpu_context *c, size_t bytes);
 
 /* Op dispatch (kernels/cpu/cpu_run.c). */
 kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *params);
+kiln_status kiln_cpu_plan(kiln_context *ctx, const kiln_spec *spec, const void **kernel);
+kiln_status kiln_cpu_run_planned(kiln_context *ctx, const kiln_spec *spec, const void *kernel, const void *params);
 kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec);
 kiln_status kiln_cpu_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out);
 

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cpu/cpu_pool.h"
 
 /* ~40 us at 2.5 GHz: longer than the gap between the ops of a decode step on

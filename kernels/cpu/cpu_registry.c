@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cpu/cpu_registry.h"
 
 static kiln_spec *specs;       /* parallel to kiln_cpu_registry[]; NULL entries failed to parse */

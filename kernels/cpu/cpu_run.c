@@ -330,13 +330,22 @@ kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec)
     return kiln_cpu_kernel_find(spec) ? KILN_OK : KILN_ERR_UNSUPPORTED;
 }
 
-kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *params)
+/* The registry entry is looked up once per plan (a linear search of the
+ * built-in kernels); run() looks it up on each call. */
+kiln_status kiln_cpu_plan(kiln_context *ctx, const kiln_spec *spec, const void **kernel)
 {
-    kiln_cpu_context *c = ctx->impl;
-    if (!params) return kiln_fail(KILN_ERR_INVALID_ARG, "cpu: params is NULL");
     kiln_status s = kiln_cpu_can_implement(ctx, spec);
     if (s) return s;
-    const kiln_cpu_registry_entry *e = kiln_cpu_kernel_find(spec);
+    *kernel = kiln_cpu_kernel_find(spec);
+    return KILN_OK;
+}
+
+kiln_status kiln_cpu_run_planned(kiln_context *ctx, const kiln_spec *spec, const void *kernel, const void *params)
+{
+    kiln_cpu_context *c = ctx->impl;
+    const kiln_cpu_registry_entry *e = kernel;
+    if (!params || !e) return kiln_fail(KILN_ERR_INVALID_ARG, "cpu: params or kernel is NULL");
+    kiln_status s;
     pthread_mutex_lock(&c->lock);
     switch (spec->op) {
     case KILN_OP_MATMUL: s = matmul(c, e->fn, params); break;
@@ -358,6 +367,13 @@ kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *p
     }
     pthread_mutex_unlock(&c->lock);
     return s;
+}
+
+kiln_status kiln_cpu_run(kiln_context *ctx, const kiln_spec *spec, const void *params)
+{
+    const void *kernel;
+    kiln_status s = kiln_cpu_plan(ctx, spec, &kernel);
+    return s ? s : kiln_cpu_run_planned(ctx, spec, kernel, params);
 }
 
 /* The built-in kernel for an op call: the instance that serves the call's

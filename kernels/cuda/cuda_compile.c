@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/core/fsutil.h"
 #include "kernels/core/hash.h"

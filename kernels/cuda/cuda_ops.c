@@ -1,13 +1,13 @@
 /* kernels/cuda/cuda_ops.c — the operation interface of the CUDA backend:
  * can_implement, heuristic, prepare and run. run() turns validated op params
  * into the kernel's parameter block (kernels/cuda/templates/cuda_args.h), picks
- * the grid from the spec's tiling (kernels/cuda/cuda_geometry.h) and enqueues
+ * the grid from the spec's tiling (gen/cuda_geometry.h) and enqueues
  * on the context's active stream; nothing synchronizes. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/cuda_geometry.h"
-#include "kernels/cuda/cuda_heuristic.h"
+#include "gen/cuda_geometry.h"
+#include "gen/cuda_heuristic.h"
 #include "kernels/cuda/cuda_internal.h"
 #include "kernels/cuda/templates/cuda_args.h"
 

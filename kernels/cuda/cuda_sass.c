@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cuda/cuda_sass.h"
 
 extern char **environ;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cuda/cuda_compile.h"
 #include "kernels/cuda/cuda_sass.h"
 #include "kernels/cuda/cuda_static.h"

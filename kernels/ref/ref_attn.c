@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/ref/ref.h"
 
 static int is_act_dtype(kiln_dtype t) { return t == KILN_F32 || t == KILN_F16 || t == KILN_BF16; }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/ref/ref.h"
 
 /* IEEE binary16 -> double, exact for all inputs. */

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/ref/ref.h"
 
 kiln_status kiln_ref_norm(const kiln_ref_norm_args *a, double *y, double *sum)

@@ -2,7 +2,7 @@
  * straight from the formula in include/kiln/kiln.h. */
 #include <math.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/ref/ref.h"
 
 kiln_status kiln_ref_rope(const kiln_ref_rope_args *a, double *y, double *angle)

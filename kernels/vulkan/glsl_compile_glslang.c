@@ -8,7 +8,7 @@
 #include <glslang/Public/resource_limits_c.h>
 #include <glslang/build_info.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/vulkan/glsl_compile.h"
 
 /* glslang keeps process-wide tables, set up once by initialize_process (under

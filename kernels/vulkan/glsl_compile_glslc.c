@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/core/fsutil.h"
 #include "kernels/vulkan/glsl_compile.h"
 

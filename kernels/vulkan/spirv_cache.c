@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/core/fsutil.h"
 #include "kernels/vulkan/glsl_compile.h"
 

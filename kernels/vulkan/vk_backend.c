@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "kernels/vulkan/vk_internal.h"
-#include "kernels/vulkan/vk_specs.h"
+#include "gen/vk_specs.h"
 
 /* vk_context.c / vk_buffer.c */
 kiln_status kiln_vk_context_init(kiln_context *ctx, int index);
@@ -65,7 +65,7 @@ static kiln_status vk_prepare(kiln_context *ctx, const kiln_spec *spec)
 /* ------------------------------------------------------------------ heuristic */
 
 /* The exact spec of a call (dtypes, epilogue, head size) with the default
- * tiles of kernels/vulkan/vk_specs.h: any spec compiles at run time, so the
+ * tiles of gen/vk_specs.h: any spec compiles at run time, so the
  * manifest's nearest instance would only be a worse fit. */
 static kiln_status vk_heuristic(kiln_context *ctx, kiln_op op, const void *params, kiln_spec *out)
 {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 /* The loader is process-wide by nature (one libvulkan per process); it is
  * resolved once and never unloaded, as drivers do not survive dlclose well. */

@@ -14,7 +14,7 @@
 #include "kernels/core/fsutil.h"
 #include "kernels/vulkan/spirv_cache.h"
 #include "kernels/vulkan/vk_internal.h"
-#include "kernels/vulkan/vk_specs.h"
+#include "gen/vk_specs.h"
 
 #define KILN_VK_PUSH_BYTES 128u /* the minimum every device guarantees */
 

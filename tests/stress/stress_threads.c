@@ -1,8 +1,12 @@
 /* tests/stress/stress_threads.c — kiln ops from several application threads
  * at once: each thread on its own cpu context (what kiln.h allows without any
- * locking), and several threads taking turns on one shared context (kiln.h:
- * one thread at a time; the callers' mutex hands it over, so the pool sees
- * a different calling thread from one run to the next). Every result is
+ * locking); several threads taking turns on one shared context for what
+ * kiln.h leaves to one thread at a time (buffers, synchronize: the callers'
+ * mutex hands it over, so the pool sees a different calling thread from one
+ * run to the next); and several threads running one shared plan and the
+ * one-call ops on one context with no lock of theirs at all (kiln.h
+ * "Threads": kiln serializes the launches, the choice memo is locked, a plan
+ * is immutable). Every result is
  * checked against a plain double reference; a deadlock is a hang (the
  * callers run it under `timeout`). Built with the rest of the suite and,
  * with -DKILN_TSAN=ON (make tsan), under ThreadSanitizer.
@@ -55,6 +59,8 @@ static void fail(const job *j, const char *what)
     fprintf(stderr, "kiln_stress: thread %d: %s\n", j->id, what);
     atomic_fetch_add(&failures, 1);
 }
+
+static kiln_context *open_ctx(int threads);
 
 static void *work(void *arg)
 {
@@ -113,6 +119,83 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* The third group: buffers made by the main thread, then only runs. */
+typedef struct free_job {
+    kiln_context *ctx;
+    const kiln_plan *plan;     /* the matmul, shared by every thread */
+    kiln_matmul_params mp;     /* this thread's y */
+    kiln_norm_params np;       /* this thread's norm output */
+    int id;
+} free_job;
+
+static void *work_free(void *arg)
+{
+    free_job *fj = arg;
+    job j = {fj->ctx, NULL, fj->id};
+    float *yo = kiln_buffer_host_ptr(fj->mp.y.buf), *zo = kiln_buffer_host_ptr(fj->np.y.buf);
+    for (int it = 0; it < iterations && !atomic_load(&failures); it++) {
+        memcpy(yo, poison, (size_t)N * M * 4);
+        memcpy(zo, poison, (size_t)N * K * 4);
+        /* odd threads and iterations mix the plan with the one-call op */
+        kiln_status st = (it + fj->id) % 2 ? kiln_plan_run(fj->plan, &fj->mp, NULL, NULL) : kiln_matmul(fj->ctx, &fj->mp);
+        if (st == KILN_OK) st = kiln_norm(fj->ctx, &fj->np);
+        if (st != KILN_OK) {
+            fail(&j, kiln_last_error());
+            break;
+        }
+        for (int i = 0; i < N * M; i++)
+            if (!(fabs(yo[i] - y_ref[i]) <= 1e-3 * (1 + fabs(y_ref[i])))) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "iteration %d (no lock): y[%d] = %g, reference %g", it, i, yo[i], y_ref[i]);
+                fail(&j, msg);
+                break;
+            }
+        for (int i = 0; i < N * K; i++)
+            if (!(fabs(zo[i] - norm_ref[i]) <= 1e-3 * (1 + fabs(norm_ref[i])))) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "iteration %d (no lock): norm[%d] = %g, reference %g", it, i, zo[i], norm_ref[i]);
+                fail(&j, msg);
+                break;
+            }
+    }
+    return NULL;
+}
+
+/* APP_THREADS threads on one cpu context and one plan, without a lock of their own. */
+static void run_free(void)
+{
+    kiln_context *ctx = open_ctx(3);
+    kiln_buffer *bw = NULL, *bx = NULL, *by[APP_THREADS] = {0}, *bn[APP_THREADS] = {0};
+    int ok = kiln_buffer_alloc(ctx, sizeof w_host, &bw) == KILN_OK && kiln_buffer_alloc(ctx, sizeof x_host, &bx) == KILN_OK &&
+             kiln_buffer_upload(bw, 0, w_host, sizeof w_host) == KILN_OK && kiln_buffer_upload(bx, 0, x_host, sizeof x_host) == KILN_OK;
+    for (int i = 0; ok && i < APP_THREADS; i++)
+        ok = kiln_buffer_alloc(ctx, (size_t)N * M * 4, &by[i]) == KILN_OK && kiln_buffer_alloc(ctx, (size_t)N * K * 4, &bn[i]) == KILN_OK;
+    kiln_matmul_params mp = {.size = sizeof mp,
+                             .x = kiln_tensor_make(bx, 0, KILN_F32, 2, (int64_t[]){N, K}),
+                             .w = kiln_tensor_make(bw, 0, KILN_F32, 2, (int64_t[]){M, K}),
+                             .y = kiln_tensor_make(NULL, 0, KILN_F32, 2, (int64_t[]){N, M})};
+    kiln_plan *plan = NULL;
+    if (ok) ok = kiln_matmul_plan(ctx, &mp, &plan) == KILN_OK;
+    if (!ok) {
+        job j = {ctx, NULL, -1};
+        fail(&j, kiln_last_error());
+    }
+    pthread_t t[APP_THREADS];
+    free_job jobs[APP_THREADS];
+    for (int i = 0; ok && i < APP_THREADS; i++) {
+        jobs[i] = (free_job){.ctx = ctx, .plan = plan, .mp = mp, .id = 2 * APP_THREADS + i};
+        jobs[i].mp.y.buf = by[i];
+        jobs[i].np = (kiln_norm_params){.size = sizeof jobs[i].np, .kind = KILN_NORM_RMS, .x = mp.x,
+                                        .y = kiln_tensor_make(bn[i], 0, KILN_F32, 2, (int64_t[]){N, K}), .eps = 1e-5f};
+        pthread_create(&t[i], NULL, work_free, &jobs[i]);
+    }
+    for (int i = 0; ok && i < APP_THREADS; i++) pthread_join(t[i], NULL);
+    kiln_plan_destroy(plan);
+    for (int i = 0; i < APP_THREADS; i++) kiln_buffer_free(by[i]), kiln_buffer_free(bn[i]);
+    kiln_buffer_free(bw), kiln_buffer_free(bx);
+    kiln_context_destroy(ctx);
+}
+
 static kiln_context *open_ctx(int threads)
 {
     kiln_context_options o = kiln_context_options_default();
@@ -152,8 +235,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < APP_THREADS * 2; i++) pthread_join(t[i], NULL);
     for (int i = 0; i < APP_THREADS; i++) kiln_context_destroy(own[i]);
     kiln_context_destroy(shared);
+    run_free();
     int bad = atomic_load(&failures);
-    printf("kiln_stress: %d threads on their own contexts, %d taking turns on one, %d iterations each: %s\n",
-           APP_THREADS, APP_THREADS, iterations, bad ? "FAILED" : "all correct");
+    printf("kiln_stress: %d threads on their own contexts, %d taking turns on one, %d on one plan and context "
+           "without a lock, %d iterations each: %s\n",
+           APP_THREADS, APP_THREADS, APP_THREADS, iterations, bad ? "FAILED" : "all correct");
     return bad ? 1 : 0;
 }

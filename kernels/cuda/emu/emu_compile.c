@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "gen/embedded.h"
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/core/hash.h"
 #include "kernels/cuda/emu/emu.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kernels/cuda/emu/emu.h"
 
 #define MAX_KERNELS 256

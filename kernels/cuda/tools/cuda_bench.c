@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/cuda_heuristic.h"
+#include "gen/cuda_heuristic.h"
 #include "kernels/cuda/cuda_internal.h"
 #include "kiln/kernel.h"
 #include "kiln/kiln.h"

@@ -22,7 +22,7 @@
  *     tn > 8   (mat-mat, prefill): a workgroup owns a tm x tn output tile; W and x
  *            K-chunks of 32 are dequantized / converted into shared memory and
  *            each thread accumulates its outputs from there.
- * kernels/vulkan/vk_specs.h makes the same choice in C (kiln_vk_fast_format,
+ * gen/vk_specs.h makes the same choice in C (kiln_vk_fast_format,
  * kiln_vk_tiled, kiln_vk_coopmat_tiles) for gen/launch_vulkan.c's shared-memory
  * sizes and the backend's checks: change both together.
  * SwiGLU needs x . W_up^T too, but the kernels read the buffer named `w`,

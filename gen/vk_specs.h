@@ -1,4 +1,4 @@
-/* kernels/vulkan/vk_specs.h — the Vulkan backend's default specs per call shape.
+/* gen/vk_specs.h — the Vulkan backend's default specs per call shape.
  *
  * Header-only (no Vulkan types) because two places use it: the backend's
  * heuristic (vk_backend.c), which turns an op call into a spec, and the

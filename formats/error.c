@@ -1,10 +1,12 @@
-/* kernels/core/error.c — status names and the thread-local last-error message.
- * Also part of kiln_gen_core, so kiln-gen reports errors the same way. */
+/* formats/error.c — status names and the thread-local last-error message
+ * (include/kiln/error.h). Here, in the lowest folder with code, because every
+ * folder above reports through it: formats/, the generator that kiln-gen
+ * links without libkiln, the kernels, the runtime. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 
 static _Thread_local char last_error[4096];
 

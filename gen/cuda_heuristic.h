@@ -1,14 +1,14 @@
-/* kernels/cuda/cuda_heuristic.h — the CUDA backend's default tiles per op.
+/* gen/cuda_heuristic.h — the CUDA backend's default tiles per op.
  *
  * Header-only so that the manifest (gen/manifest_cuda.c, part of the generator
  * that kiln-gen links without libkiln) and the backend's run-time heuristic
- * (kernels/cuda/cuda_backend_ops.c) build specs the same way. */
+ * (kernels/cuda/cuda_ops.c) build specs the same way. */
 #ifndef KILN_CUDA_HEURISTIC_H
 #define KILN_CUDA_HEURISTIC_H
 
 #include <string.h>
 
-#include "kernels/cuda/cuda_geometry.h"
+#include "gen/cuda_geometry.h"
 #include "kiln/formats.h"
 #include "kiln/spec.h"
 

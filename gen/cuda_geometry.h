@@ -1,9 +1,11 @@
-/* kernels/cuda/cuda_geometry.h — how each CUDA template maps a spec onto blocks.
+/* gen/cuda_geometry.h — how each CUDA template maps a spec onto blocks.
  *
  * The same arithmetic as the #defines at the top of kernels/cuda/templates/ (*.cu),
  * written once for the host: gen/launch_cuda.c (launch description),
- * kernels/cuda/cuda_launch.c (grids, shared memory) and can_implement use it.
- * Keep the two in step when a template's tiling changes. */
+ * kernels/cuda/cuda_ops.c (grids, shared memory) and can_implement use it.
+ * Here in gen/ because the generator's launch description needs it and gen/
+ * may not include kernels/. Keep the two in step when a template's tiling
+ * changes (tests/test_cuda_static.c compares the static shared memory). */
 #ifndef KILN_CUDA_GEOMETRY_H
 #define KILN_CUDA_GEOMETRY_H
 
