@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/runtime.h"
 
 struct kiln_proposer {

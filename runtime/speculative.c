@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/core/backend.h"
+#include "kiln/error.h"
 #include "kiln/runtime.h"
 #include "runtime/session.h"
 
