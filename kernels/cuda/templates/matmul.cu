@@ -24,23 +24,18 @@
 
 /* ------------------------------------------------------------------ epilogue */
 
-/* g = x·Wᵀ, u = x·W_upᵀ (SWIGLU), for output element y[col][row]. */
+/* g = x·Wᵀ, u = x·W_upᵀ (SWIGLU), for output element y[col][row], through
+ * the shared epilogue (gen/math/common.h; the spec's flags are constants). */
 KILN_FN void kiln_mm_store(const kiln_cu_matmul_args &a, int row, int col, float g, float u)
 {
-    float v = g;
+    float b = 0.0f, r = 0.0f;
 #if KILN_EPI_BIAS
-    const float b = ((const float *)a.bias)[row];
-    v += b;
-    u += b;
-#endif
-#if KILN_EPI_SWIGLU
-    v = kiln_cu_silu(v) * u;
-#else
-    (void)u;
+    b = ((const float *)a.bias)[row];
 #endif
 #if KILN_EPI_RESIDUAL
-    v += kiln_cu_load<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
+    r = kiln_cu_load<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
 #endif
+    const float v = kiln_epilogue(g, u, b, a.scale, r);
     kiln_cu_store<KILN_OUT_T>(kiln_cu_wptr(a.y, (kiln_i64)col * a.y_stride), row, v);
 }
 
