@@ -36,9 +36,15 @@ KILN_FN kiln_f32 kiln_gelu_tanh(kiln_f32 x)
 KILN_FN kiln_f32 kiln_epilogue_apply(kiln_u32 flags, kiln_f32 acc, kiln_f32 acc_up, kiln_f32 bias, kiln_f32 scale,
                                      kiln_f32 residual)
 {
-    kiln_f32 b = (flags & KILN_EPI_BIT_BIAS) != 0u ? bias : 0.0f;
-    kiln_f32 y = acc + b;
-    if ((flags & KILN_EPI_BIT_SWIGLU) != 0u) y = kiln_silu(y) * (acc_up + b);
+    /* no "+ 0.0f" without BIAS: it is not an identity (-0 + 0 = +0), so a
+     * compiler would have to keep it */
+    kiln_f32 y = acc;
+    kiln_f32 up = acc_up;
+    if ((flags & KILN_EPI_BIT_BIAS) != 0u) {
+        y = y + bias;
+        up = up + bias;
+    }
+    if ((flags & KILN_EPI_BIT_SWIGLU) != 0u) y = kiln_silu(y) * up;
     if ((flags & KILN_EPI_BIT_GELU) != 0u) y = kiln_gelu_tanh(y);
     if ((flags & KILN_EPI_BIT_SCALE) != 0u) y = y * scale;
     if ((flags & KILN_EPI_BIT_RESIDUAL) != 0u) y = y + residual;
