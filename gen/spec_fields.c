@@ -78,9 +78,9 @@ const char *kiln_gen_backend_name(kiln_backend b)
 
 const char *const *kiln_gen_flag_names(kiln_op op, int *count)
 {
-    /* Indexed by bit: KILN_EPI_BIAS = 1<<0, RESIDUAL = 1<<1, SWIGLU = 1<<2;
-     * KILN_SPEC_NORM_LAYER = 1<<0, KILN_SPEC_NORM_RESIDUAL = 1<<1; KILN_SPEC_ROPE_KV = 1<<0. */
-    /* matmul: the rows of gen/epilogues.def by bit (bits 0..count-1: gen/epilogue.c) */
+    /* Indexed by bit. matmul: the rows of gen/epilogues.def (bits 0..count-1,
+     * checked by gen/epilogue.c); KILN_SPEC_NORM_LAYER = 1<<0,
+     * KILN_SPEC_NORM_RESIDUAL = 1<<1; KILN_SPEC_ROPE_KV = 1<<0. */
     static const char *const matmul[] = {
 #define X(ID, nm, b, ...) [b] = #nm,
         KILN_EPILOGUES(X)

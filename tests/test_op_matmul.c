@@ -380,6 +380,10 @@ static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
     mm_case a = {.fmt = s->fmt, .act = s->act, .out = s->out, .epi = s->epilogue, .n = 1, .m = 33, .k = 2 * B};
     mm_case b = a;
     b.n = 19, b.m = 70, b.k = 3 * B;
+    /* a cpu instance lists every epilogue it can apply, SwiGLU and GELU too,
+     * which no call combines: one call with each */
+    const unsigned both = KILN_EPI_SWIGLU | KILN_EPI_GELU;
+    if ((s->epilogue & both) == both) a.epi &= ~(unsigned)KILN_EPI_GELU, b.epi &= ~(unsigned)KILN_EPI_SWIGLU;
     run_mm(c, 1, &a, s);
     run_mm(c, 1, &b, s);
 }
