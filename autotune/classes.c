@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "autotune/tune_internal.h"
+#include "formats/format_traits.h"
 #include "kiln/gguf.h"
 
 static const char *const matmul_bands[] = {"n=1", "n=2-8", "n=9-64", "n=65+"};
@@ -81,15 +82,24 @@ static int push(shape_list *l, kiln_tune_shape s)
 
 static int wants(const kiln_tune_options *o, kiln_op op) { return !o->ops || (o->ops & (1u << op)); }
 
-static const kiln_dtype default_formats[] = {KILN_Q4_0, KILN_Q8_0, KILN_Q4_K, KILN_F16};
+/* The formats measured when the caller names none: the TUNE column of
+ * formats/formats.def (the same ones the cpu compiles tile variants for). */
+static int default_formats(kiln_dtype *out)
+{
+    int n = 0;
+    for (int f = 0; f < KILN_DTYPE_COUNT; f++)
+        if (kiln_format_has((kiln_dtype)f, KILN_FMT_F_WEIGHT | KILN_FMT_F_TUNE)) out[n++] = (kiln_dtype)f;
+    return n;
+}
 
 /* Matmul: one shape per token band, for each format; attention and norm: one
  * per band. small: shapes a CPU or lavapipe measures in well under a second. */
 static kiln_status add_shapes(const kiln_tune_options *o, int gpu, int64_t dim, int64_t ffn,
                               int64_t n_head, int64_t n_kv_head, shape_list *l)
 {
-    const kiln_dtype *fmts = o->formats ? o->formats : default_formats;
-    int nf = o->formats ? o->n_formats : (int)(sizeof default_formats / sizeof default_formats[0]);
+    kiln_dtype dflt[KILN_DTYPE_COUNT];
+    const kiln_dtype *fmts = o->formats ? o->formats : dflt;
+    int nf = o->formats ? o->n_formats : default_formats(dflt);
     int small = o->small;
     int64_t hd = dim / n_head;
     if (wants(o, KILN_OP_MATMUL)) {

@@ -9,9 +9,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln quantize IN.gguf OUT.gguf TYPE\n\n"
-               "TYPE: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k\n"
-               "The vocabulary and metadata are kept. Rows that do not fit TYPE's block size\n"
+    fprintf(f, "usage: kiln quantize IN.gguf OUT.gguf TYPE\n\nTYPE:");
+    /* every weight format GGUF defines (kiln's private ids start at 1024), in table order */
+    const char *sep = " ";
+    for (int t = 0; t < KILN_DTYPE_COUNT; t++) {
+        const kiln_dtype_info *d = kiln_dtype_get((kiln_dtype)t);
+        if (!d->is_weight_format || d->ggml_type >= 1024) continue;
+        fprintf(f, "%s%s", sep, d->name);
+        sep = ", ";
+    }
+    fprintf(f, "\nThe vocabulary and metadata are kept. Rows that do not fit TYPE's block size\n"
                "fall back to a smaller block (K-quants -> q5_0/q5_1/q8_0) or to f16.\n");
 }
 

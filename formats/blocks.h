@@ -22,6 +22,7 @@
 #define KILN_QK8_0 32
 #define KILN_QK_K 256      /* K-quant super-block */
 #define KILN_K_SCALE_BYTES 12 /* 8 x (6-bit scale, 6-bit min) of q4_K / q5_K */
+#define KILN_QK4_NL 32
 #define KILN_QK_NF4 64
 #define KILN_QK_INT4G 128
 
@@ -86,6 +87,22 @@ typedef struct kiln_block_q6_K {
     uint16_t d;
 } kiln_block_q6_K;
 
+/* q3_K: 16 sub-blocks of 16; w = d * (sc[s] - 32) * (q - 4), q 3-bit = 2 low
+ * bits in qs + 1 high bit in hmask; sc 6-bit: low nibble in scales[s % 8]
+ * (high half for s >= 8), top 2 bits in scales[8 + s % 4] at bit 2 * (s / 4). */
+typedef struct kiln_block_q3_K {
+    uint8_t hmask[KILN_QK_K / 8];  /* bit 4n + t of hmask[l]: high bit of element 128n + 32t + l */
+    uint8_t qs[KILN_QK_K / 4];     /* bits 2t..2t+1 of qs[32n + l]: low bits of the same element */
+    uint8_t scales[KILN_K_SCALE_BYTES];
+    uint16_t d;                    /* f16 super-block scale */
+} kiln_block_q3_K;
+
+/* iq4_nl: w = d * kiln_iq4nl_values[q]; nibble order as q4_0. */
+typedef struct kiln_block_iq4_nl {
+    uint16_t d;
+    uint8_t qs[KILN_QK4_NL / 2];
+} kiln_block_iq4_nl;
+
 /* q8_K: activations for K-quant dot products; w = d * q; bsums[g] = sum of qs[16g..16g+15]. */
 typedef struct kiln_block_q8_K {
     float d;
@@ -119,6 +136,9 @@ _Static_assert(sizeof(kiln_block_q4_K) == 144, "q4_K block must be 144 bytes (gg
 _Static_assert(sizeof(kiln_block_q5_K) == 176, "q5_K block must be 176 bytes (ggml)");
 _Static_assert(sizeof(kiln_block_q6_K) == 210, "q6_K block must be 210 bytes (ggml)");
 _Static_assert(sizeof(kiln_block_q8_K) == 292, "q8_K block must be 292 bytes (ggml)");
+_Static_assert(sizeof(kiln_block_q3_K) == 110, "q3_K block must be 110 bytes (ggml)");
+_Static_assert(offsetof(kiln_block_q3_K, scales) == 96 && offsetof(kiln_block_q3_K, d) == 108, "q3_K offsets");
+_Static_assert(sizeof(kiln_block_iq4_nl) == 18, "iq4_nl block must be 18 bytes (ggml)");
 _Static_assert(sizeof(kiln_block_nf4) == 36, "nf4 block must be 36 bytes");
 _Static_assert(sizeof(kiln_block_int4g) == 68, "int4g block must be 68 bytes");
 _Static_assert(offsetof(kiln_block_q5_0, qs) == 6, "q5_0 qs offset");
@@ -130,5 +150,7 @@ _Static_assert(offsetof(kiln_block_int4g, qs) == 4, "int4g qs offset");
 
 /* The 16 NF4 code values (bitsandbytes, float32), ascending; code 7 is 0. */
 extern const float kiln_nf4_values[16];
+/* The 16 IQ4_NL code values (ggml's kvalues_iq4nl), ascending. */
+extern const int8_t kiln_iq4nl_values[16];
 
 #endif

@@ -1,50 +1,76 @@
 /* formats/dtype_table.c — the one table of element types and block formats.
  *
- * Every place in kiln that needs a type's name, block size or GGUF id reads it
- * from here. GGUF ids are ggml's `enum ggml_type`; nf4 and int4g have no GGUF
- * id, so kiln gives them private ids from 1024 up (kiln extensions: only
- * kiln writes or reads them; see docs/FORMATS.md). */
+ * The rows are formats/formats.def's; this file expands them into the public
+ * kiln_dtype_info table and the internal kiln_format traits. GGUF ids are
+ * ggml's `enum ggml_type`; nf4 and int4g have no GGUF id, so kiln gives them
+ * private ids from 1024 up (kiln extensions: only kiln writes or reads them;
+ * see docs/FORMATS.md). */
 #include <ctype.h>
 
 #include "formats/blocks.h"
+#include "formats/format_traits.h"
+#include "formats/formats.def"
 #include "kiln/formats.h"
 
-#define KILN_GGML_ID_NF4 1024
-#define KILN_GGML_ID_INT4G 1025
+/* The public enum is written out in kiln/formats.h (it is ABI); check that it
+ * names the table's rows in the table's order. */
+enum {
+#define X(ID, ...) KILN_ROW_##ID,
+    KILN_FORMATS(X)
+#undef X
+    KILN_ROW_COUNT
+};
+_Static_assert((int)KILN_ROW_COUNT == (int)KILN_DTYPE_COUNT, "kiln_dtype and formats/formats.def disagree on the count");
+#define X(ID, ...) _Static_assert((int)KILN_##ID == (int)KILN_ROW_##ID, "kiln_dtype out of order: KILN_" #ID);
+KILN_FORMATS(X)
+#undef X
 
 static const kiln_dtype_info kiln_dtypes[KILN_DTYPE_COUNT] = {
-    [KILN_F32] = {.name = "f32", .block_elems = 1, .block_bytes = 4, .ggml_type = 0,
-                  .is_quantized = 0, .is_weight_format = 1},
-    [KILN_F16] = {.name = "f16", .block_elems = 1, .block_bytes = 2, .ggml_type = 1,
-                  .is_quantized = 0, .is_weight_format = 1},
-    [KILN_BF16] = {.name = "bf16", .block_elems = 1, .block_bytes = 2, .ggml_type = 30,
-                   .is_quantized = 0, .is_weight_format = 1},
-    [KILN_Q4_0] = {.name = "q4_0", .block_elems = KILN_QK4_0, .block_bytes = sizeof(kiln_block_q4_0),
-                   .ggml_type = 2, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q4_1] = {.name = "q4_1", .block_elems = KILN_QK4_1, .block_bytes = sizeof(kiln_block_q4_1),
-                   .ggml_type = 3, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q5_0] = {.name = "q5_0", .block_elems = KILN_QK5_0, .block_bytes = sizeof(kiln_block_q5_0),
-                   .ggml_type = 6, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q5_1] = {.name = "q5_1", .block_elems = KILN_QK5_1, .block_bytes = sizeof(kiln_block_q5_1),
-                   .ggml_type = 7, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q8_0] = {.name = "q8_0", .block_elems = KILN_QK8_0, .block_bytes = sizeof(kiln_block_q8_0),
-                   .ggml_type = 8, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q4_K] = {.name = "q4_k", .block_elems = KILN_QK_K, .block_bytes = sizeof(kiln_block_q4_K),
-                   .ggml_type = 12, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q5_K] = {.name = "q5_k", .block_elems = KILN_QK_K, .block_bytes = sizeof(kiln_block_q5_K),
-                   .ggml_type = 13, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_Q6_K] = {.name = "q6_k", .block_elems = KILN_QK_K, .block_bytes = sizeof(kiln_block_q6_K),
-                   .ggml_type = 14, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_NF4] = {.name = "nf4", .block_elems = KILN_QK_NF4, .block_bytes = sizeof(kiln_block_nf4),
-                  .ggml_type = KILN_GGML_ID_NF4, .is_quantized = 1, .is_weight_format = 1},
-    [KILN_INT4G] = {.name = "int4g", .block_elems = KILN_QK_INT4G, .block_bytes = sizeof(kiln_block_int4g),
-                    .ggml_type = KILN_GGML_ID_INT4G, .is_quantized = 1, .is_weight_format = 1},
-    /* q8_K only ever holds activations (the K-quant dot-product partner). */
-    [KILN_Q8_K] = {.name = "q8_k", .block_elems = KILN_QK_K, .block_bytes = sizeof(kiln_block_q8_K),
-                   .ggml_type = 15, .is_quantized = 1, .is_weight_format = 0},
-    [KILN_I32] = {.name = "i32", .block_elems = 1, .block_bytes = 4, .ggml_type = 26,
-                  .is_quantized = 0, .is_weight_format = 0},
+#define X(ID, nm, elems, bytes, ggml, fam, act, flags, ...)                                                          \
+    [KILN_##ID] = {.name = #nm, .block_elems = elems, .block_bytes = bytes, .ggml_type = ggml,                    \
+                   .is_quantized = (elems) > 1, .is_weight_format = ((flags) & KILN_FMT_F_WEIGHT) != 0},
+    KILN_FORMATS(X)
+#undef X
 };
+
+static const kiln_format kiln_formats[KILN_DTYPE_COUNT] = {
+#define X(ID, nm, elems, bytes, ggml, fam, act_t, fl, sc, s0, s1, ...)                                                \
+    [KILN_##ID] = {.name = #nm, .family = KILN_FAMILY_##fam, .act = KILN_##act_t, .flags = (fl),                     \
+                   .scale = KILN_SCALE_##sc, .scale_off = {s0, s1}},
+    KILN_FORMATS(X)
+#undef X
+};
+
+const kiln_format *kiln_format_get(kiln_dtype t)
+{
+    if ((unsigned)t >= KILN_DTYPE_COUNT) return NULL;
+    return &kiln_formats[t];
+}
+
+int kiln_format_has(kiln_dtype t, unsigned flags)
+{
+    const kiln_format *f = kiln_format_get(t);
+    return f && (f->flags & flags) == flags;
+}
+
+int kiln_format_fast(kiln_dtype t, kiln_backend b)
+{
+    switch (b) {
+    case KILN_BACKEND_CPU: return kiln_format_has(t, KILN_FMT_F_FAST_CPU);
+    case KILN_BACKEND_CUDA: return kiln_format_has(t, KILN_FMT_F_FAST_CUDA);
+    case KILN_BACKEND_VULKAN: return kiln_format_has(t, KILN_FMT_F_FAST_VULKAN);
+    default: return 0;
+    }
+}
+
+const char *kiln_format_family_name(kiln_format_family f)
+{
+    static const char *const names[KILN_FAMILY_COUNT] = {
+        [KILN_FAMILY_FLOAT] = "float",     [KILN_FAMILY_INT] = "int",         [KILN_FAMILY_LEGACY] = "legacy",
+        [KILN_FAMILY_KQUANT] = "k-quant",  [KILN_FAMILY_IQUANT] = "i-quant", [KILN_FAMILY_GROUP] = "group-wise",
+    };
+    return (unsigned)f < KILN_FAMILY_COUNT ? names[f] : "?";
+}
 
 const kiln_dtype_info *kiln_dtype_get(kiln_dtype t)
 {

@@ -64,6 +64,12 @@ void kiln_dequantize_q6_K(const uint8_t *x, float *y, int64_t nb);
 void kiln_quantize_q8_K(const float *x, uint8_t *y, int64_t nb);
 void kiln_dequantize_q8_K(const uint8_t *x, float *y, int64_t nb);
 
+/* q3_K (quant_kquants.c) and iq4_nl (quant_iq4_nl.c) */
+void kiln_quantize_q3_K(const float *x, uint8_t *y, int64_t nb);
+void kiln_dequantize_q3_K(const uint8_t *x, float *y, int64_t nb);
+void kiln_quantize_iq4_nl(const float *x, uint8_t *y, int64_t nb);
+void kiln_dequantize_iq4_nl(const uint8_t *x, float *y, int64_t nb);
+
 /* kiln's own weight formats (quant_nf4_int4g.c) */
 void kiln_quantize_nf4(const float *x, uint8_t *y, int64_t nb);
 void kiln_dequantize_nf4(const uint8_t *x, float *y, int64_t nb);

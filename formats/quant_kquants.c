@@ -398,3 +398,132 @@ void kiln_dequantize_q8_K(const uint8_t *x, float *y, int64_t nb)
         for (int j = 0; j < KILN_QK_K; j++) y[j] = d * qs[j];
     }
 }
+
+/* ------------------------------------------------------------------ q3_K */
+
+/* ggml's make_q3_quants with do_rmse: n values to -nmax..nmax-1, weighted by
+ * x², starting from the grid through the value of largest magnitude, then up
+ * to 5 passes moving single codes while the weighted fit improves. L gets the
+ * codes + nmax; returns the scale. */
+static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
+{
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(kiln_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * L[i];
+            if (slx > 0) {
+                float sl2 = suml2 - w * L[i] * L[i];
+                int new_l = clampi(kiln_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (new_l != L[i]) {
+                    slx += w * x[i] * new_l;
+                    sl2 += w * new_l * new_l;
+                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (int8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* The 6-bit scale of sub-block j (0..63, stored with an offset of 32). */
+static int q3_k_scale(const uint8_t *scales, int j)
+{
+    int lo = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+    return lo | ((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4;
+}
+
+/* quantize_row_q3_K_ref: per 16 values make_q3_quants, the 16 scales to 6
+ * bits against d = max_scale / -32, then the codes again against the stored
+ * scales. */
+void kiln_quantize_q3_K(const float *x, uint8_t *y, int64_t nb)
+{
+    enum { BYTES = sizeof(kiln_block_q3_K) };
+    for (int64_t i = 0; i < nb; i++, x += KILN_QK_K, y += BYTES) {
+        int8_t L[KILN_QK_K];
+        float scales[KILN_QK_K / 16], max_scale = 0, amax = 0;
+        for (int j = 0; j < KILN_QK_K / 16; j++) {
+            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+            float scale = fabsf(scales[j]);
+            if (scale > amax) {
+                amax = scale;
+                max_scale = scales[j];
+            }
+        }
+        uint8_t *sc = y + offsetof(kiln_block_q3_K, scales);
+        memset(sc, 0, KILN_K_SCALE_BYTES);
+        if (max_scale) {
+            float iscale = -32.0f / max_scale;
+            for (int j = 0; j < KILN_QK_K / 16; j++) {
+                int l = clampi(kiln_nearest_int(iscale * scales[j]), -32, 31) + 32;
+                if (j < 8) sc[j] = (uint8_t)(l & 0xF);
+                else sc[j - 8] |= (uint8_t)((l & 0xF) << 4);
+                sc[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            }
+            kiln_st16(y + offsetof(kiln_block_q3_K, d), kiln_f32_to_f16(1 / iscale));
+        } else {
+            kiln_st16(y + offsetof(kiln_block_q3_K, d), kiln_f32_to_f16(0.0f));
+        }
+        const float dall = kiln_ldf16(y + offsetof(kiln_block_q3_K, d));
+        for (int j = 0; j < KILN_QK_K / 16; j++) {
+            float d = dall * (q3_k_scale(sc, j) - 32);
+            if (!d) continue;
+            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (int8_t)(clampi(kiln_nearest_int(x[16 * j + ii] / d), -4, 3) + 4);
+        }
+        /* the high bit of element j goes to hmask[j % 32], bit j / 32 */
+        uint8_t *hmask = y + offsetof(kiln_block_q3_K, hmask), *qs = y + offsetof(kiln_block_q3_K, qs);
+        memset(hmask, 0, KILN_QK_K / 8);
+        for (int j = 0; j < KILN_QK_K; j++)
+            if (L[j] > 3) {
+                hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+                L[j] = (int8_t)(L[j] - 4);
+            }
+        for (int j = 0; j < KILN_QK_K; j += 128)
+            for (int l = 0; l < 32; l++)
+                qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
+    }
+}
+
+void kiln_dequantize_q3_K(const uint8_t *x, float *y, int64_t nb)
+{
+    enum { BYTES = sizeof(kiln_block_q3_K) };
+    for (int64_t i = 0; i < nb; i++, x += BYTES) {
+        const float dall = kiln_ldf16(x + offsetof(kiln_block_q3_K, d));
+        const uint8_t *hmask = x + offsetof(kiln_block_q3_K, hmask), *qs = x + offsetof(kiln_block_q3_K, qs);
+        const uint8_t *sc = x + offsetof(kiln_block_q3_K, scales);
+        for (int j = 0; j < KILN_QK_K; j++, y++) {
+            int n = j / 128, t = (j / 32) % 4, l = j % 32;
+            float dl = dall * (q3_k_scale(sc, 8 * n + 2 * t + l / 16) - 32);
+            int q = ((qs[32 * n + l] >> (2 * t)) & 3) - ((hmask[l] >> (4 * n + t)) & 1 ? 0 : 4);
+            *y = dl * q;
+        }
+    }
+}

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 
+#include "formats/formats.def"
 #include "formats/quant_internal.h"
 #include "kiln/error.h"
 
@@ -51,21 +52,9 @@ static const struct {
     kiln_quantize_blocks_fn quantize;
     kiln_dequantize_blocks_fn dequantize;
 } kiln_block_fns[KILN_DTYPE_COUNT] = {
-    [KILN_F32] = {quantize_f32, dequantize_f32},
-    [KILN_F16] = {quantize_f16, dequantize_f16},
-    [KILN_BF16] = {quantize_bf16, dequantize_bf16},
-    [KILN_Q4_0] = {kiln_quantize_q4_0, kiln_dequantize_q4_0},
-    [KILN_Q4_1] = {kiln_quantize_q4_1, kiln_dequantize_q4_1},
-    [KILN_Q5_0] = {kiln_quantize_q5_0, kiln_dequantize_q5_0},
-    [KILN_Q5_1] = {kiln_quantize_q5_1, kiln_dequantize_q5_1},
-    [KILN_Q8_0] = {kiln_quantize_q8_0, kiln_dequantize_q8_0},
-    [KILN_Q4_K] = {kiln_quantize_q4_K, kiln_dequantize_q4_K},
-    [KILN_Q5_K] = {kiln_quantize_q5_K, kiln_dequantize_q5_K},
-    [KILN_Q6_K] = {kiln_quantize_q6_K, kiln_dequantize_q6_K},
-    [KILN_NF4] = {kiln_quantize_nf4, kiln_dequantize_nf4},
-    [KILN_INT4G] = {kiln_quantize_int4g, kiln_dequantize_int4g},
-    [KILN_Q8_K] = {kiln_quantize_q8_K, kiln_dequantize_q8_K},
-    [KILN_I32] = {quantize_i32, dequantize_i32},
+#define X(ID, nm, elems, bytes, ggml, fam, act, flags, sc, s0, s1, q, dq) [KILN_##ID] = {q, dq},
+    KILN_FORMATS(X)
+#undef X
 };
 
 /* Shared checks; returns the block count, or -1 after kiln_fail. */

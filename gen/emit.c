@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "gen/embedded.h"
+#include "formats/format_traits.h"
 #include "gen/emit.h"
+#include "gen/epilogue.h"
 #include "gen/launch.h"
 #include "gen/spec_fields.h"
 #include "kiln/error.h"
@@ -131,6 +133,22 @@ static void emit_flag(emitter *e, const char *prefix, const char *name, int on)
     emitf(e, "#define %s_%s %d\n", prefix, upper(name, up, sizeof up), on);
 }
 
+/* What formats/formats.def says about the spec's format, so templates never
+ * list formats: kiln_dequant (its gen/math/dequant.h function), KILN_FMT_FAST
+ * (this backend has a fast matmul path for it; 0: the generic path),
+ * KILN_FMT_PANEL (the cpu's mat-mat panels), and KILN_FMT_ACT_Q8_0 /
+ * KILN_FMT_ACT_Q8_K (one-hot: the activation quantization of its integer dot
+ * product, undefined for formats without one). */
+static void emit_format_traits(emitter *e, const kiln_spec *s, kiln_dtype fmt)
+{
+    const kiln_format *f = kiln_format_get(fmt);
+    emitf(e, "#define kiln_dequant kiln_dequant_%s\n", f->name);
+    emitf(e, "#define KILN_FMT_FAST %d\n", kiln_format_fast(fmt, s->backend));
+    emitf(e, "#define KILN_FMT_PANEL %d\n",
+          s->backend == KILN_BACKEND_CPU && kiln_format_has(fmt, KILN_FMT_F_FAST_CPU_PANEL));
+    if (f->act != KILN_F32) emit_one_hot(e, "KILN_FMT_ACT", kiln_dtype_get(f->act)->name);
+}
+
 static void emit_field_macros(emitter *e, const kiln_spec *s, const kiln_spec_field *f)
 {
     int v = kiln_field_get(s, f);
@@ -147,6 +165,7 @@ static void emit_field_macros(emitter *e, const kiln_spec *s, const kiln_spec_fi
         if (!strcmp(f->key, "fmt")) {
             const kiln_dtype_info *d = kiln_dtype_get((kiln_dtype)v);
             emitf(e, "#define KILN_FMT_BLOCK %d\n#define KILN_FMT_BYTES %d\n", d->block_elems, d->block_bytes);
+            emit_format_traits(e, s, (kiln_dtype)v);
         }
         break;
     case KILN_FIELD_FLAGS: {
@@ -162,6 +181,13 @@ static void emit_field_macros(emitter *e, const kiln_spec *s, const kiln_spec_fi
             for (int i = 0; i < count; i++)
                 emit_flag(e, sets[k].prefix, names[i], s->op == sets[k].op && ((unsigned)v >> i & 1u));
         }
+        /* the matmul epilogue's bits and the spec's set of them, for
+         * kiln_epilogue_apply (gen/math/common.h; gen/epilogues.def) */
+        for (int i = 0; i < kiln_epilogue_count; i++) {
+            char up[64];
+            emitf(e, "#define KILN_EPI_BIT_%s %uu\n", upper(kiln_epilogues[i].name, up, sizeof up), 1u << kiln_epilogues[i].bit);
+        }
+        emitf(e, "#define KILN_EPI_FLAGS %uu\n", s->op == KILN_OP_MATMUL ? (unsigned)v : 0u);
         break;
     }
     case KILN_FIELD_INT:

@@ -3,7 +3,7 @@
  * Every cpu instance is compiled into libkiln at build time (kiln-gen
  * --cpu-bundle, kernels/cpu/cpu.cmake), so this list is exactly what the cpu
  * backend can run. Per ISA (generic, avx2, avx512):
- *   matmul     every weight format, act=f32 out=f32, epi=bias+residual+swiglu
+ *   matmul     every weight format, act=f32 out=f32, every epilogue (epi=bias+residual+swiglu+gelu+scale)
  *   flash_attn K/V f32, f16, bf16 (act=out=f32), generic head size
  *   paged_attn K/V f32, f16, q8_0 (act=out=f32), generic head size
  *   norm       rms and layer, each with the residual flag (act=out=f32)
@@ -22,15 +22,14 @@
  *   served by it: rope without a cache runs the f32 kv instance. */
 #include <string.h>
 
+#include "formats/format_traits.h"
+#include "gen/epilogue.h"
 #include "gen/manifest.h"
 #include "gen/space.h"
 #include "gen/spec_fields.h"
 #include "kiln/error.h"
 
 static const kiln_isa isas[] = {KILN_ISA_GENERIC, KILN_ISA_AVX2, KILN_ISA_AVX512};
-static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
-                                            KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,
-                                            KILN_Q6_K, KILN_NF4,  KILN_INT4G};
 static const kiln_dtype flash_kv[] = {KILN_F32, KILN_F16, KILN_BF16};
 static const kiln_dtype paged_kv[] = {KILN_F32, KILN_F16, KILN_Q8_0};
 static const kiln_dtype rope_kv[] = {KILN_F32, KILN_F16, KILN_Q8_0};
@@ -84,9 +83,10 @@ size_t kiln_manifest_cpu(kiln_spec *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < COUNT(isas); i++) {
-        for (size_t f = 0; f < COUNT(weight_formats); f++) {
-            kiln_spec s = cpu_spec(KILN_OP_MATMUL, isas[i], weight_formats[f]);
-            s.epilogue = KILN_EPI_BIAS | KILN_EPI_RESIDUAL | KILN_EPI_SWIGLU;
+        for (int f = 0; f < KILN_DTYPE_COUNT; f++) {
+            if (!kiln_format_has((kiln_dtype)f, KILN_FMT_F_WEIGHT)) continue; /* formats/formats.def */
+            kiln_spec s = cpu_spec(KILN_OP_MATMUL, isas[i], (kiln_dtype)f);
+            s.epilogue = kiln_epilogue_all(); /* gen/epilogues.def: applied per call */
             put_with_variants(out, cap, &n, s);
         }
         for (size_t f = 0; f < COUNT(flash_kv); f++)

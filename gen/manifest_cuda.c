@@ -7,12 +7,10 @@
  * One mat-vec and one mat-mat instance per weight format, the epilogue
  * variants on q4_0, attention per K/V dtype at head sizes 64 and 128 plus the
  * generic one, every norm variant, and rope alone and with each KV cache dtype. */
+#include "formats/format_traits.h"
 #include "gen/manifest.h"
 #include "gen/cuda_heuristic.h"
 
-static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
-                                            KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,
-                                            KILN_Q6_K, KILN_NF4,  KILN_INT4G};
 static const kiln_dtype float_types[] = {KILN_F32, KILN_F16, KILN_BF16};
 static const int head_dims[] = {64, 128, 0};
 
@@ -26,9 +24,10 @@ static void put(kiln_spec *out, size_t cap, size_t *n, kiln_spec s)
 size_t kiln_manifest_cuda(kiln_spec *out, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < sizeof weight_formats / sizeof weight_formats[0]; i++) {
-        put(out, cap, &n, kiln_cuda_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 1));
-        put(out, cap, &n, kiln_cuda_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 512));
+    for (int f = 0; f < KILN_DTYPE_COUNT; f++) {
+        if (!kiln_format_has((kiln_dtype)f, KILN_FMT_F_WEIGHT)) continue; /* formats/formats.def */
+        put(out, cap, &n, kiln_cuda_matmul_spec((kiln_dtype)f, KILN_F32, KILN_F32, 0, 1));
+        put(out, cap, &n, kiln_cuda_matmul_spec((kiln_dtype)f, KILN_F32, KILN_F32, 0, 512));
     }
     /* Decode-time fused epilogues and 16-bit activations on the format that sets decode speed. */
     put(out, cap, &n, kiln_cuda_matmul_spec(KILN_Q4_0, KILN_F32, KILN_F32, KILN_EPI_BIAS | KILN_EPI_RESIDUAL, 1));

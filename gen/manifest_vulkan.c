@@ -9,12 +9,10 @@
  * fused epilogues and 16-bit activations on q4_0, attention per K/V dtype at
  * head sizes 64 and 128 plus the generic kernel, every norm variant, and rope
  * alone and with each KV cache dtype. */
+#include "formats/format_traits.h"
 #include "gen/manifest.h"
 #include "gen/vk_specs.h"
 
-static const kiln_dtype weight_formats[] = {KILN_F32,  KILN_F16,  KILN_BF16, KILN_Q4_0, KILN_Q4_1,
-                                            KILN_Q5_0, KILN_Q5_1, KILN_Q8_0, KILN_Q4_K, KILN_Q5_K,
-                                            KILN_Q6_K, KILN_NF4,  KILN_INT4G};
 static const kiln_dtype float_types[] = {KILN_F32, KILN_F16, KILN_BF16};
 static const int head_dims[] = {64, 128, 0};
 
@@ -27,15 +25,19 @@ static void put(kiln_spec *out, size_t cap, size_t *n, kiln_spec s)
 size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < sizeof weight_formats / sizeof weight_formats[0]; i++) {
-        put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 1));
-        put(out, cap, &n, kiln_vk_matmul_spec(weight_formats[i], KILN_F32, KILN_F32, 0, 512));
+    for (int f = 0; f < KILN_DTYPE_COUNT; f++) {
+        if (!kiln_format_has((kiln_dtype)f, KILN_FMT_F_WEIGHT)) continue; /* formats/formats.def */
+        put(out, cap, &n, kiln_vk_matmul_spec((kiln_dtype)f, KILN_F32, KILN_F32, 0, 1));
+        put(out, cap, &n, kiln_vk_matmul_spec((kiln_dtype)f, KILN_F32, KILN_F32, 0, 512));
     }
     /* the fast formats' mat-vec with the subgroup reduction (what the heuristic
      * picks on devices with arithmetic subgroup ops) next to the shared-memory
      * one above, several tokens per workgroup, and the 48 KB mat-mat tile */
-    static const kiln_dtype fast_formats[] = {KILN_F16, KILN_Q4_0, KILN_Q8_0, KILN_Q4_K, KILN_Q6_K};
-    for (size_t i = 0; i < sizeof fast_formats / sizeof fast_formats[0]; i++) {
+    kiln_dtype fast_formats[KILN_DTYPE_COUNT];
+    size_t n_fast = 0;
+    for (int f = 0; f < KILN_DTYPE_COUNT; f++)
+        if (kiln_vk_fast_format((kiln_dtype)f)) fast_formats[n_fast++] = (kiln_dtype)f;
+    for (size_t i = 0; i < n_fast; i++) {
         kiln_spec s = kiln_vk_matmul_spec(fast_formats[i], KILN_F32, KILN_F32, 0, 1);
         s.tile.stages = 2;
         put(out, cap, &n, s);
@@ -50,7 +52,7 @@ size_t kiln_manifest_vulkan(kiln_spec *out, size_t cap)
     }
     /* NV cooperative matrices (opt-in; on lavapipe only compiled, by
      * tests/test_vulkan_compile.c) */
-    for (size_t i = 0; i < sizeof fast_formats / sizeof fast_formats[0]; i++) {
+    for (size_t i = 0; i < n_fast; i++) {
         kiln_spec s = kiln_vk_matmul_spec(fast_formats[i], KILN_F32, KILN_F32, 0, 512);
         s.tile.tm = 64, s.tile.tn = 64, s.tile.threads = 128, s.tile.stages = 2;
         put(out, cap, &n, s);

@@ -5,6 +5,7 @@
  * here, never new tuner code. */
 #include <string.h>
 
+#include "formats/format_traits.h"
 #include "gen/manifest.h"
 #include "gen/space.h"
 #include "gen/spec_fields.h"
@@ -35,13 +36,7 @@ static const space_decl decls[] = {
 int kiln_space_cpu_matmul_direct(kiln_isa isa, kiln_dtype fmt)
 {
     if (isa != KILN_ISA_AVX2 && isa != KILN_ISA_AVX512) return 0;
-    switch (fmt) {
-    case KILN_Q4_0: case KILN_Q4_1: case KILN_Q5_0: case KILN_Q5_1: case KILN_Q8_0:
-    case KILN_Q4_K: case KILN_Q5_K: case KILN_Q6_K: case KILN_F16:
-        return 1;
-    default:
-        return 0;
-    }
+    return kiln_format_has(fmt, KILN_FMT_F_FAST_CPU); /* formats/formats.def */
 }
 
 /* The formats whose AVX2 mat-mat runs 8-row panels
@@ -50,8 +45,7 @@ int kiln_space_cpu_matmul_direct(kiln_isa isa, kiln_dtype fmt)
 static int cpu_matmul_panels(kiln_isa isa, kiln_dtype fmt)
 {
     if (isa != KILN_ISA_AVX2 && isa != KILN_ISA_AVX512) return 0;
-    return fmt == KILN_Q4_0 || fmt == KILN_Q4_1 || fmt == KILN_Q5_0 || fmt == KILN_Q5_1 || fmt == KILN_Q8_0 ||
-           fmt == KILN_Q4_K || fmt == KILN_Q5_K || fmt == KILN_Q6_K;
+    return kiln_format_has(fmt, KILN_FMT_F_FAST_CPU | KILN_FMT_F_FAST_CPU_PANEL);
 }
 
 /* What the tiles mean on the cpu (docs/CPU.md):
@@ -94,7 +88,7 @@ void kiln_space_cpu_default_tiles(kiln_spec *s)
  * bundle (gen/bundle_cpu.c), so the list is short: build time, binary size. */
 static int cpu_tuned_format(kiln_op op, kiln_dtype fmt)
 {
-    if (op == KILN_OP_MATMUL) return fmt == KILN_Q4_0 || fmt == KILN_Q8_0 || fmt == KILN_Q4_K || fmt == KILN_F16;
+    if (op == KILN_OP_MATMUL) return kiln_format_has(fmt, KILN_FMT_F_WEIGHT | KILN_FMT_F_TUNE);
     return fmt == KILN_F16; /* attention: f16 K/V */
 }
 

@@ -1,5 +1,6 @@
 /* gen/spec_fields.c — the table of spec fields: text key, macro, name tag. */
 #include "gen/spec_fields.h"
+#include "gen/epilogues.def"
 
 #include <string.h>
 
@@ -77,13 +78,18 @@ const char *kiln_gen_backend_name(kiln_backend b)
 
 const char *const *kiln_gen_flag_names(kiln_op op, int *count)
 {
-    /* Indexed by bit: KILN_EPI_BIAS = 1<<0, RESIDUAL = 1<<1, SWIGLU = 1<<2;
-     * KILN_SPEC_NORM_LAYER = 1<<0, KILN_SPEC_NORM_RESIDUAL = 1<<1; KILN_SPEC_ROPE_KV = 1<<0. */
-    static const char *const matmul[] = {"bias", "residual", "swiglu"};
+    /* Indexed by bit. matmul: the rows of gen/epilogues.def (bits 0..count-1,
+     * checked by gen/epilogue.c); KILN_SPEC_NORM_LAYER = 1<<0,
+     * KILN_SPEC_NORM_RESIDUAL = 1<<1; KILN_SPEC_ROPE_KV = 1<<0. */
+    static const char *const matmul[] = {
+#define X(ID, nm, b, ...) [b] = #nm,
+        KILN_EPILOGUES(X)
+#undef X
+    };
     static const char *const norm[] = {"layer", "residual"};
     static const char *const rope[] = {"kv"};
     switch (op) {
-    case KILN_OP_MATMUL: *count = 3; return matmul;
+    case KILN_OP_MATMUL: *count = (int)(sizeof matmul / sizeof matmul[0]); return matmul;
     case KILN_OP_NORM: *count = 2; return norm;
     case KILN_OP_ROPE: *count = 1; return rope;
     default: *count = 0; return NULL;

@@ -50,7 +50,7 @@ const kiln_spec_field *kiln_field_find(const char *key, size_t len);
 
 /* Names shared by text, names and macros. */
 const char *kiln_gen_backend_name(kiln_backend b); /* "cpu", "cuda", "vulkan"; NULL out of range */
-/* Epilogue flag names for an op, indexed by bit: matmul {"bias","residual","swiglu"},
+/* Epilogue flag names for an op, indexed by bit: matmul the rows of gen/epilogues.def,
  * norm {"layer","residual"}, rope {"kv"}; *count receives how many bits the op has (0 for attention). */
 const char *const *kiln_gen_flag_names(kiln_op op, int *count);
 

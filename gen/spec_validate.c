@@ -122,14 +122,14 @@ static kiln_status check_types(const kiln_spec *s)
 static kiln_status check_epilogue_and_head(const kiln_spec *s)
 {
     int count;
-    kiln_gen_flag_names(s->op, &count);
-    if (s->epilogue >> count)
+    const char *const *names = kiln_gen_flag_names(s->op, &count);
+    if (s->epilogue >> count) {
+        char list[256] = "none";
+        for (int i = 0, at = 0; i < count && at < (int)sizeof list; i++)
+            at += snprintf(list + at, sizeof list - (size_t)at, "%s%s", i ? " " : "", names[i]);
         return kiln_fail(KILN_ERR_INVALID_ARG, "epilogue 0x%x has flags %s does not take (%s)", s->epilogue,
-                         kiln_op_name(s->op),
-                         s->op == KILN_OP_MATMUL ? "bias residual swiglu"
-                         : s->op == KILN_OP_NORM ? "layer residual"
-                         : s->op == KILN_OP_ROPE ? "kv"
-                                                 : "none");
+                         kiln_op_name(s->op), list);
+    }
     int attention = s->op == KILN_OP_FLASH_ATTN || s->op == KILN_OP_PAGED_ATTN;
     if (!attention && s->head_dim != 0)
         return kiln_fail(KILN_ERR_INVALID_ARG, "hd=%d: head_dim is for attention only, %s takes 0", s->head_dim,

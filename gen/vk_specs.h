@@ -11,6 +11,7 @@
 #define KILN_VK_SPECS_H
 #include <string.h>
 
+#include "formats/format_traits.h"
 #include "kiln/spec.h"
 
 static inline kiln_spec kiln_vk_spec_base(kiln_op op)
@@ -25,11 +26,9 @@ static inline kiln_spec kiln_vk_spec_base(kiln_op op)
 }
 
 /* Formats with the fast matmul kernels (templates/matmul_blocks.glsl): the
- * same list as KILN_VK_FAST_FMT in templates/matmul.comp. */
-static inline int kiln_vk_fast_format(kiln_dtype f)
-{
-    return f == KILN_F16 || f == KILN_Q4_0 || f == KILN_Q8_0 || f == KILN_Q4_K || f == KILN_Q6_K;
-}
+ * FAST_VULKAN column of formats/formats.def, which the generator also hands
+ * the shader (KILN_FMT_FAST -> KILN_VK_FAST_FMT in templates/matmul.comp). */
+static inline int kiln_vk_fast_format(kiln_dtype f) { return kiln_format_fast(f, KILN_BACKEND_VULKAN); }
 
 /* Whether the tiled mat-mat (templates/matmul_tiled.comp) takes these tiles:
  * micro-tiles of 4 rows x rn tokens cover tm x tn exactly with nt invocations

@@ -10,55 +10,31 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "formats/blocks.h"
+#include "formats/format_traits.h"
 #include "kiln/error.h"
 #include "runtime/model.h"
 
-typedef enum float_kind { FIELD_NONE = 0, FIELD_F32, FIELD_F16, FIELD_BF16 } float_kind;
-
-/* The floating-point fields of one block of each type (offsets from
- * formats/blocks.h, the one place the layouts are written down). */
-typedef struct block_floats {
-    float_kind kind;
-    int n;
-    size_t off[2];
-} block_floats;
-
-static const block_floats floats_of[KILN_DTYPE_COUNT] = {
-    [KILN_F32] = {FIELD_F32, 1, {0}},
-    [KILN_F16] = {FIELD_F16, 1, {0}},
-    [KILN_BF16] = {FIELD_BF16, 1, {0}},
-    [KILN_Q4_0] = {FIELD_F16, 1, {offsetof(kiln_block_q4_0, d)}},
-    [KILN_Q4_1] = {FIELD_F16, 2, {offsetof(kiln_block_q4_1, d), offsetof(kiln_block_q4_1, m)}},
-    [KILN_Q5_0] = {FIELD_F16, 1, {offsetof(kiln_block_q5_0, d)}},
-    [KILN_Q5_1] = {FIELD_F16, 2, {offsetof(kiln_block_q5_1, d), offsetof(kiln_block_q5_1, m)}},
-    [KILN_Q8_0] = {FIELD_F16, 1, {offsetof(kiln_block_q8_0, d)}},
-    [KILN_Q4_K] = {FIELD_F16, 2, {offsetof(kiln_block_q4_K, d), offsetof(kiln_block_q4_K, dmin)}},
-    [KILN_Q5_K] = {FIELD_F16, 2, {offsetof(kiln_block_q5_K, d), offsetof(kiln_block_q5_K, dmin)}},
-    [KILN_Q6_K] = {FIELD_F16, 1, {offsetof(kiln_block_q6_K, d)}},
-    [KILN_NF4] = {FIELD_F32, 1, {offsetof(kiln_block_nf4, absmax)}},
-    [KILN_INT4G] = {FIELD_F16, 1, {offsetof(kiln_block_int4g, scale)}},
-};
-
 /* Whether the field at p is NaN or infinity: all exponent bits set. */
-static int non_finite(float_kind kind, const unsigned char *p)
+static int non_finite(kiln_scale_kind kind, const unsigned char *p)
 {
-    if (kind == FIELD_F32) {
+    if (kind == KILN_SCALE_F32) {
         uint32_t u;
         memcpy(&u, p, 4);
         return (u & 0x7f800000u) == 0x7f800000u;
     }
     uint16_t h;
     memcpy(&h, p, 2);
-    return kind == FIELD_F16 ? (h & 0x7c00u) == 0x7c00u : (h & 0x7f80u) == 0x7f80u;
+    return kind == KILN_SCALE_F16 ? (h & 0x7c00u) == 0x7c00u : (h & 0x7f80u) == 0x7f80u;
 }
 
-/* The first block of w holding a non-finite value, or -1. */
+/* The first block of w holding a non-finite value, or -1. Which fields of a
+ * block are floats (kind, byte offsets): the scale columns of formats/formats.def. */
 static int64_t first_bad_block(const kiln_weight *w)
 {
     const kiln_dtype_info *t = kiln_dtype_get(w->dtype);
-    const block_floats *f = t ? &floats_of[w->dtype] : NULL;
-    if (!w->data || !f || f->kind == FIELD_NONE) return -1;
+    const kiln_format *f = t ? kiln_format_get(w->dtype) : NULL;
+    if (!w->data || !f || f->scale == KILN_SCALE_NONE) return -1;
+    const int nf = f->scale_off[1] >= 0 ? 2 : 1;
     const unsigned char *base = w->data;
     int64_t blocks = w->rows * (w->cols / t->block_elems);
     size_t bb = (size_t)t->block_bytes;
@@ -67,11 +43,11 @@ static int64_t first_bad_block(const kiln_weight *w)
         int64_t c1 = c0 + 4096 < blocks ? c0 + 4096 : blocks;
         int bad = 0;
         for (int64_t b = c0; b < c1; b++)
-            for (int i = 0; i < f->n; i++) bad |= non_finite(f->kind, base + (size_t)b * bb + f->off[i]);
+            for (int i = 0; i < nf; i++) bad |= non_finite(f->scale, base + (size_t)b * bb + (size_t)f->scale_off[i]);
         if (bad)
             for (int64_t b = c0; b < c1; b++)
-                for (int i = 0; i < f->n; i++)
-                    if (non_finite(f->kind, base + (size_t)b * bb + f->off[i])) return b;
+                for (int i = 0; i < nf; i++)
+                    if (non_finite(f->scale, base + (size_t)b * bb + (size_t)f->scale_off[i])) return b;
     }
     return -1;
 }

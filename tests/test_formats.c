@@ -2,6 +2,7 @@
  * format's layout and round-trip error, and gen/math/dequant.h (compiled here
  * as C with the C dialect, and as GLSL / CUDA when glslc / nvcc are around). */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@ static const struct {
     {KILN_Q4_0, kiln_dequant_q4_0},   {KILN_Q4_1, kiln_dequant_q4_1}, {KILN_Q5_0, kiln_dequant_q5_0},
     {KILN_Q5_1, kiln_dequant_q5_1},   {KILN_Q8_0, kiln_dequant_q8_0}, {KILN_Q4_K, kiln_dequant_q4_k},
     {KILN_Q5_K, kiln_dequant_q5_k},   {KILN_Q6_K, kiln_dequant_q6_k}, {KILN_Q8_K, kiln_dequant_q8_k},
-    {KILN_NF4, kiln_dequant_nf4},     {KILN_INT4G, kiln_dequant_int4g},
+    {KILN_NF4, kiln_dequant_nf4},     {KILN_INT4G, kiln_dequant_int4g}, {KILN_Q3_K, kiln_dequant_q3_k},
+    {KILN_IQ4_NL, kiln_dequant_iq4_nl},
 };
 #define N_ELEM_FNS (int)(sizeof elem_fns / sizeof elem_fns[0])
 
@@ -68,7 +70,8 @@ Test(formats, table_entries)
         {KILN_Q4_K, "q4_k", 256, 144, 12, 1, 1},  {KILN_Q5_K, "q5_k", 256, 176, 13, 1, 1},
         {KILN_Q6_K, "q6_k", 256, 210, 14, 1, 1},  {KILN_NF4, "nf4", 64, 36, 1024, 1, 1},
         {KILN_INT4G, "int4g", 128, 68, 1025, 1, 1}, {KILN_Q8_K, "q8_k", 256, 292, 15, 1, 0},
-        {KILN_I32, "i32", 1, 4, 26, 0, 0},
+        {KILN_I32, "i32", 1, 4, 26, 0, 0},        {KILN_Q3_K, "q3_k", 256, 110, 11, 1, 1},
+        {KILN_IQ4_NL, "iq4_nl", 32, 18, 20, 1, 1},
     };
     cr_assert_eq((int)(sizeof want / sizeof want[0]), KILN_DTYPE_COUNT, "every dtype is listed here");
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
@@ -105,11 +108,12 @@ Test(formats, ggml_lookup)
         {0, KILN_F32},   {1, KILN_F16},   {2, KILN_Q4_0},  {3, KILN_Q4_1},    {6, KILN_Q5_0},
         {7, KILN_Q5_1},  {8, KILN_Q8_0},  {12, KILN_Q4_K}, {13, KILN_Q5_K},   {14, KILN_Q6_K},
         {15, KILN_Q8_K}, {26, KILN_I32},  {30, KILN_BF16}, {1024, KILN_NF4},  {1025, KILN_INT4G},
+        {11, KILN_Q3_K}, {20, KILN_IQ4_NL},
     };
     for (size_t k = 0; k < sizeof map / sizeof map[0]; k++)
         cr_assert_eq(kiln_dtype_from_ggml(map[k].ggml), map[k].t, "ggml id %d", map[k].ggml);
-    /* GGUF types kiln does not support: q2_K, q3_K, iq2_xxs, q8_1, and nonsense */
-    static const int unsupported[] = {4, 5, 9, 10, 11, 16, 24, 25, 27, 28, 29, 31, 39, -1, 1026, 99999};
+    /* GGUF types kiln does not support: q2_K, iq2_xxs, q8_1, and nonsense */
+    static const int unsupported[] = {4, 5, 9, 10, 16, 24, 25, 27, 28, 29, 31, 39, -1, 1026, 99999};
     for (size_t k = 0; k < sizeof unsupported / sizeof unsupported[0]; k++)
         cr_assert_eq(kiln_dtype_from_ggml(unsupported[k]), -1, "ggml id %d", unsupported[k]);
 }
@@ -250,13 +254,14 @@ Test(formats, bf16_rounding)
 /* Relative RMS error ||deq(q(x)) - x|| / ||x|| on Gaussian data, per format:
  * bounds about 1.15x what each format measures (q4_0 0.086, q4_1 0.078,
  * q4_K 0.071, nf4 0.092, int4g 0.100, q5_0 0.043, q5_1 0.038, q5_K 0.036,
- * q6_K 0.018, q8_K 0.0072, q8_0 0.0053, bf16 0.0017, f16 0.00021), so a
+ * q6_K 0.018, q8_K 0.0072, q8_0 0.0053, bf16 0.0017, f16 0.00021, q3_K 0.150,
+ * iq4_nl 0.076), so a
  * scale search that got worse, or a misplaced nibble, fails. */
 static const struct { kiln_dtype t; double max_rel_rms; } error_bounds[] = {
     {KILN_F32, 0.0},      {KILN_F16, 2.5e-4},   {KILN_BF16, 2.0e-3},  {KILN_Q8_0, 6.2e-3},
     {KILN_Q8_K, 8.5e-3},  {KILN_Q6_K, 2.05e-2}, {KILN_Q5_0, 4.9e-2},  {KILN_Q5_1, 4.35e-2},
     {KILN_Q5_K, 4.15e-2}, {KILN_Q4_0, 9.8e-2},  {KILN_Q4_1, 9.0e-2},  {KILN_Q4_K, 8.2e-2},
-    {KILN_NF4, 1.05e-1},  {KILN_INT4G, 1.15e-1},
+    {KILN_NF4, 1.05e-1},  {KILN_INT4G, 1.15e-1}, {KILN_Q3_K, 1.72e-1}, {KILN_IQ4_NL, 8.7e-2},
 };
 
 Test(formats, round_trip_error_gaussian, .timeout = 60)
@@ -507,6 +512,60 @@ Test(formats, layout_q5_k)
         want[j] = (0.5f * k_sc[s]) * (lo + 16 * hb) - 1.0f * k_m[s];
     }
     check_block(KILN_Q5_K, b, want);
+}
+
+/* q3_K: want[] written as ggml's dequantize_row_q3_K unpacks the scales
+ * (the kmask/aux word shuffle), not as dequant.h does (per sub-block). */
+Test(formats, layout_q3_k)
+{
+    uint8_t b[110];
+    float want[256];
+    for (int k = 0; k < 32; k++) b[k] = (uint8_t)(k * 53 + 7);        /* hmask */
+    for (int k = 0; k < 64; k++) b[32 + k] = (uint8_t)(k * 29 + 3);   /* qs */
+    for (int k = 0; k < 12; k++) b[96 + k] = (uint8_t)(k * 71 + 11);  /* scales */
+    put16(b + 108, 0x3800);                                           /* d = 0.5 */
+    uint32_t aux[4];
+    memcpy(aux, b + 96, 12);
+    const uint32_t kmask1 = 0x03030303u, kmask2 = 0x0f0f0f0fu, tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    const int8_t *scales = (const int8_t *)aux;
+    const uint8_t *q = b + 32, *hm = b;
+    float *y = want;
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < 256; n += 128, q += 32)
+        for (int j = 0, shift = 0; j < 4; j++, shift += 2, m = (uint8_t)(m << 1)) {
+            float dl = 0.5f * (scales[is++] - 32);
+            for (int l = 0; l < 16; l++) *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+            dl = 0.5f * (scales[is++] - 32);
+            for (int l = 0; l < 16; l++) *y++ = dl * (((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+        }
+    /* by hand, j = 0: qs[0] = 3 -> low 3; hmask[0] = 7 -> bit 0 set: q = 3;
+     * scale 0: low nibble of scales[0] = 11 -> 11, top bits of scales[8] =
+     * 8*71+11 = 579 & 255 = 67 -> bits 0-1 = 3 -> 11 | 48 = 59 - 32 = 27;
+     * 0.5 * 27 * 3 = 40.5 */
+    cr_assert_eq(want[0], 40.5f);
+    check_block(KILN_Q3_K, b, want);
+}
+
+/* iq4_nl: q4_0's nibble order, codes index ggml's kvalues_iq4nl. */
+Test(formats, layout_iq4_nl)
+{
+    static const int8_t kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    uint8_t b[18];
+    float want[32];
+    put16(b, 0xb800); /* d = -0.5 */
+    for (int k = 0; k < 16; k++) b[2 + k] = (uint8_t)(k | (15 - k) << 4);
+    for (int j = 0; j < 16; j++) {
+        want[j] = -0.5f * kv[j];
+        want[j + 16] = -0.5f * kv[15 - j];
+    }
+    cr_assert_eq(want[0], 63.5f);
+    cr_assert_eq(want[16], -56.5f);
+    check_block(KILN_IQ4_NL, b, want);
 }
 
 Test(formats, layout_q6_k)
@@ -818,11 +877,41 @@ static const uint8_t golden_q8_k[292] = {
     0xc3, 0xff, 0xe0, 0xff,
 };
 
+/* q3_K and iq4_nl (8 blocks) of golden_kx by llama.cpp's ggml (libggml-base
+ * 0.25.3, ggml_quantize_chunk: what llama-quantize runs without an imatrix). */
+static const uint8_t golden_q3_k[110] = {
+    0xd6, 0x1c, 0xda, 0xd8, 0x58, 0x86, 0xd6, 0xdc, 0x02, 0x58, 0x8a, 0x0c,
+    0x9a, 0xc6, 0x9e, 0xc6, 0x80, 0x9c, 0x8e, 0x00, 0xca, 0x88, 0x46, 0xc2,
+    0x52, 0x0c, 0x9e, 0xd0, 0x52, 0xca, 0xca, 0x88, 0x80, 0x0e, 0x67, 0x5d,
+    0x75, 0x01, 0xc6, 0x2e, 0xb1, 0xb2, 0x76, 0x9d, 0x85, 0x06, 0x05, 0x01,
+    0x6a, 0x45, 0x92, 0x78, 0x3e, 0x79, 0x81, 0x35, 0x2a, 0x15, 0x61, 0xba,
+    0xc5, 0xe9, 0xf9, 0x9e, 0x00, 0x31, 0xc0, 0xd0, 0xc3, 0x40, 0x21, 0x41,
+    0x03, 0x43, 0xe2, 0xf2, 0xe1, 0x51, 0x20, 0x03, 0x31, 0x30, 0x73, 0x31,
+    0x13, 0xf3, 0x91, 0x42, 0xd2, 0x73, 0x73, 0x40, 0xc0, 0x12, 0xb3, 0x03,
+    0x02, 0xe2, 0x09, 0x0d, 0x69, 0x06, 0x7c, 0xf9, 0xf6, 0x26, 0xe9, 0x25,
+    0xc4, 0x2b,
+};
+static const uint8_t golden_iq4_nl[144] = {
+    0xeb, 0x1b, 0x20, 0x22, 0x34, 0x11, 0x32, 0x22, 0x23, 0x13, 0x32, 0x24,
+    0x12, 0x32, 0x22, 0x23, 0x22, 0x22, 0x15, 0xa3, 0x58, 0x44, 0x89, 0x66,
+    0xb1, 0x67, 0x8a, 0x95, 0xa7, 0x50, 0x8a, 0x65, 0x9a, 0xaa, 0xaa, 0x77,
+    0xd8, 0xa4, 0x38, 0x97, 0xa5, 0x53, 0x56, 0x68, 0x99, 0x5c, 0x46, 0xb6,
+    0xd6, 0x6a, 0x02, 0x37, 0x67, 0x29, 0x41, 0x26, 0xc4, 0x68, 0x5b, 0xcb,
+    0x8b, 0x60, 0xb5, 0xd9, 0xd3, 0x8b, 0x79, 0xbc, 0x9d, 0x30, 0x48, 0x51,
+    0xa7, 0x27, 0x28, 0x8a, 0x57, 0x28, 0x6e, 0x60, 0x2a, 0x4a, 0xd5, 0x5e,
+    0xe3, 0x82, 0x89, 0x31, 0x59, 0x65, 0x00, 0x00, 0x88, 0x88, 0x88, 0x88,
+    0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
+    0xd0, 0xab, 0x47, 0x6a, 0x59, 0x56, 0x99, 0x4e, 0x95, 0x79, 0xbe, 0x48,
+    0x4b, 0x99, 0x8c, 0xa6, 0xeb, 0x08, 0x30, 0x29, 0x87, 0x70, 0x5f, 0xfe,
+    0x85, 0x2b, 0xc8, 0x6a, 0xa0, 0xe1, 0x6f, 0x65, 0xaf, 0x8a, 0x47, 0x88,
+};
+
 Test(formats, kquant_quantizers_match_ggml_golden_bytes)
 {
     static const struct { kiln_dtype t; const uint8_t *bytes; size_t size; } golden[] = {
         {KILN_Q4_K, golden_q4_k, sizeof golden_q4_k}, {KILN_Q5_K, golden_q5_k, sizeof golden_q5_k},
         {KILN_Q6_K, golden_q6_k, sizeof golden_q6_k}, {KILN_Q8_K, golden_q8_k, sizeof golden_q8_k},
+        {KILN_Q3_K, golden_q3_k, sizeof golden_q3_k}, {KILN_IQ4_NL, golden_iq4_nl, sizeof golden_iq4_nl},
     };
     uint8_t q[292];
     for (size_t k = 0; k < sizeof golden / sizeof golden[0]; k++) {
@@ -988,7 +1077,7 @@ static void append_resolved(FILE *f, const char *rel)
 }
 
 static const char *const fmt_macros[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                                         "Q4_K", "Q5_K", "Q6_K", "Q8_K", "NF4",  "INT4G"};
+                                         "Q4_K", "Q5_K", "Q6_K", "Q8_K", "NF4",  "INT4G", "Q3_K", "IQ4_NL"};
 
 /* A compute shader as the Vulkan templates will emit it: #version, the spec
  * macro, the dialect, a buffer w with u8/u16/u32 views, dequant.h, a main
@@ -998,6 +1087,13 @@ static void write_glsl(const char *path, const char *fmt_macro)
     FILE *f = fopen(path, "w");
     cr_assert(f);
     fprintf(f, "#version 450\n#define KILN_FMT_%s 1\n", fmt_macro);
+    if (strcmp(fmt_macro, "ALL") != 0) { /* what gen/emit.c defines for the spec's format */
+        char lower[16];
+        size_t i = 0;
+        for (; fmt_macro[i] && i + 1 < sizeof lower; i++) lower[i] = (char)tolower((unsigned char)fmt_macro[i]);
+        lower[i] = '\0';
+        fprintf(f, "#define kiln_dequant kiln_dequant_%s\n", lower);
+    }
     append_file(f, "gen/math/dialect_glsl.h");
     fputs("layout(local_size_x = 64) in;\n"
           "layout(std430, binding = 0) readonly buffer W8 { uint8_t w_u8[]; };\n"
@@ -1009,7 +1105,7 @@ static void write_glsl(const char *path, const char *fmt_macro)
     fputs("void main() {\n  uint g = gl_GlobalInvocationID.x;\n  float acc = 0.0;\n", f);
     if (strcmp(fmt_macro, "ALL") == 0) {
         static const char *const fns[] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1",
-                                          "q8_0", "q4_k", "q5_k", "q6_k", "q8_k", "nf4", "int4g"};
+                                          "q8_0", "q4_k", "q5_k", "q6_k", "q8_k", "nf4", "int4g", "q3_k", "iq4_nl"};
         for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++)
             fprintf(f, "  acc += kiln_dequant_%s(g * 292u, int(g & 31u));\n", fns[k]);
     } else {
@@ -1078,7 +1174,9 @@ static const char cuda_main[] =
     "  case 10: v = kiln_dequant_q6_k(w, off, e); break;\n"
     "  case 11: v = kiln_dequant_q8_k(w, off, e); break;\n"
     "  case 12: v = kiln_dequant_nf4(w, off, e); break;\n"
-    "  default: v = kiln_dequant_int4g(w, off, e); break;\n"
+    "  case 13: v = kiln_dequant_int4g(w, off, e); break;\n"
+    "  case 14: v = kiln_dequant_q3_k(w, off, e); break;\n"
+    "  default: v = kiln_dequant_iq4_nl(w, off, e); break;\n"
     "  }\n"
     "  out[i] = v;\n"
     "}\n"

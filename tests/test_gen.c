@@ -292,9 +292,9 @@ Test(gen, emit_errors_name_the_missing_or_broken_file)
 static const char math_template_c[] =
     "#define CAT_(a, b) a##b\n"
     "#define CAT(a, b) CAT_(a, b)\n"
-    "float CAT(KILN_ENTRY, _epilogue)(float acc, float up, float bias, float res);\n"
-    "float CAT(KILN_ENTRY, _epilogue)(float acc, float up, float bias, float res)\n"
-    "{ return kiln_epilogue(acc, up, bias, res); }\n"
+    "float CAT(KILN_ENTRY, _epilogue)(float acc, float up, float bias, float scale, float res);\n"
+    "float CAT(KILN_ENTRY, _epilogue)(float acc, float up, float bias, float scale, float res)\n"
+    "{ return kiln_epilogue(acc, up, bias, scale, res); }\n"
     "float CAT(KILN_ENTRY, _dequant)(const unsigned char *w, unsigned off, int i);\n"
     "float CAT(KILN_ENTRY, _dequant)(const unsigned char *w, unsigned off, int i)\n"
     "{ return kiln_dequant(w, off, i); }\n"
@@ -313,7 +313,7 @@ static const char math_template_c[] =
     "    return acc / l;\n"
     "}\n";
 
-typedef float (*epilogue_fn)(float, float, float, float);
+typedef float (*epilogue_fn)(float, float, float, float, float);
 typedef float (*dequant_fn)(const unsigned char *, unsigned, int);
 typedef float (*softmax_fn)(const float *, const float *, int);
 
@@ -327,18 +327,22 @@ static void *entry(void *lib, const char *name, const char *suffix)
 }
 
 static double silu(double x) { return x / (1.0 + exp(-x)); }
+static double gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x))); }
 
 static void check_epilogue(epilogue_fn f, unsigned epi, kt_rng *r)
 {
     for (int k = 0; k < 64; k++) {
         float acc = (float)(4 * kt_gauss(r)), up = (float)(4 * kt_gauss(r)), bias = (float)kt_gauss(r),
-              res = (float)kt_gauss(r);
-        if (k == 0) acc = -200.0f; /* silu's far tail: exp overflows, result must be -0, not NaN */
+              res = (float)kt_gauss(r), scale = (float)(2 * kt_gauss(r));
+        if (k == 0) acc = -200.0f; /* silu's and gelu's far tail: exp overflows, result must be -0, not NaN */
+        if (k == 1) acc = 200.0f;
         double y = acc, u = up;
         if (epi & KILN_EPI_BIAS) y += bias, u += bias;
         if (epi & KILN_EPI_SWIGLU) y = silu(y) * u;
+        if (epi & KILN_EPI_GELU) y = gelu_tanh(y);
+        if (epi & KILN_EPI_SCALE) y *= scale;
         if (epi & KILN_EPI_RESIDUAL) y += res;
-        float got = f(acc, up, bias, res);
+        float got = f(acc, up, bias, scale, res);
         cr_assert(isfinite(got), "epilogue %u gave %g", epi, got);
         cr_assert(fabs(got - y) <= 1e-5 * (1.0 + fabs(y)), "epilogue %u: %.9g, want %.9g (seed %llu)", epi, got, y,
                   (unsigned long long)kt_seed());
@@ -378,7 +382,8 @@ Test(gen, shared_math_through_the_generator_runs_right_in_c, .timeout = 120)
     for (int t = 0; t < KILN_DTYPE_COUNT; t++) {
         if (!kiln_dtype_get((kiln_dtype)t)->is_weight_format) continue;
         kiln_spec s = kiln_spec_default(KILN_OP_MATMUL, KILN_BACKEND_CPU, KILN_ISA_GENERIC, (kiln_dtype)t);
-        s.epilogue = (unsigned)(n % 8);
+        s.epilogue = (unsigned)(n % 32); /* every combination but swiglu with gelu (gen/epilogues.def) */
+        if ((s.epilogue & KILN_EPI_SWIGLU) && (s.epilogue & KILN_EPI_GELU)) s.epilogue &= ~(unsigned)KILN_EPI_SWIGLU;
         kiln_source src;
         cr_assert_eq(kiln_gen_emit_from(&s, mem_lookup, &fs, &src), KILN_OK, "%s", kiln_last_error());
         kiln_spec_name(&s, names[n], KILN_SPEC_NAME_MAX);
@@ -429,7 +434,7 @@ static const char math_template_glsl[] =
     "    uint i = gl_GlobalInvocationID.x;\n"
     "    float m = kiln_softmax_max(-1.0f, y[i]);\n"
     "    float p = kiln_softmax_weight(y[i], m) * kiln_softmax_rescale(-1.0f, m);\n"
-    "    y[i] = kiln_epilogue(kiln_dequant(0u, int(i % uint(KILN_FMT_BLOCK))), y[i + 1u], p, 0.5f);\n"
+    "    y[i] = kiln_epilogue(kiln_dequant(0u, int(i % uint(KILN_FMT_BLOCK))), y[i + 1u], p, 2.0f, 0.5f);\n"
     "}\n";
 
 static const char math_template_cuda[] =
@@ -437,7 +442,7 @@ static const char math_template_cuda[] =
     "    unsigned i = threadIdx.x;\n"
     "    float m = kiln_softmax_max(-1.0f, y[i]);\n"
     "    float p = kiln_softmax_weight(y[i], m) * kiln_softmax_rescale(-1.0f, m);\n"
-    "    y[i] = kiln_epilogue(kiln_dequant(w, 0u, (int)(i % KILN_FMT_BLOCK)), y[i + 1], p, 0.5f);\n"
+    "    y[i] = kiln_epilogue(kiln_dequant(w, 0u, (int)(i % KILN_FMT_BLOCK)), y[i + 1], p, 2.0f, 0.5f);\n"
     "}\n";
 
 static void compile_gpu_math(kiln_backend be, const char *tool, const char *tmpl_path, const char *tmpl,
@@ -453,7 +458,8 @@ static void compile_gpu_math(kiln_backend be, const char *tool, const char *tmpl
     static const kiln_dtype fmts[] = {KILN_Q4_0, KILN_Q4_K, KILN_F16};
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
         kiln_spec s = kiln_spec_default(KILN_OP_MATMUL, be, KILN_ISA_NONE, fmts[i]);
-        s.epilogue = KILN_EPI_BIAS | KILN_EPI_SWIGLU | (i ? KILN_EPI_RESIDUAL : 0);
+        s.epilogue = i == 1 ? KILN_EPI_BIAS | KILN_EPI_GELU | KILN_EPI_SCALE | KILN_EPI_RESIDUAL
+                            : KILN_EPI_BIAS | KILN_EPI_SWIGLU | (i ? KILN_EPI_RESIDUAL | KILN_EPI_SCALE : 0);
         kiln_source src;
         cr_assert_eq(kiln_gen_emit_from(&s, mem_lookup, &fs, &src), KILN_OK, "%s", kiln_last_error());
         snprintf(path, sizeof path, "%s/k%zu.%s", dir, i, kiln_gen_source_ext(be));

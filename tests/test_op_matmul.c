@@ -54,8 +54,8 @@ static kt_tol mm_tol(kiln_dtype fmt, kiln_dtype out)
 
 static void epi_text(unsigned e, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s%s%s%s", e ? "" : "none", (e & KILN_EPI_SWIGLU) ? "swiglu+" : "", (e & KILN_EPI_BIAS) ? "bias+" : "",
-             (e & KILN_EPI_RESIDUAL) ? "residual+" : "");
+    snprintf(buf, cap, "%s%s%s%s%s%s", e ? "" : "none", (e & KILN_EPI_SWIGLU) ? "swiglu+" : "", (e & KILN_EPI_BIAS) ? "bias+" : "",
+             (e & KILN_EPI_RESIDUAL) ? "residual+" : "", (e & KILN_EPI_GELU) ? "gelu+" : "", (e & KILN_EPI_SCALE) ? "scale+" : "");
     size_t n = strlen(buf);
     if (n && buf[n - 1] == '+') buf[n - 1] = '\0';
 }
@@ -88,11 +88,14 @@ static int run_mm(const kt_ctx *cs, int nc, const mm_case *mc, const kiln_spec *
     float *rf = kt_randn(&r, (size_t)(n * m), 0, 1);
     void *xb = kt_encode(mc->act, xf, n, k, NULL), *wb = kt_encode(mc->fmt, wf, m, k, NULL);
     void *ub = swiglu ? kt_encode(mc->fmt, uf, m, k, NULL) : NULL, *rb = kt_encode(mc->out, rf, n, m, NULL);
+    /* SCALE: a factor of either sign, not a power of two (a rounding in the
+     * wrong place shows) */
+    const float epi_scale = (mc->epi & KILN_EPI_SCALE) ? (float)(kt_uniform(&r) < 0.5 ? -1 : 1) * (0.3f + (float)kt_uniform(&r)) : 0.0f;
 
     double *ref = malloc(sizeof(double) * (size_t)(n * m)), *scale = malloc(sizeof(double) * (size_t)(n * m));
     kiln_ref_matmul_args ra = {.n = n, .m = m, .k = k, .x_dtype = mc->act, .x = xb, .w_dtype = mc->fmt, .w = wb,
                                .w_up = ub, .bias = bias ? bf : NULL, .residual_dtype = mc->out,
-                               .residual = residual ? rb : NULL, .epilogue = mc->epi};
+                               .residual = residual ? rb : NULL, .epilogue = mc->epi, .scale = epi_scale};
     kiln_status st = kiln_ref_matmul(&ra, ref, scale);
     cr_assert_eq(st, KILN_OK, "%s: reference failed: %s", desc, kiln_last_error());
 
@@ -116,7 +119,8 @@ static int run_mm(const kt_ctx *cs, int nc, const mm_case *mc, const kiln_spec *
         if (bias) bt = kt_tensor(ctx, KILN_F32, 1, &m, bf);
         if (residual && !mc->alias_residual) rt = kt_tensor(ctx, mc->out, 2, yne, rb);
         kiln_matmul_params p = {.x = x, .w = w, .w_up = swiglu ? &wu : NULL, .bias = bias ? &bt : NULL,
-                                .residual = residual ? (mc->alias_residual ? &y : &rt) : NULL, .y = y, .epilogue = mc->epi};
+                                .residual = residual ? (mc->alias_residual ? &y : &rt) : NULL, .y = y, .epilogue = mc->epi,
+                                .scale = epi_scale};
         kt_trace(what);
         st = spec ? kiln_kernel_run(ctx, spec, &p) : kiln_matmul(ctx, &p);
         if (st != KILN_OK) kt_fail_status(what, spec ? "kiln_kernel_run" : "kiln_matmul", st);
@@ -171,6 +175,28 @@ Test(op_matmul, epilogues_x_outputs, .timeout = 600)
                     run_mm(L.items, L.count, &mc, NULL);
                 }
     }
+    kt_contexts_close(&L);
+}
+
+/* GELU and SCALE (gen/epilogues.def), alone and with the others, on the
+ * mat-vec (n = 1) and mat-mat paths of a plain, a legacy, a K-quant and an
+ * i-quant format, f32 and 16-bit outputs; GELU's inputs ~ N(0,1) cover its
+ * curved part. */
+Test(op_matmul, gelu_and_scale, .timeout = 600)
+{
+    const kiln_dtype fmts[] = {KILN_F16, KILN_Q4_0, KILN_Q4_K, KILN_IQ4_NL};
+    const unsigned epis[] = {KILN_EPI_GELU, KILN_EPI_SCALE, KILN_EPI_BIAS | KILN_EPI_GELU | KILN_EPI_SCALE | KILN_EPI_RESIDUAL,
+                             KILN_EPI_SWIGLU | KILN_EPI_SCALE | KILN_EPI_RESIDUAL};
+    kt_ctx_list L;
+    kt_contexts_open(&L);
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++)
+        for (size_t e = 0; e < sizeof epis / sizeof epis[0]; e++)
+            for (int wide = 0; wide < 2; wide++) {
+                const int64_t B = block_of(fmts[f]) == 1 ? 32 : block_of(fmts[f]);
+                mm_case mc = {.fmt = fmts[f], .act = acts[(f + e) % 3], .out = acts[(e + (size_t)wide) % 3], .epi = epis[e],
+                              .n = wide ? 7 : 1, .m = 37, .k = 2 * B, .alias_residual = (epis[e] & KILN_EPI_RESIDUAL) && wide};
+                run_mm(L.items, L.count, &mc, NULL);
+            }
     kt_contexts_close(&L);
 }
 
@@ -357,6 +383,10 @@ static void manifest_case(const kt_ctx *c, const kiln_spec *s, int index)
     mm_case a = {.fmt = s->fmt, .act = s->act, .out = s->out, .epi = s->epilogue, .n = 1, .m = 33, .k = 2 * B};
     mm_case b = a;
     b.n = 19, b.m = 70, b.k = 3 * B;
+    /* a cpu instance lists every epilogue it can apply, SwiGLU and GELU too,
+     * which no call combines: one call with each */
+    const unsigned both = KILN_EPI_SWIGLU | KILN_EPI_GELU;
+    if ((s->epilogue & both) == both) a.epi &= ~(unsigned)KILN_EPI_GELU, b.epi &= ~(unsigned)KILN_EPI_SWIGLU;
     run_mm(c, 1, &a, s);
     run_mm(c, 1, &b, s);
 }

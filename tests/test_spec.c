@@ -92,7 +92,7 @@ static kiln_spec random_spec(void)
     if (s.tile.vec) s.tile.vec = pick(pow2, 7);
     if (op == KILN_OP_PAGED_ATTN) s.tile.split = rand() % 17;
     if (op == KILN_OP_MATMUL) {
-        s.epilogue = (unsigned)(rand() % 8);
+        s.epilogue = (unsigned)(rand() % 32);
         s.act = (kiln_dtype)(rand() % 3);
         s.out = (kiln_dtype)(rand() % 3);
     }
@@ -274,7 +274,7 @@ Test(spec, rejects_bad_text_and_invalid_combinations_with_a_reason)
         {"matmul backend=cuda fmt=q4_0 tm=-4", "'-4'"},
         {"matmul backend=cuda fmt=q4_0 tm=4x", "'4x'"},
         {"matmul backend=cuda fmt=q4_0 tm=", "bad value '' for tm"},
-        {"matmul backend=cuda fmt=q4_0 epi=bias+gelu", "'gelu' is not an epilogue of matmul"},
+        {"matmul backend=cuda fmt=q4_0 epi=bias+relu", "'relu' is not an epilogue of matmul"},
         {"matmul backend=cuda fmt=q4_0 epi=bias+bias", "given twice"},
         {"matmul backend=cuda fmt=q4_0 epi=bias+", "bad value 'bias+'"},
         {"norm backend=cuda epi=swiglu threads=256 vec=16", "not an epilogue of norm"},

@@ -262,6 +262,23 @@ Test(validate, matmul_epilogue_tensors, .fini = release_all)
     mm_setup(&f);
     f.p.epilogue |= 1u << 7;
     mm_reject(&f, KILN_ERR_INVALID_ARG, "unknown", NULL);
+    /* gelu and scale (gen/epilogues.def): gelu excludes swiglu; scale is a
+     * finite float, and 0 without the flag */
+    mm_setup(&f);
+    f.p.epilogue |= KILN_EPI_GELU;
+    mm_reject(&f, KILN_ERR_INVALID_ARG, "swiglu and gelu", NULL);
+    mm_setup(&f);
+    f.p.scale = 2.0f;
+    mm_reject(&f, KILN_ERR_INVALID_ARG, "scale is 2", "no SCALE");
+    mm_setup(&f);
+    f.p.epilogue |= KILN_EPI_SCALE;
+    f.p.scale = INFINITY;
+    mm_reject(&f, KILN_ERR_INVALID_ARG, "SCALE needs a finite scale", NULL);
+    mm_setup(&f);
+    f.p.epilogue = (f.p.epilogue & ~(unsigned)KILN_EPI_SWIGLU) | KILN_EPI_GELU | KILN_EPI_SCALE;
+    f.p.w_up = NULL;
+    f.p.scale = -0.5f;
+    cr_expect_eq(kiln_validate_params(f.ctx, KILN_OP_MATMUL, &f.p), KILN_OK, "%s", kiln_last_error());
 }
 
 Test(validate, matmul_buffers_and_overlap, .fini = release_all)

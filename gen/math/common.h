@@ -13,22 +13,45 @@ KILN_FN kiln_f32 kiln_silu(kiln_f32 x)
     return x / (1.0f + KILN_EXP(-x));
 }
 
-/* The matmul epilogue for one output element, in the order kiln.h defines:
- *   SWIGLU:   silu(acc + bias) * (acc_up + bias)   (bias only with BIAS)
- *   BIAS:     acc + bias
- *   RESIDUAL: ... + residual
- * acc is x . w, acc_up is x . w_up (ignored without SWIGLU); bias and residual
- * are ignored without their flags, so callers may pass 0 for absent operands. */
-KILN_FN kiln_f32 kiln_epilogue(kiln_f32 acc, kiln_f32 acc_up, kiln_f32 bias, kiln_f32 residual)
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+ * written as x * sigmoid(2 u) (the same function: 0.5 (1 + tanh u) =
+ * sigmoid(2u)), so it needs only exp and keeps SiLU's limits: -0 for very
+ * negative x (exp overflows to inf), x for large x. */
+KILN_FN kiln_f32 kiln_gelu_tanh(kiln_f32 x)
 {
-    /* Constant conditions rather than #if, so every parameter is used in every
-     * variant (no unused-parameter warnings; GLSL has no (void) casts). */
-    kiln_f32 b = KILN_EPI_BIAS != 0 ? bias : 0.0f;
-    kiln_f32 y = acc + b;
-    if (KILN_EPI_SWIGLU != 0) y = kiln_silu(y) * (acc_up + b);
-    if (KILN_EPI_RESIDUAL != 0) y = y + residual;
+    kiln_f32 u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + KILN_EXP(-2.0f * u));
+}
+
+/* The matmul epilogue for one output element: the rows of gen/epilogues.def
+ * in their stage order (kiln.h documents the same):
+ *   BIAS      y = acc + bias (and acc_up + bias under SWIGLU)
+ *   SWIGLU    y = silu(y) * (acc_up + bias)       GELU   y = gelu_tanh(y)
+ *   SCALE     y = y * scale
+ *   RESIDUAL  y = y + residual
+ * flags are KILN_EPI_BIT_* (emitted from the table): the GPU templates pass
+ * the spec's constant KILN_EPI_FLAGS (through kiln_epilogue below), so the
+ * compiler drops what is off; the cpu passes its run-time flags. Operands of
+ * absent flags are ignored, so callers may pass 0 for them. */
+KILN_FN kiln_f32 kiln_epilogue_apply(kiln_u32 flags, kiln_f32 acc, kiln_f32 acc_up, kiln_f32 bias, kiln_f32 scale,
+                                     kiln_f32 residual)
+{
+    /* no "+ 0.0f" without BIAS: it is not an identity (-0 + 0 = +0), so a
+     * compiler would have to keep it */
+    kiln_f32 y = acc;
+    kiln_f32 up = acc_up;
+    if ((flags & KILN_EPI_BIT_BIAS) != 0u) {
+        y = y + bias;
+        up = up + bias;
+    }
+    if ((flags & KILN_EPI_BIT_SWIGLU) != 0u) y = kiln_silu(y) * up;
+    if ((flags & KILN_EPI_BIT_GELU) != 0u) y = kiln_gelu_tanh(y);
+    if ((flags & KILN_EPI_BIT_SCALE) != 0u) y = y * scale;
+    if ((flags & KILN_EPI_BIT_RESIDUAL) != 0u) y = y + residual;
     return y;
 }
+#define kiln_epilogue(acc, acc_up, bias, scale, residual) \
+    kiln_epilogue_apply(KILN_EPI_FLAGS, acc, acc_up, bias, scale, residual)
 
 /* Online softmax (flash attention): a running max m and a running sum l of
  * exp(score - m) over the keys seen so far. For each new score s:

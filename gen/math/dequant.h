@@ -210,6 +210,32 @@ KILN_FN kiln_f32 kiln_dequant_q6_k(KILN_BUF_PARAM(w) kiln_u32 blk_off, kiln_i32 
 }
 #endif
 
+/* q3_K (110 bytes): hmask[32] @0, qs[64] @32, scales[12] @96, f16 d @108.
+ * Element j: half n = j/128, quarter t = (j/32)&3, l = j%32; low 2 bits =
+ * bits 2t..2t+1 of qs[32n + l]; high bit = bit 4n + t of hmask[l], and a clear
+ * high bit subtracts 4; sub-block s = 8n + 2t + l/16 has a 6-bit scale: low
+ * nibble of scales[s & 7] (the high one for s >= 8), top 2 bits = bits
+ * 2(s/4)..+1 of scales[8 + s%4]. w = (d * (sc - 32)) * q, q in -4..3. */
+#if defined(KILN_FMT_ALL) || defined(KILN_FMT_Q3_K)
+KILN_FN kiln_f32 kiln_dequant_q3_k(KILN_BUF_PARAM(w) kiln_u32 blk_off, kiln_i32 i)
+{
+    kiln_u32 j = KILN_U32(i);
+    kiln_u32 n = j >> 7u;
+    kiln_u32 t = (j >> 5u) & 3u;
+    kiln_u32 l = j & 31u;
+    kiln_u32 s = 8u * n + 2u * t + (l >> 4u);
+    kiln_u32 lo4 = (KILN_LD_U8(w, blk_off + 96u + (s & 7u)) >> (4u * (s >> 3u))) & 15u;
+    kiln_u32 hi2 = (KILN_LD_U8(w, blk_off + 104u + (s & 3u)) >> (2u * (s >> 2u))) & 3u;
+    kiln_i32 sc = KILN_I32(lo4 | (hi2 << 4u)) - 32;
+    kiln_u32 low = (KILN_LD_U8(w, blk_off + 32u + 32u * n + l) >> (2u * t)) & 3u;
+    kiln_u32 hb = (KILN_LD_U8(w, blk_off + l) >> (4u * n + t)) & 1u;
+    kiln_i32 q = KILN_I32(low) - (hb != 0u ? 0 : 4);
+    kiln_f32 d = KILN_LD_F16(w, blk_off + 108u);
+    kiln_f32 dl = d * KILN_F32(sc);
+    return dl * KILN_F32(q);
+}
+#endif
+
 /* q8_K (292 bytes): f32 d @0, 256 int8 @4, int16 bsums[16] @260. w = d * q.
  * (An activation format; here for completeness and tests.) */
 #if defined(KILN_FMT_ALL) || defined(KILN_FMT_Q8_K)
@@ -218,6 +244,30 @@ KILN_FN kiln_f32 kiln_dequant_q8_k(KILN_BUF_PARAM(w) kiln_u32 blk_off, kiln_i32 
     kiln_f32 d = KILN_LD_F32(w, blk_off);
     kiln_i32 q = KILN_I32(KILN_LD_U8(w, blk_off + 4u + KILN_U32(i)) ^ 0x80u) - 128;
     return d * KILN_F32(q);
+}
+#endif
+
+/* iq4_nl (18 bytes): f16 d @0, 16 bytes @2; nibble order as q4_0 (element j
+ * in the low nibble of byte j, j+16 in the high one). w = d * IQ4NL[code]. */
+#if defined(KILN_FMT_ALL) || defined(KILN_FMT_IQ4_NL)
+/* ggml's kvalues_iq4nl (same values as formats/quant_iq4_nl.c) as four
+ * words of signed bytes, code 4w+b in byte b of word w: the dialect has no
+ * portable constant array, and a switch became a local-memory table (stack
+ * and spills) under ptxas. */
+KILN_FN kiln_i32 kiln_iq4nl_value(kiln_u32 code)
+{
+    kiln_u32 w = code < 8u ? (code < 4u ? 0xBFAD9881u : 0xF6EADDCFu)  /* -127 -104 -83 -65 | -49 -35 -22 -10 */
+                           : (code < 12u ? 0x26190D01u : 0x71594535u); /*    1   13  25  38 |  53  69  89 113 */
+    kiln_i32 v = KILN_I32((w >> (8u * (code & 3u))) & 255u);
+    return v >= 128 ? v - 256 : v;
+}
+KILN_FN kiln_f32 kiln_dequant_iq4_nl(KILN_BUF_PARAM(w) kiln_u32 blk_off, kiln_i32 i)
+{
+    kiln_u32 j = KILN_U32(i);
+    kiln_f32 d = KILN_LD_F16(w, blk_off);
+    kiln_u32 b = KILN_LD_U8(w, blk_off + 2u + (j & 15u));
+    kiln_u32 code = (b >> (4u * (j >> 4u))) & 15u;
+    return d * KILN_F32(kiln_iq4nl_value(code));
 }
 #endif
 
@@ -275,36 +325,8 @@ KILN_FN kiln_f32 kiln_dequant_int4g(KILN_BUF_PARAM(w) kiln_u32 blk_off, kiln_i32
 }
 #endif
 
-/* ------------------------------------------- the spec's format: kiln_dequant */
-
-#if defined(KILN_FMT_F32)
-#define kiln_dequant kiln_dequant_f32
-#elif defined(KILN_FMT_F16)
-#define kiln_dequant kiln_dequant_f16
-#elif defined(KILN_FMT_BF16)
-#define kiln_dequant kiln_dequant_bf16
-#elif defined(KILN_FMT_Q4_0)
-#define kiln_dequant kiln_dequant_q4_0
-#elif defined(KILN_FMT_Q4_1)
-#define kiln_dequant kiln_dequant_q4_1
-#elif defined(KILN_FMT_Q5_0)
-#define kiln_dequant kiln_dequant_q5_0
-#elif defined(KILN_FMT_Q5_1)
-#define kiln_dequant kiln_dequant_q5_1
-#elif defined(KILN_FMT_Q8_0)
-#define kiln_dequant kiln_dequant_q8_0
-#elif defined(KILN_FMT_Q4_K)
-#define kiln_dequant kiln_dequant_q4_k
-#elif defined(KILN_FMT_Q5_K)
-#define kiln_dequant kiln_dequant_q5_k
-#elif defined(KILN_FMT_Q6_K)
-#define kiln_dequant kiln_dequant_q6_k
-#elif defined(KILN_FMT_Q8_K)
-#define kiln_dequant kiln_dequant_q8_k
-#elif defined(KILN_FMT_NF4)
-#define kiln_dequant kiln_dequant_nf4
-#elif defined(KILN_FMT_INT4G)
-#define kiln_dequant kiln_dequant_int4g
-#endif
+/* kiln_dequant, the spec's format's function, is #defined by the generator
+ * (gen/emit.c: `#define kiln_dequant kiln_dequant_<fmt>`), so a new format
+ * needs only its function here. */
 
 #endif

@@ -1,6 +1,8 @@
 /* kiln/formats.h — element types and quantized weight formats.
  *
- * One table (kiln_dtype_info) is the source of truth for every type kiln knows:
+ * One table (formats/formats.def, exposed as kiln_dtype_info) is the source of
+ * truth for every type kiln knows (this enum follows its rows; new types are
+ * appended, so existing values never change):
  * its name, how many elements one block holds, how many bytes that block takes,
  * and the GGUF/ggml type id it corresponds to (so GGUF files load unchanged).
  * The block layouts themselves are documented field by field in docs/FORMATS.md
@@ -31,6 +33,8 @@ typedef enum kiln_dtype {
     KILN_INT4G, /* GPTQ/AWQ style: 128 weights, f16 scale, u8 zero point, 4-bit */
     KILN_Q8_K,  /* ggml's activation format for K-quant dot products (internal use) */
     KILN_I32,   /* plain 32-bit integers (block tables, token ids) */
+    KILN_Q3_K,  /* ggml K-quant: 256 weights, 3-bit, 16 6-bit sub-block scales */
+    KILN_IQ4_NL, /* ggml: 32 weights, f16 scale, 4-bit codes into a non-linear table */
     KILN_DTYPE_COUNT
 } kiln_dtype;
 

@@ -207,16 +207,20 @@ size_t kiln_tensor_bytes(const kiln_tensor *t);
 
 /* Dequant-matmul: y[n][m] = x[n][k] · W[m][k]ᵀ (+ epilogue).
  * x: f32, f16 or bf16 activations. W: any weight format (rows of k elements).
- * y: f32 (or f16/bf16) output. Epilogues, applied in this order:
- *   SWIGLU:   y = silu(x·Wᵀ) * (x·W_upᵀ)  (w_up required, same shape/format as W)
- *   BIAS:     y += bias[m]                   (bias: f32 [m])
+ * y: f32 (or f16/bf16) output. Epilogues (gen/epilogues.def), applied in this order:
+ *   BIAS:     y = x·Wᵀ + bias[m]             (bias: f32 [m])
+ *   SWIGLU:   y = silu(y) * (x·W_upᵀ + bias)  (w_up required, same shape/format as W)
+ *   GELU:     y = gelu_tanh(y)               (not with SWIGLU)
+ *   SCALE:    y = y * scale                  (scale: a finite float; 0 without SCALE)
  *   RESIDUAL: y += residual[n][m]            (residual: same dtype/shape as y; may alias y)
  * With SWIGLU, the bias (if any) applies to both products before the gate. */
 enum {
     KILN_EPI_NONE = 0,
     KILN_EPI_BIAS = 1u << 0,
     KILN_EPI_RESIDUAL = 1u << 1,
-    KILN_EPI_SWIGLU = 1u << 2
+    KILN_EPI_SWIGLU = 1u << 2,
+    KILN_EPI_GELU = 1u << 3,
+    KILN_EPI_SCALE = 1u << 4
 };
 
 typedef struct kiln_matmul_params {
@@ -228,6 +232,7 @@ typedef struct kiln_matmul_params {
     const kiln_tensor *residual;/* [n][m], RESIDUAL only */
     kiln_tensor y;              /* [n][m] */
     unsigned epilogue;          /* KILN_EPI_* flags */
+    float scale;                /* SCALE only (0 otherwise) */
 } kiln_matmul_params;
 
 kiln_status kiln_matmul(kiln_context *ctx, const kiln_matmul_params *p);

@@ -11,10 +11,12 @@
  * the numbers. Nothing is read from device memory; values inside the paged
  * attention tables and rope's slots are checked only when they are
  * host-visible (cpu). */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "gen/epilogue.h"
 #include "kernels/core/backend.h"
 
 #define LL(x) ((long long)(x))
@@ -162,6 +164,59 @@ static kiln_status check_no_overlap(const char *op, const char *out_name, const 
 
 /* ---------------------------------------------------------------- matmul */
 
+/* The epilogue's operands, row by row of gen/epilogues.def: each flag's
+ * operand present exactly when the flag is set, with the shape rule's shape
+ * and dtype. */
+static kiln_status validate_epilogue(const checking *ck, const kiln_matmul_params *p)
+{
+    const char *op = "matmul";
+    TRY(kiln_epilogue_check_flags(op, p->epilogue));
+    const int64_t m = p->w.ne[0];
+    for (int i = 0; i < kiln_epilogue_count; i++) {
+        const kiln_epilogue_desc *d = &kiln_epilogues[i];
+        const int on = (p->epilogue >> d->bit & 1u) != 0;
+        char upname[16]; /* the flag as kiln.h spells it: SWIGLU */
+        size_t j = 0;
+        for (; d->name[j] && j + 1 < sizeof upname; j++) upname[j] = (char)toupper((unsigned char)d->name[j]);
+        upname[j] = '\0';
+        if (d->shape == KILN_EPI_SHAPE_SCALAR) {
+            const float v = kiln_epilogue_scalar(d, p);
+            if (on && !isfinite(v))
+                return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: epilogue %s needs a finite %s, got %g", upname, d->operand, (double)v);
+            if (!on && v != 0.0f)
+                return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: %s is %g but the epilogue has no %s", d->operand, (double)v, upname);
+            continue;
+        }
+        if (d->shape == KILN_EPI_SHAPE_NONE) continue;
+        const kiln_tensor *t = kiln_epilogue_tensor(d, p);
+        if (on != (t != NULL))
+            return on ? kiln_fail(KILN_ERR_INVALID_ARG, "matmul: epilogue %s needs %s, which is NULL", upname, d->operand)
+                      : kiln_fail(KILN_ERR_INVALID_ARG, "matmul: %s is set but the epilogue has no %s", d->operand, upname);
+        if (!on) continue;
+        switch (d->shape) {
+        case KILN_EPI_SHAPE_ROW:
+            TRY(check_tensor(ck, op, d->operand, t, 1));
+            if (t->dtype != d->dtype)
+                return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: %s is %s; expected %s", d->operand, dname(t->dtype),
+                                 dname(d->dtype));
+            if (t->ne[0] != m)
+                return kiln_fail(KILN_ERR_SHAPE, "matmul: %s has %lld elements but w has m=%lld rows", d->operand,
+                                 LL(t->ne[0]), LL(m));
+            break;
+        case KILN_EPI_SHAPE_LIKE_Y:
+            TRY(check_tensor(ck, op, d->operand, t, 2));
+            TRY(check_like(op, d->operand, t, "y", &p->y));
+            break;
+        case KILN_EPI_SHAPE_LIKE_W:
+            TRY(check_tensor(ck, op, d->operand, t, 2));
+            TRY(check_like(op, d->operand, t, "w", &p->w));
+            break;
+        default: break;
+        }
+    }
+    return KILN_OK;
+}
+
 static kiln_status validate_matmul(const checking *ck, const kiln_matmul_params *p)
 {
     const char *op = "matmul";
@@ -181,35 +236,7 @@ static kiln_status validate_matmul(const checking *ck, const kiln_matmul_params 
         return kiln_fail(KILN_ERR_SHAPE, "matmul: y is [%lld][%lld] but x·wᵀ is [n=%lld][m=%lld]", LL(p->y.ne[0]),
                          LL(p->y.ne[1]), LL(n), LL(m));
 
-    const unsigned known = KILN_EPI_BIAS | KILN_EPI_RESIDUAL | KILN_EPI_SWIGLU;
-    if (p->epilogue & ~known)
-        return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: epilogue 0x%x has unknown flags 0x%x", p->epilogue, p->epilogue & ~known);
-    const int swiglu = (p->epilogue & KILN_EPI_SWIGLU) != 0, bias = (p->epilogue & KILN_EPI_BIAS) != 0,
-              residual = (p->epilogue & KILN_EPI_RESIDUAL) != 0;
-    if (swiglu != (p->w_up != NULL))
-        return kiln_fail(KILN_ERR_INVALID_ARG, swiglu ? "matmul: epilogue SWIGLU needs w_up, which is NULL"
-                                                      : "matmul: w_up is set but the epilogue has no SWIGLU");
-    if (bias != (p->bias != NULL))
-        return kiln_fail(KILN_ERR_INVALID_ARG, bias ? "matmul: epilogue BIAS needs bias, which is NULL"
-                                                    : "matmul: bias is set but the epilogue has no BIAS");
-    if (residual != (p->residual != NULL))
-        return kiln_fail(KILN_ERR_INVALID_ARG, residual ? "matmul: epilogue RESIDUAL needs residual, which is NULL"
-                                                        : "matmul: residual is set but the epilogue has no RESIDUAL");
-    if (swiglu) {
-        TRY(check_tensor(ck, op, "w_up", p->w_up, 2));
-        TRY(check_like(op, "w_up", p->w_up, "w", &p->w));
-    }
-    if (bias) {
-        TRY(check_tensor(ck, op, "bias", p->bias, 1));
-        if (p->bias->dtype != KILN_F32)
-            return kiln_fail(KILN_ERR_INVALID_ARG, "matmul: bias is %s; expected f32", dname(p->bias->dtype));
-        if (p->bias->ne[0] != m)
-            return kiln_fail(KILN_ERR_SHAPE, "matmul: bias has %lld elements but w has m=%lld rows", LL(p->bias->ne[0]), LL(m));
-    }
-    if (residual) {
-        TRY(check_tensor(ck, op, "residual", p->residual, 2));
-        TRY(check_like(op, "residual", p->residual, "y", &p->y));
-    }
+    TRY(validate_epilogue(ck, p));
     TRY(check_no_overlap(op, "y", &p->y, "x", &p->x, 0));
     TRY(check_no_overlap(op, "y", &p->y, "w", &p->w, 0));
     TRY(check_no_overlap(op, "y", &p->y, "w_up", p->w_up, 0));

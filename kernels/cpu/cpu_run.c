@@ -134,6 +134,7 @@ static kiln_status matmul(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln
         .m = m, .n = n, .k = k, .epilogue = epi,
         .scratch = a.base + act_at, .scratch_bytes = MATMUL_ACT_SCRATCH(n, k),
         .thread_scratch = a.base + thr_at, .thread_scratch_bytes = MATMUL_THREAD_SCRATCH(k),
+        .scale = p->scale,
     };
     run_phase(c, fn, &args, KILN_CPU_PHASE_PREPARE, (double)n * k);
     run_phase(c, fn, &args, KILN_CPU_PHASE_RUN, (double)n * m * k * ((epi & KILN_EPI_SWIGLU) ? 2 : 1));

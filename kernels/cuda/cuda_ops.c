@@ -182,6 +182,7 @@ static kiln_status run_matmul(kiln_cuda_ctx *c, const kiln_spec *s, const kiln_c
     a.m = (int)rows_of(&p->w);
     a.k = (int)last_dim(&p->w);
     a.x_vec_ok = a.x % 16 == 0 && a.x_stride % 16 == 0;
+    a.scale = p->scale;
     if (((s->epilogue & KILN_EPI_SWIGLU) && !a.w_up) || ((s->epilogue & KILN_EPI_BIAS) && !a.bias) ||
         ((s->epilogue & KILN_EPI_RESIDUAL) && !a.res))
         return kiln_fail(KILN_ERR_INVALID_ARG, "cuda: matmul: the spec's epilogue needs a tensor the params lack");

@@ -37,9 +37,12 @@ extern "C" {
 kiln_status kiln_ref_load_row(kiln_dtype t, const void *src, int64_t n, double *dst);
 
 /* ------------------------------------------------------------ matmul
- * y[n][m] = x[n][k] · W[m][k]ᵀ with epilogues as in kiln_matmul:
+ * y[n][m] = x[n][k] · W[m][k]ᵀ with epilogues as in kiln_matmul (the stages
+ * of gen/epilogues.def, each computed here in double from its definition):
  *   SWIGLU: y = silu(g) * u, g = x·Wᵀ (+ bias), u = x·W_upᵀ (+ bias)
- *   else:   y = x·Wᵀ (+ bias)
+ *   GELU:   y = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+ *   else:   y = g
+ *   SCALE:  y *= scale
  *   RESIDUAL: y += residual[n][m] */
 typedef struct kiln_ref_matmul_args {
     int64_t n, m, k;
@@ -55,6 +58,7 @@ typedef struct kiln_ref_matmul_args {
     const void *residual;   /* [n][m], RESIDUAL only */
     size_t residual_stride; /* bytes between rows; 0 = packed */
     unsigned epilogue;      /* KILN_EPI_* */
+    float scale;            /* SCALE only */
 } kiln_ref_matmul_args;
 
 /* y [n][m]; err_scale [n][m] or NULL. */

@@ -35,6 +35,8 @@ static kiln_status check_args(const kiln_ref_matmul_args *a)
         return kiln_fail(KILN_ERR_SHAPE, "ref matmul: k=%lld is not a whole number of blocks of w's format %d", (long long)a->k, (int)a->w_dtype);
     if ((a->epilogue & KILN_EPI_SWIGLU) && !a->w_up) return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: SWIGLU without w_up");
     if ((a->epilogue & KILN_EPI_BIAS) && !a->bias) return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: BIAS without bias");
+    if ((a->epilogue & KILN_EPI_SWIGLU) && (a->epilogue & KILN_EPI_GELU))
+        return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: SWIGLU and GELU together");
     if (a->epilogue & KILN_EPI_RESIDUAL) {
         if (!a->residual) return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: RESIDUAL without residual");
         if (!is_act_dtype(a->residual_dtype)) return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: residual dtype %d is not f32/f16/bf16", (int)a->residual_dtype);
@@ -48,7 +50,8 @@ kiln_status kiln_ref_matmul(const kiln_ref_matmul_args *a, double *y, double *er
     if (st != KILN_OK) return st;
     if (!y) return kiln_fail(KILN_ERR_INVALID_ARG, "ref matmul: y is NULL");
     const int64_t n = a->n, m = a->m, k = a->k;
-    const int swiglu = (a->epilogue & KILN_EPI_SWIGLU) != 0;
+    const int swiglu = (a->epilogue & KILN_EPI_SWIGLU) != 0, gelu = (a->epilogue & KILN_EPI_GELU) != 0;
+    const double scale = (a->epilogue & KILN_EPI_SCALE) ? (double)a->scale : 1.0;
     const size_t xs = a->x_stride ? a->x_stride : kiln_row_bytes(a->x_dtype, k);
     const size_t ws = a->w_stride ? a->w_stride : kiln_row_bytes(a->w_dtype, k);
     const size_t rs = a->residual_stride ? a->residual_stride : kiln_row_bytes(a->residual_dtype, m);
@@ -80,12 +83,16 @@ kiln_status kiln_ref_matmul(const kiln_ref_matmul_args *a, double *y, double *er
                 v = silu * u;
                 /* first-order sensitivity of silu(g)·u to errors proportional to gmag, umag */
                 vmag = fabs(sg * (1.0 + g * (1.0 - sg)) * u) * gmag + fabs(silu) * umag;
+            } else if (gelu) {
+                const double c = 0.79788456080286535588 /* sqrt(2/pi) */, t = tanh(c * (g + 0.044715 * g * g * g));
+                v = 0.5 * g * (1.0 + t);
+                vmag = fabs(0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * g * g)) * gmag;
             } else {
                 v = g;
                 vmag = gmag;
             }
-            y[i * m + j] = v;
-            if (err_scale) err_scale[i * m + j] = vmag;
+            y[i * m + j] = v * scale;
+            if (err_scale) err_scale[i * m + j] = vmag * fabs(scale);
         }
     }
     if (st == KILN_OK && (a->epilogue & KILN_EPI_RESIDUAL)) {

@@ -173,6 +173,7 @@ static kiln_status run_matmul(kiln_context *ctx, const kiln_spec *spec, const ki
         push_u32(&rec, (uint64_t)p->y.nb[0]);
         push_u32(&rec, (uint64_t)pass);
         push_u32(&rec, groups_m);
+        push_f32(&rec, p->scale);
         if (groups_m > UINT32_MAX || n > UINT32_MAX || m > UINT32_MAX || k > UINT32_MAX)
             return kiln_fail(KILN_ERR_UNSUPPORTED, "vulkan: matmul sizes beyond 32 bits");
         kiln_status s = record_dispatch(ctx, pl, KILN_OP_MATMUL, &rec, groups);

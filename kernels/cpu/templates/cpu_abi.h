@@ -38,7 +38,7 @@ static inline void kiln_cpu_task_range(int64_t count, int task, int ntasks, int6
 }
 
 /* Matmul y[n][m] = x[n][k] · W[m][k]ᵀ with the epilogue flags of kiln.h
- * (bit 0 bias, bit 1 residual, bit 2 swiglu), chosen at run time. */
+ * (the bits of gen/epilogues.def), chosen at run time. */
 typedef struct kiln_cpu_matmul_args {
     const float *x;          /* [n][k], row stride x_stride floats */
     int64_t x_stride;
@@ -56,6 +56,7 @@ typedef struct kiln_cpu_matmul_args {
     size_t scratch_bytes;
     uint8_t *thread_scratch; /* task t owns thread_scratch + t * thread_scratch_bytes */
     size_t thread_scratch_bytes;
+    float scale;             /* the SCALE epilogue's factor */
 } kiln_cpu_matmul_args;
 
 /* Flash attention; q/o f32 [n_q][n_head][head_dim], k/v [n_kv][n_kv_head][head_dim]

@@ -32,10 +32,11 @@
 #pragma kiln include "kernels/cpu/templates/cpu_abi.h"
 #pragma kiln include "kernels/cpu/templates/cpu_simd.h"
 
-#if KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q4_1) || defined(KILN_FMT_Q5_0) || \
-                        defined(KILN_FMT_Q5_1) || defined(KILN_FMT_Q8_0))
+/* Which formats take the integer path, and with which activation blocks, is
+ * formats/formats.def's (KILN_FMT_FAST, KILN_FMT_ACT_*, emitted by gen/emit.c). */
+#if KILN_SIMD_AVX2 && KILN_FMT_FAST && defined(KILN_FMT_ACT_Q8_0)
 #define MM_PATH_Q8_0 1
-#elif KILN_SIMD_AVX2 && (defined(KILN_FMT_Q4_K) || defined(KILN_FMT_Q5_K) || defined(KILN_FMT_Q6_K))
+#elif KILN_SIMD_AVX2 && KILN_FMT_FAST && defined(KILN_FMT_ACT_Q8_K)
 #define MM_PATH_Q8_K 1
 #endif
 #ifndef MM_PATH_Q8_0
@@ -111,18 +112,14 @@ static inline int mm_rows_per_tile(const kiln_cpu_matmul_args *a)
     return MM_RM;
 }
 
-/* One output element through the epilogue (flags at run time; common.h's
- * kiln_silu). acc_up is only read with swiglu. */
+/* One output element through the epilogue: common.h's kiln_epilogue_apply
+ * with the flags chosen at run time. acc_up is only read with swiglu. */
 static inline float mm_epilogue(const kiln_cpu_matmul_args *a, int64_t row, int64_t col, float acc, float acc_up)
 {
     unsigned e = a->epilogue;
-    if (e & 1u) { /* bias: on both products before the gate */
-        acc += a->bias[row];
-        acc_up += a->bias[row];
-    }
-    if (e & 4u) acc = kiln_silu(acc) * acc_up;
-    if (e & 2u) acc += a->residual[col * a->res_stride + row];
-    return acc;
+    float b = (e & KILN_EPI_BIT_BIAS) ? a->bias[row] : 0.0f;
+    float r = (e & KILN_EPI_BIT_RESIDUAL) ? a->residual[col * a->res_stride + row] : 0.0f;
+    return kiln_epilogue_apply(e, acc, acc_up, b, a->scale, r);
 }
 
 /* The chunk counter of split > 1: the last cache line of the shared scratch.
@@ -154,7 +151,7 @@ static void mm_prepare(const kiln_cpu_matmul_args *a, int task, int ntasks)
 static void mm_store(const kiln_cpu_matmul_args *a, int64_t row0, int nrows, int64_t col0, int ncols,
                      const float *dots, const float *ups, int rs, int cs)
 {
-    int swiglu = (a->epilogue & 4u) != 0;
+    int swiglu = (a->epilogue & KILN_EPI_BIT_SWIGLU) != 0;
     for (int c = 0; c < ncols; c++)
         for (int r = 0; r < nrows; r++) {
             float up = swiglu ? ups[r * rs + c * cs] : 0.0f;
@@ -173,7 +170,7 @@ static void mm_block_panels(const kiln_cpu_matmul_args *a, int task, int64_t nb,
         int64_t row0 = t * MM_PANEL_ROWS;
         int nrows = (int)(a->m - row0 < MM_PANEL_ROWS ? a->m - row0 : MM_PANEL_ROWS);
         mm_panel(a, a->w, row0, nrows, nb, ncols, pack, dots);
-        if (a->epilogue & 4u) mm_panel(a, a->w_up, row0, nrows, nb, ncols, pack, ups);
+        if (a->epilogue & KILN_EPI_BIT_SWIGLU) mm_panel(a, a->w_up, row0, nrows, nb, ncols, pack, ups);
         mm_store(a, row0, nrows, nb, ncols, dots, ups, 1, 8);
     }
 }
@@ -188,7 +185,7 @@ static void mm_block(const kiln_cpu_matmul_args *a, int task, int64_t nb, int64_
         return;
     }
 #endif
-    int swiglu = (a->epilogue & 4u) != 0;
+    int swiglu = (a->epilogue & KILN_EPI_BIT_SWIGLU) != 0;
 #if MM_PATH_DIRECT
     int wide = a->n > 1;
     int rm = mm_rows_per_tile(a), rn = wide ? MM_RN_WIDE : MM_RN;

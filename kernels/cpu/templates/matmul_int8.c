@@ -68,6 +68,9 @@ static inline const uint8_t *mm_xq_row(const kiln_cpu_matmul_args *a, int64_t co
 #elif defined(KILN_FMT_Q5_1)
 #define MM_QH_OFF 4
 #define MM_QS_OFF 8
+#elif defined(KILN_FMT_IQ4_NL)
+#define MM_QS_OFF 2
+#define MM_W_CODEBOOK 1 /* codes index ggml's kvalues_iq4nl: signed weights after a byte shuffle */
 #endif
 
 /* The 32 weights of a block, in element order. */
@@ -90,6 +93,10 @@ static inline __attribute__((always_inline)) __m256i mm_w_block(const uint8_t *b
                                     _mm256_set1_epi64x(-1));
     q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
 #endif
+#if defined(MM_W_CODEBOOK)
+    const __m128i values = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    q = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(values), q);
+#endif
     return q;
 #else
     return _mm256_loadu_si256((const __m256i *)(blk + 2));
@@ -99,7 +106,7 @@ static inline __attribute__((always_inline)) __m256i mm_w_block(const uint8_t *b
 /* 32 products of a weight block and an activation block as 8 int32 lanes. */
 static inline __attribute__((always_inline)) __m256i mm_w_dot(__m256i w, __m256i x)
 {
-#if defined(MM_QS_OFF)
+#if defined(MM_QS_OFF) && !defined(MM_W_CODEBOOK)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 #else
     return kiln_cpu_dot_i8(w, x);
@@ -355,8 +362,12 @@ static inline __attribute__((always_inline)) void mm_q6_k_row(const uint8_t *wr,
     }
 }
 
+#pragma kiln include "kernels/cpu/templates/matmul_q3_k.c"
+
 #if defined(KILN_FMT_Q6_K)
 #define mm_kquant_row mm_q6_k_row
+#elif defined(KILN_FMT_Q3_K)
+#define mm_kquant_row mm_q3_k_row
 #else
 #define mm_kquant_row mm_q4_k_row
 #endif

@@ -26,7 +26,7 @@
  * q8_0 weights are signed
  * (|w| times x with w's sign, kiln_cpu_dot_i8's trick): each result is widened
  * at once. */
-#if MM_PATH_INT8
+#if MM_PATH_INT8 && KILN_FMT_PANEL
 #define MM_PANELS 1
 
 /* Values per block (MM_PB, MM_PJ vectors of 4 per row) and blocks per chunk

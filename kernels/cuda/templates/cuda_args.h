@@ -15,6 +15,7 @@ typedef struct kiln_cu_matmul_args {
     long long xq_stride;   /* bytes per column of xq: k int8, then k/32 f32 scales */
     int n, m, k;
     int x_vec_ok; /* 1 when x rows and base are 16-byte aligned (vector loads) */
+    float scale;  /* the SCALE epilogue's factor */
 } kiln_cu_matmul_args;
 
 typedef struct kiln_cu_flash_args {

@@ -23,23 +23,18 @@
 
 /* ------------------------------------------------------------------ epilogue */
 
-/* g = x·Wᵀ, u = x·W_upᵀ (SWIGLU), for output element y[col][row]. */
+/* g = x·Wᵀ, u = x·W_upᵀ (SWIGLU), for output element y[col][row], through
+ * the shared epilogue (gen/math/common.h; the spec's flags are constants). */
 KILN_FN void kiln_mm_store(const kiln_cu_matmul_args &a, int row, int col, float g, float u)
 {
-    float v = g;
+    float b = 0.0f, r = 0.0f;
 #if KILN_EPI_BIAS
-    const float b = kiln_cu_ldg<KILN_T_F32>(kiln_cu_ptr(a.bias, 0), row);
-    v += b;
-    u += b;
-#endif
-#if KILN_EPI_SWIGLU
-    v = kiln_cu_silu(v) * u;
-#else
-    (void)u;
+    b = kiln_cu_ldg<KILN_T_F32>(kiln_cu_ptr(a.bias, 0), row);
 #endif
 #if KILN_EPI_RESIDUAL
-    v += kiln_cu_ldg<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
+    r = kiln_cu_ldg<KILN_OUT_T>(kiln_cu_ptr(a.res, (kiln_i64)col * a.res_stride), row);
 #endif
+    const float v = kiln_epilogue(g, u, b, a.scale, r);
     kiln_cu_store<KILN_OUT_T>(kiln_cu_wptr(a.y, (kiln_i64)col * a.y_stride), row, v);
 }
 
@@ -103,6 +98,19 @@ KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int
         const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
         w[j] = d * (float)((int)((two >> shift) & 15u) - 8);
         w[j + 1] = d * (float)((int)((two >> (8 + shift)) & 15u) - 8);
+    }
+    (void)e0, (void)k;
+#elif defined(KILN_FMT_IQ4_NL)
+    /* q4_0's layout with ggml's non-linear code values: two codes per 16-bit
+     * load, as above (element by element through kiln_dequant, ptxas spilled). */
+    const float d = KILN_LD_F16(win, off);
+    const int byte0 = off + 2 + (i & 15);
+    const int shift = i >= 16 ? 4 : 0;
+#pragma unroll
+    for (int j = 0; j < MV_G; j += 2) {
+        const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
+        w[j] = d * (float)kiln_iq4nl_value((two >> shift) & 15u);
+        w[j + 1] = d * (float)kiln_iq4nl_value((two >> (8 + shift)) & 15u);
     }
     (void)e0, (void)k;
 #elif defined(KILN_FMT_Q8_0)

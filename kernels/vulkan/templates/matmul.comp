@@ -48,6 +48,7 @@ layout(push_constant) uniform kiln_vk_matmul_push {
     uint y_off, y_stride;
     uint mode;             /* 0 one pass; 1 SwiGLU up pass; 2 SwiGLU gate pass */
     uint groups_m;         /* workgroups along m (the rest index tokens) */
+    float scale;           /* the SCALE epilogue's factor */
 } pc;
 
 #define TM KILN_TM
@@ -70,7 +71,7 @@ void kiln_vk_store(uint row, uint col, float acc)
 #if KILN_EPI_RESIDUAL
     r = KILN_VK_LD_OUT(res, pc.res_off + col * pc.res_stride + row * KILN_VK_OUT_BYTES);
 #endif
-    float v = kiln_epilogue(acc, up, b, r);
+    float v = kiln_epilogue(acc, up, b, pc.scale, r);
     KILN_VK_ST_OUT(y, pc.y_off + col * pc.y_stride + row * KILN_VK_OUT_BYTES, v);
 }
 
@@ -82,12 +83,8 @@ float kiln_vk_w(uint row, uint kg)
 
 float kiln_vk_x(uint col, uint kg) { return KILN_VK_LD_ACT(x, pc.x_off + col * pc.x_stride + kg * KILN_VK_ACT_BYTES); }
 
-#if defined(KILN_FMT_F16) || defined(KILN_FMT_Q4_0) || defined(KILN_FMT_Q8_0) || defined(KILN_FMT_Q4_K) || \
-    defined(KILN_FMT_Q6_K)
-#define KILN_VK_FAST_FMT 1
-#else
-#define KILN_VK_FAST_FMT 0
-#endif
+/* formats/formats.def's FAST_VULKAN column (emitted by gen/emit.c) */
+#define KILN_VK_FAST_FMT KILN_FMT_FAST
 /* the tiled kernel's micro-tile (4 rows x RN tokens per invocation) must tile
  * tm x tn exactly with `threads` invocations and keep RN <= 16 (no division
  * by RN = 0: the preprocessor evaluates every operand) */

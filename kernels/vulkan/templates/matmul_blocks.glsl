@@ -20,8 +20,8 @@
  * (144 bytes) are 4-aligned (kernels/core/validate.c guarantees it), so 32-bit
  * words; f16 rows take 32-bit words when offset and stride allow (a uniform
  * run-time test), else 16-bit. Activations: see kiln_vk_x4 below.
- * A format added here must be added to KILN_VK_FAST_FMT (matmul.comp) and to
- * vk_fast_format() in gen/launch_vulkan.c. */
+ * A format added here gets KILN_FMT_F_FAST_VULKAN in formats/formats.def
+ * (the shader's KILN_FMT_FAST and the host's kiln_vk_fast_format follow). */
 
 /* Wide views of x (binding 0): the fast paths load 4 activations at once. */
 layout(std430, set = 0, binding = 0) readonly buffer x_view128 { uvec4 x_v4[]; };
