@@ -272,6 +272,37 @@ Test(cuda_emu, missing_barrier_reads_poison)
     cr_assert_geq(poisoned, 32, "without the barrier only %d threads read poison", poisoned);
 }
 
+/* t_tiles over n tiles with the barriers of mode: the threads whose sum is NaN. */
+static int tiles_poisoned(int mode, int n)
+{
+    float out[256];
+    emu_targs a = {.c = dev(NULL, sizeof out), .n = n, .mode = mode};
+    cr_assert_eq(launch("t_tiles", 2, 256, 2 * 256 * sizeof(float), &a), KILN_OK, "%s", kiln_last_error());
+    get(out, a.c, sizeof out);
+    int poisoned = 0;
+    for (int t = 0; t < 256; t++) {
+        double want = 0;
+        for (int i = 0; i < n; i++) want += i * 256 + (t + 32) % 256 + 1000 + (t + 64) % 256;
+        if (mode == 3) cr_assert_eq(out[t], (float)want, "with both barriers, thread %d: %g, want %g", t, out[t], want);
+        poisoned += isnan(out[t]);
+    }
+    return poisoned;
+}
+
+/* Shared memory between barriers (docs/CUDA.md): a value written before the
+ * loop reads as written at every later iteration; a missing barrier, either
+ * one, makes reads of other warps' words of the same phase NaN. The second
+ * case (the next tile's stores overwrite words a slower warp still reads) has
+ * no never-written word to catch it: only the phase rule does. */
+Test(cuda_emu, removed_barrier_in_a_tile_loop)
+{
+    cr_assert_eq(tiles_poisoned(3, 5), 0, "a correct kernel read poison");
+    int after = tiles_poisoned(1, 5), before = tiles_poisoned(2, 5);
+    cr_assert_geq(after, 32, "without the barrier after the reads only %d threads read poison", after);
+    cr_assert_geq(before, 32, "without the barrier before the reads only %d threads read poison", before);
+    cr_assert_eq(tiles_poisoned(1, 1), 0, "one tile needs no second barrier");
+}
+
 static void warp_order(const char *seed, int order[8])
 {
     setenv("KILN_CUDA_EMU_SEED", seed, 1);
@@ -473,3 +504,4 @@ Test(cuda_emu, matvec_loads_are_coalesced)
     free(w), free(x);
     kiln_context_destroy(ctx);
 }
+
