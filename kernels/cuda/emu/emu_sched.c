@@ -26,8 +26,8 @@
  *    warp operations: reported with the threads involved;
  *  - the dynamic shared memory past the launch's request is poisoned too
  *    (and under AddressSanitizer made unreadable); a write there is reported;
- *  - cp.async copies land at wait_group time; copies never waited for are
- *    reported;
+ *  - cp.async destinations are poisoned at issue and the copies land at
+ *    wait_group time; copies never waited for are reported;
  *  - the wrappers' alignment checks end up in rt.fail.
  * Launches are serialized by one lock: the runtime's state is global. */
 #include <pthread.h>
@@ -182,6 +182,10 @@ static void rt_cp_async(void *dst, const void *src, unsigned bytes)
         t->copies_cap = cap;
     }
     t->copies[t->ncopies++] = (pending_copy){dst, src, bytes, t->groups};
+    /* Until its wait the destination's bytes may be old or new on a GPU: poison
+     * them now, so a read before the wait, or another warp's read of a stage a
+     * faster warp already refills, sees NaN (a write of the phase). */
+    memset(dst, POISON, bytes);
     if (kiln_emu_profile_on()) kiln_emu_profile_cp_async();
 }
 
