@@ -19,7 +19,10 @@
 #include "kernels/cuda/cuda_compile.h"
 #include "kernels/cuda/emu/emu.h"
 #include "kiln/cuda_emu.h"
+#include "kernels/cuda/cuda_geometry.h"
+#include "kernels/cuda/cuda_heuristic.h"
 #include "kiln/formats.h"
+#include "kiln/kernel.h"
 #include "support/emu_kernels.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -455,7 +458,7 @@ Test(cuda_emu, wrappers_compile_under_nvrtc)
  * cannot pair up: it reports conflicts there, so they are not asserted. Its int8
  * activation loads are not minimal: two 16-byte loads per lane 32 bytes apart
  * take 32 sectors per request for 512 bytes; L1 serves the second half.)
- * (No kiln kernel uses ldmatrix or cp.async yet: their counts are tested above.) */
+ * (The flash attention kernel's ldmatrix and cp.async paths: below.) */
 Test(cuda_emu, matvec_loads_are_coalesced)
 {
     kiln_context_options o = kiln_context_options_default();
@@ -505,3 +508,58 @@ Test(cuda_emu, matvec_loads_are_coalesced)
     kiln_context_destroy(ctx);
 }
 
+/* The FA2 flash attention kernel (flash_attn_mma.cuh) at every head size,
+ * through kiln_kernel_run on cuda-emu with whole 64-key tiles (so every lane of
+ * a warp takes the same path: the profiler pairs up the lanes' n-th passes):
+ * its ldmatrix reads (Q, K, V.trans) and cp.async writes of shared memory have
+ * no bank conflicts (rows of hd + 8 values: an odd number of 16-byte units),
+ * and its cp.async reads of K and V touch exactly the 32-byte sectors of the
+ * bytes they fetch (a warp takes 16 rows x 32 bytes). */
+Test(cuda_emu, flash_attn_mma_is_conflict_free_and_coalesced, .timeout = 600)
+{
+    kiln_context_options o = kiln_context_options_default();
+    o.use_tuning = 0;
+    kiln_context *ctx = NULL;
+    cr_assert_eq(kiln_context_create("cuda-emu", &o, &ctx), KILN_OK, "%s", kiln_last_error());
+    static const int hds[] = {64, 80, 96, 128, 256};
+    const int64_t n = 128, heads = 2;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int64_t hd = hds[hi];
+        const kiln_dtype t = hi % 2 ? KILN_BF16 : KILN_F16;
+        const size_t elems = (size_t)(n * heads * hd), bytes = 2 * elems;
+        uint16_t *h = malloc(bytes);
+        kiln_buffer *b[4];
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(kiln_buffer_alloc(ctx, bytes, &b[i]), KILN_OK);
+            for (size_t e = 0; e < elems; e++) h[e] = t == KILN_BF16 ? kiln_f32_to_bf16(rnd_float()) : kiln_f32_to_f16(rnd_float());
+            cr_assert_eq(kiln_buffer_upload(b[i], 0, h, bytes), KILN_OK);
+        }
+        const int64_t ne[3] = {n, heads, hd}, kne[3] = {n, 1, hd};
+        kiln_flash_attn_params p = {.q = kiln_tensor_make(b[0], 0, t, 3, ne), .k = kiln_tensor_make(b[1], 0, t, 3, kne),
+                                    .v = kiln_tensor_make(b[2], 0, t, 3, kne), .o = kiln_tensor_make(b[3], 0, t, 3, ne),
+                                    .scale = 0.125f, .causal = (int)hi % 2 == 0};
+        kiln_spec s = kiln_cuda_flash_spec(t, (int)hd);
+        cr_assert(kiln_cuda_fa_uses_mma(&s));
+        kiln_cuda_emu_profile(1);
+        cr_assert_eq(kiln_kernel_run(ctx, &s, &p), KILN_OK, "%s", kiln_last_error());
+        cr_assert_eq(kiln_synchronize(ctx), KILN_OK);
+        kiln_cuda_emu_profile(0);
+        cr_assert_eq(kiln_cuda_emu_profile_count(), 1);
+        kiln_cuda_emu_counters c;
+        cr_assert_eq(kiln_cuda_emu_profile_get(0, &c), KILN_OK);
+        cr_log_info("%s: %llu ldmatrix, %llu cp.async, %llu shared requests, %llu conflicts; %llu global requests, "
+                    "%llu sectors for %llu bytes", c.kernel, (unsigned long long)c.ldmatrix, (unsigned long long)c.cp_async,
+                    (unsigned long long)c.shared_requests, (unsigned long long)c.bank_conflicts,
+                    (unsigned long long)c.global_requests, (unsigned long long)c.global_sectors,
+                    (unsigned long long)c.global_bytes);
+        cr_assert_gt(c.ldmatrix, 0, "hd %d: no ldmatrix", (int)hd);
+        cr_assert_gt(c.cp_async, 0, "hd %d: no cp.async", (int)hd);
+        cr_assert_eq(c.bank_conflicts, 0, "%s: %llu bank conflicts", c.kernel, (unsigned long long)c.bank_conflicts);
+        cr_assert_gt(c.global_requests, 0);
+        cr_assert_eq(c.global_sectors * 32, c.global_bytes, "%s: %llu sectors for %llu bytes", c.kernel,
+                     (unsigned long long)c.global_sectors, (unsigned long long)c.global_bytes);
+        for (int i = 0; i < 4; i++) kiln_buffer_free(b[i]);
+        free(h);
+    }
+    kiln_context_destroy(ctx);
+}
