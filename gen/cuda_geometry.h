@@ -76,15 +76,19 @@ static inline int kiln_cuda_fa_queries_per_block(const kiln_spec *s)
     int w = kiln_cuda_warps(s);
     return w * (s->tile.tm > w ? s->tile.tm / w : 1);
 }
-/* The FA2 tensor-core kernel (flash_attn_mma.cuh): its fixed tiles, hd 64/128, 16-bit K/V. */
+/* The FA2 tensor-core kernel (flash_attn_mma.cuh): hd 64/80/96/128/256, 16-bit
+ * K/V, 16 queries per warp (tm = threads / 2), 32 or 64 keys per tile. */
+static inline int kiln_cuda_fa_mma_head_dim(int hd) { return hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256; }
 static inline int kiln_cuda_fa_uses_mma(const kiln_spec *s)
 {
-    return (s->head_dim == 64 || s->head_dim == 128) && (s->fmt == KILN_F16 || s->fmt == KILN_BF16) &&
-           s->tile.tm == 64 && s->tile.tn == 64 && s->tile.threads == 128;
+    const kiln_tile *t = &s->tile;
+    return kiln_cuda_fa_mma_head_dim(s->head_dim) && (s->fmt == KILN_F16 || s->fmt == KILN_BF16) &&
+           (t->threads == 128 || t->threads == 256) && t->tm == t->threads / 2 && (t->tn == 32 || t->tn == 64);
 }
+/* mma: Q [tm] and two stages of K and V [tn] rows of hd + 8 16-bit values. */
 static inline unsigned kiln_cuda_fa_smem(const kiln_spec *s, int hd)
 {
-    if (kiln_cuda_fa_uses_mma(s)) return (unsigned)((2 * 64 * (hd + 8) + hd * (64 + 8)) * 2);
+    if (kiln_cuda_fa_uses_mma(s)) return (unsigned)((s->tile.tm + 4 * s->tile.tn) * (hd + 8) * 2);
     return (unsigned)((2 * 32 * (hd + 1) + kiln_cuda_fa_queries_per_block(s) * hd) * 4);
 }
 

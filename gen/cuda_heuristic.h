@@ -65,11 +65,23 @@ static inline kiln_spec kiln_cuda_matmul_spec(kiln_dtype fmt, kiln_dtype act, ki
  * (a multiple of 8 up to 256), else 0 (generic). */
 static inline int kiln_cuda_head_dim_of(long long hd) { return hd > 0 && hd <= 256 && hd % 8 == 0 ? (int)hd : 0; }
 
+/* Flash attention: the tensor-core kernel (FA2) for 16-bit K/V at hd
+ * 64/80/96/128/256, tiles sized for two blocks per H100 SM (64K registers,
+ * 227 KB of shared memory): at hd 64, 128 queries on 8 warps (about 124
+ * registers) with 64-key tiles; at hd 80-128, 64 queries on 4 warps (130-180
+ * registers: at hd 128 the O accumulators take 64) and 64-key tiles, 87 KB at
+ * hd 128; at hd 256,
+ * 64 queries on 4 warps and 32-key tiles, 101 KB. Else the generic kernel:
+ * 8 queries over 4 warps. */
 static inline kiln_spec kiln_cuda_flash_spec(kiln_dtype kv, int head_dim)
 {
     kiln_spec s = kiln_cuda_base_spec(KILN_OP_FLASH_ATTN, kv, kv, kv);
     s.head_dim = head_dim;
     s.tile = (kiln_tile){.tm = 8, .tn = 32, .threads = 128, .stages = 1};
+    if ((kv == KILN_F16 || kv == KILN_BF16) && kiln_cuda_fa_mma_head_dim(head_dim))
+        s.tile = head_dim <= 64    ? (kiln_tile){.tm = 128, .tn = 64, .threads = 256, .stages = 2}
+               : head_dim <= 128 ? (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 2}
+                                 : (kiln_tile){.tm = 64, .tn = 32, .threads = 128, .stages = 2};
     return s;
 }
 

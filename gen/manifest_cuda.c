@@ -36,6 +36,9 @@ size_t kiln_manifest_cuda(kiln_spec *out, size_t cap)
     put(out, cap, &n, kiln_cuda_matmul_spec(KILN_Q4_0, KILN_BF16, KILN_BF16, KILN_EPI_SWIGLU, 512));
     for (size_t t = 0; t < 3; t++)
         for (size_t h = 0; h < 3; h++) put(out, cap, &n, kiln_cuda_flash_spec(float_types[t], head_dims[h]));
+    /* The FA2 kernel's other head sizes: 80 (ten 16-byte chunks a row) and 256 (the most registers). */
+    put(out, cap, &n, kiln_cuda_flash_spec(KILN_F16, 80));
+    put(out, cap, &n, kiln_cuda_flash_spec(KILN_BF16, 256));
     static const kiln_dtype kv_types[] = {KILN_F32, KILN_F16, KILN_Q8_0};
     for (size_t t = 0; t < 3; t++)
         for (size_t h = 1; h < 3; h++)

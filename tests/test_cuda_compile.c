@@ -15,6 +15,7 @@
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/cuda/cuda_compile.h"
 #include "gen/cuda_geometry.h"
+#include "gen/cuda_heuristic.h"
 #include "kernels/cuda/templates/cuda_args.h"
 #include "gen/embedded.h"
 #include <stddef.h>
@@ -76,33 +77,37 @@ Test(cuda_compile, norm_sm80, .timeout = 300) { compile_manifest(KILN_OP_NORM, "
 Test(cuda_compile, rope_sm90, .timeout = 300) { compile_manifest(KILN_OP_ROPE, "sm_90", NULL); }
 Test(cuda_compile, rope_sm80, .timeout = 300) { compile_manifest(KILN_OP_ROPE, "sm_80", NULL); }
 
-/* The FA2 kernel is selected by its tiles (not in the manifest while it is opt-in). */
+/* The FA2 kernel (the default for 16-bit K/V at these head sizes): every head
+ * size at its default tiles compiles for sm_90 with the tensor-core, ldmatrix
+ * (plain for Q and K, .trans for V) and cp.async instructions in its PTX, and
+ * the launch asks for its shared memory (Q and two K/V stages). */
 Test(cuda_compile, flash_attn_mma_ptx, .timeout = 300)
 {
     need_nvrtc();
-    static const kiln_dtype types[] = {KILN_F16, KILN_BF16};
-    static const int hds[] = {64, 128};
-    for (int ti = 0; ti < 2; ti++)
-        for (int hi = 0; hi < 2; hi++) {
-            kiln_spec s = kiln_spec_default(KILN_OP_FLASH_ATTN, KILN_BACKEND_CUDA, KILN_ISA_NONE, types[ti]);
-            s.act = s.out = types[ti];
-            s.head_dim = hds[hi];
-            s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
-            cr_assert(kiln_cuda_fa_uses_mma(&s));
-            kiln_source src;
-            memset(&src, 0, sizeof src);
-            cr_assert_eq(kiln_gen_emit(&s, &src), KILN_OK, "%s", kiln_last_error());
-            void *cubin = NULL;
-            size_t size = 0;
-            char *ptx = NULL;
-            kiln_status st = kiln_cuda_compile(src.text, src.entry, "sm_90", &cubin, &size, &ptx);
-            cr_assert_eq(st, KILN_OK, "%s: %s", src.entry, kiln_last_error());
-            cr_assert(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16"), "%s: no mma.sync in the PTX", src.entry);
-            cr_assert_eq(src.shared_bytes, (uint32_t)((2 * 64 * (hds[hi] + 8) + hds[hi] * 72) * 2));
-            free(cubin);
-            free(ptx);
-            kiln_source_free(&src);
-        }
+    static const struct { int hd; kiln_dtype t; } cases[] = {
+        {64, KILN_F16}, {80, KILN_BF16}, {96, KILN_F16}, {128, KILN_BF16}, {128, KILN_F16}, {256, KILN_BF16}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kiln_spec s = kiln_cuda_flash_spec(cases[i].t, cases[i].hd);
+        cr_assert(kiln_cuda_fa_uses_mma(&s), "hd %d: the default spec does not select flash_attn_mma.cuh", cases[i].hd);
+        kiln_source src;
+        memset(&src, 0, sizeof src);
+        cr_assert_eq(kiln_gen_emit(&s, &src), KILN_OK, "%s", kiln_last_error());
+        void *cubin = NULL;
+        size_t size = 0;
+        char *ptx = NULL;
+        kiln_status st = kiln_cuda_compile(src.text, src.entry, "sm_90", &cubin, &size, &ptx);
+        cr_assert_eq(st, KILN_OK, "%s: %s", src.entry, kiln_last_error());
+        const char *want[] = {"mma.sync.aligned.m16n8k16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16",
+                              "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "cp.async.cg.shared.global",
+                              "cp.async.wait_group 1"};
+        for (size_t w = 0; w < sizeof want / sizeof want[0]; w++)
+            cr_assert(ptx && strstr(ptx, want[w]), "%s: no %s in the PTX", src.entry, want[w]);
+        const int tm = s.tile.tm, tn = s.tile.tn;
+        cr_assert_eq(src.shared_bytes, (uint32_t)((tm + 4 * tn) * (cases[i].hd + 8) * 2), "%s", src.entry);
+        free(cubin);
+        free(ptx);
+        kiln_source_free(&src);
+    }
 }
 
 Test(cuda_compile, bad_source_returns_log)

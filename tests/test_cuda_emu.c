@@ -19,7 +19,10 @@
 #include "kernels/cuda/cuda_compile.h"
 #include "kernels/cuda/emu/emu.h"
 #include "kiln/cuda_emu.h"
+#include "gen/cuda_geometry.h"
+#include "gen/cuda_heuristic.h"
 #include "kiln/formats.h"
+#include "kiln/kernel.h"
 #include "support/emu_kernels.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -297,6 +300,37 @@ Test(cuda_emu, missing_barrier_reads_poison)
     cr_assert_geq(poisoned, 32, "without the barrier only %d threads read poison", poisoned);
 }
 
+/* t_tiles over n tiles with the barriers of mode: the threads whose sum is NaN. */
+static int tiles_poisoned(int mode, int n)
+{
+    float out[256];
+    emu_targs a = {.c = dev(NULL, sizeof out), .n = n, .mode = mode};
+    cr_assert_eq(launch("t_tiles", 2, 256, 2 * 256 * sizeof(float), &a), KILN_OK, "%s", kiln_last_error());
+    get(out, a.c, sizeof out);
+    int poisoned = 0;
+    for (int t = 0; t < 256; t++) {
+        double want = 0;
+        for (int i = 0; i < n; i++) want += i * 256 + (t + 32) % 256 + 1000 + (t + 64) % 256;
+        if (mode == 3) cr_assert_eq(out[t], (float)want, "with both barriers, thread %d: %g, want %g", t, out[t], want);
+        poisoned += isnan(out[t]);
+    }
+    return poisoned;
+}
+
+/* Shared memory between barriers (docs/CUDA.md): a value written before the
+ * loop reads as written at every later iteration; a missing barrier, either
+ * one, makes reads of other warps' words of the same phase NaN. The second
+ * case (the next tile's stores overwrite words a slower warp still reads) has
+ * no never-written word to catch it: only the phase rule does. */
+Test(cuda_emu, removed_barrier_in_a_tile_loop)
+{
+    cr_assert_eq(tiles_poisoned(3, 5), 0, "a correct kernel read poison");
+    int after = tiles_poisoned(1, 5), before = tiles_poisoned(2, 5);
+    cr_assert_geq(after, 32, "without the barrier after the reads only %d threads read poison", after);
+    cr_assert_geq(before, 32, "without the barrier before the reads only %d threads read poison", before);
+    cr_assert_eq(tiles_poisoned(1, 1), 0, "one tile needs no second barrier");
+}
+
 static void warp_order(const char *seed, int order[8])
 {
     setenv("KILN_CUDA_EMU_SEED", seed, 1);
@@ -453,7 +487,7 @@ Test(cuda_emu, wrappers_compile_under_nvrtc)
  * would take up to 32 sectors per request. Asserted: no more sectors per
  * request than that span, and every weight byte read once (m is a multiple
  * of the rows per block).
- * (No kiln kernel uses ldmatrix or cp.async yet: their counts are tested above.) */
+ * (The flash attention kernel's ldmatrix and cp.async paths: below.) */
 Test(cuda_emu, matvec_loads_are_coalesced)
 {
     kiln_context_options o = kiln_context_options_default();
@@ -531,5 +565,61 @@ Test(cuda_emu, matvec_misaligned_weights_refused)
     cr_assert_eq(kiln_matmul(ctx, &p), KILN_ERR_INVALID_ARG);
     cr_assert(strstr(kiln_last_error(), "multiple of 16"), "%s", kiln_last_error());
     kiln_buffer_free(wb), kiln_buffer_free(xb), kiln_buffer_free(yb);
+    kiln_context_destroy(ctx);
+}
+
+/* The FA2 flash attention kernel (flash_attn_mma.cuh) at every head size,
+ * through kiln_kernel_run on cuda-emu with whole 64-key tiles (so every lane of
+ * a warp takes the same path: the profiler pairs up the lanes' n-th passes):
+ * its ldmatrix reads (Q, K, V.trans) and cp.async writes of shared memory have
+ * no bank conflicts (rows of hd + 8 values: an odd number of 16-byte units),
+ * and its cp.async reads of K and V touch exactly the 32-byte sectors of the
+ * bytes they fetch (a warp takes 16 rows x 32 bytes). */
+Test(cuda_emu, flash_attn_mma_is_conflict_free_and_coalesced, .timeout = 600)
+{
+    kiln_context_options o = kiln_context_options_default();
+    o.use_tuning = 0;
+    kiln_context *ctx = NULL;
+    cr_assert_eq(kiln_context_create("cuda-emu", &o, &ctx), KILN_OK, "%s", kiln_last_error());
+    static const int hds[] = {64, 80, 96, 128, 256};
+    const int64_t n = 128, heads = 2;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int64_t hd = hds[hi];
+        const kiln_dtype t = hi % 2 ? KILN_BF16 : KILN_F16;
+        const size_t elems = (size_t)(n * heads * hd), bytes = 2 * elems;
+        uint16_t *h = malloc(bytes);
+        kiln_buffer *b[4];
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(kiln_buffer_alloc(ctx, bytes, &b[i]), KILN_OK);
+            for (size_t e = 0; e < elems; e++) h[e] = t == KILN_BF16 ? kiln_f32_to_bf16(rnd_float()) : kiln_f32_to_f16(rnd_float());
+            cr_assert_eq(kiln_buffer_upload(b[i], 0, h, bytes), KILN_OK);
+        }
+        const int64_t ne[3] = {n, heads, hd}, kne[3] = {n, 1, hd};
+        kiln_flash_attn_params p = {.q = kiln_tensor_make(b[0], 0, t, 3, ne), .k = kiln_tensor_make(b[1], 0, t, 3, kne),
+                                    .v = kiln_tensor_make(b[2], 0, t, 3, kne), .o = kiln_tensor_make(b[3], 0, t, 3, ne),
+                                    .scale = 0.125f, .causal = (int)hi % 2 == 0};
+        kiln_spec s = kiln_cuda_flash_spec(t, (int)hd);
+        cr_assert(kiln_cuda_fa_uses_mma(&s));
+        kiln_cuda_emu_profile(1);
+        cr_assert_eq(kiln_kernel_run(ctx, &s, &p), KILN_OK, "%s", kiln_last_error());
+        cr_assert_eq(kiln_synchronize(ctx), KILN_OK);
+        kiln_cuda_emu_profile(0);
+        cr_assert_eq(kiln_cuda_emu_profile_count(), 1);
+        kiln_cuda_emu_counters c;
+        cr_assert_eq(kiln_cuda_emu_profile_get(0, &c), KILN_OK);
+        cr_log_info("%s: %llu ldmatrix, %llu cp.async, %llu shared requests, %llu conflicts; %llu global requests, "
+                    "%llu sectors for %llu bytes", c.kernel, (unsigned long long)c.ldmatrix, (unsigned long long)c.cp_async,
+                    (unsigned long long)c.shared_requests, (unsigned long long)c.bank_conflicts,
+                    (unsigned long long)c.global_requests, (unsigned long long)c.global_sectors,
+                    (unsigned long long)c.global_bytes);
+        cr_assert_gt(c.ldmatrix, 0, "hd %d: no ldmatrix", (int)hd);
+        cr_assert_gt(c.cp_async, 0, "hd %d: no cp.async", (int)hd);
+        cr_assert_eq(c.bank_conflicts, 0, "%s: %llu bank conflicts", c.kernel, (unsigned long long)c.bank_conflicts);
+        cr_assert_gt(c.global_requests, 0);
+        cr_assert_eq(c.global_sectors * 32, c.global_bytes, "%s: %llu sectors for %llu bytes", c.kernel,
+                     (unsigned long long)c.global_sectors, (unsigned long long)c.global_bytes);
+        for (int i = 0; i < 4; i++) kiln_buffer_free(b[i]);
+        free(h);
+    }
     kiln_context_destroy(ctx);
 }

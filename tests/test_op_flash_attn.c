@@ -238,35 +238,48 @@ Test(op_flash_attn, manifest_specs, .timeout = 600)
     kt_for_each_manifest_spec(KILN_OP_FLASH_ATTN, manifest_case);
 }
 
-/* The tensor-core kernel (flash_attn_mma.cuh; the heuristic picks it only
- * with KILN_CUDA_FLASH_MMA=1) by its spec, on every cuda context: the
- * emulator runs it in every CI run. K/V f16 and bf16, hd 64 and 128, causal
- * or not, partial query and key tiles, Q and O in other dtypes. */
-Test(op_flash_attn, tensor_core_kernel, .timeout = 600)
+/* The tensor-core kernel (flash_attn_mma.cuh, the heuristic's default for
+ * 16-bit K/V at hd 64/80/96/128/256) by its spec, on every cuda context: the
+ * emulator runs it in every CI run. Each head size at its default tiles and
+ * at another FA2 tile (4 or 8 warps), f16 and bf16, causal or not,
+ * GQA 2 and 4, partial query and key tiles (one or several, more queries
+ * than keys), Q and O in other dtypes, and strided K/V rows of a fused QKV
+ * buffer (GQA 3). */
+Test(op_flash_attn, tensor_core_kernel, .timeout = 900)
 {
     typedef struct { int64_t nq, nkv, pos0; } layout;
-    const layout lay[] = {{80, 80, 0}, {40, 100, 60}, {1, 130, 129}};
+    const layout lay[] = {{80, 80, 0}, {40, 100, 60}, {1, 130, 129}, {150, 70, 0}};
+    static const int hds[] = {64, 80, 96, 128, 256};
     const kiln_dtype kvs[2] = {KILN_F16, KILN_BF16};
     kt_ctx_list L;
     kt_contexts_open(&L);
     int ran = 0;
     for (int ci = 0; ci < L.count; ci++) {
         if (L.items[ci].backend != KILN_BACKEND_CUDA) continue;
-        for (int t = 0; t < 2; t++)
-            for (int hd = 64; hd <= 128; hd += 64)
-                for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++)
-                    for (int causal = 0; causal < 2; causal++) {
-                        kiln_spec s = kiln_cuda_flash_spec(kvs[t], hd);
-                        s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
-                        s.act = l == 1 ? KILN_F32 : kvs[t];
-                        s.out = l == 2 ? KILN_F32 : kvs[t];
-                        cr_assert(kiln_cuda_fa_uses_mma(&s), "the spec does not select flash_attn_mma.cuh");
-                        fa_case fc = {.qt = s.act, .kvt = kvs[t], .ot = s.out, .n_q = lay[l].nq, .n_kv = lay[l].nkv,
-                                      .n_head = 4, .n_kv_head = 2, .hd = hd, .causal = causal,
-                                      .q_pos0 = causal ? lay[l].pos0 : 0};
-                        run_fa(&L.items[ci], 1, &fc, &s);
-                        ran++;
-                    }
+        for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+            for (int tile = 0; tile < 2; tile++)
+                for (size_t l = 0; l < sizeof lay / sizeof lay[0]; l++) {
+                    const int t = (int)(hi + l + (size_t)tile) % 2;
+                    const int causal = l == 3 ? 0 : l == 0 ? 1 : (int)(hi + (size_t)tile) % 2;
+                    kiln_spec s = kiln_cuda_flash_spec(kvs[t], hds[hi]);
+                    if (tile) /* another FA2 tile, within an A100's (and the emulator's) 163 KB */
+                        s.tile = s.tile.tm == 128 ? (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 2}
+                               : hds[hi] <= 128   ? (kiln_tile){.tm = 128, .tn = 64, .threads = 256, .stages = 2}
+                                                  : (kiln_tile){.tm = 128, .tn = 32, .threads = 256, .stages = 2};
+                    s.act = l == 1 ? KILN_F32 : kvs[t];
+                    s.out = l == 2 ? KILN_F32 : kvs[t];
+                    cr_assert(kiln_cuda_fa_uses_mma(&s), "the spec does not select flash_attn_mma.cuh");
+                    fa_case fc = {.qt = s.act, .kvt = kvs[t], .ot = s.out, .n_q = lay[l].nq, .n_kv = lay[l].nkv,
+                                  .n_head = 4, .n_kv_head = l == 1 ? 1 : 2, .hd = hds[hi], .causal = causal,
+                                  .q_pos0 = causal ? lay[l].pos0 : 0};
+                    run_fa(&L.items[ci], 1, &fc, &s);
+                    ran++;
+                }
+        /* Views into a fused QKV buffer: K/V rows 640 bytes apart. */
+        kiln_spec s = kiln_cuda_flash_spec(KILN_F16, 64);
+        fa_case fc = {.qt = KILN_F16, .kvt = KILN_F16, .ot = KILN_F16, .n_q = 70, .n_kv = 70, .n_head = 3, .n_kv_head = 1,
+                      .hd = 64, .causal = 1, .fused_qkv = 1};
+        run_fa(&L.items[ci], 1, &fc, &s);
     }
     kt_contexts_close(&L);
     if (!ran) cr_skip_test("no cuda context (cuda or cuda-emu) under test");

@@ -127,14 +127,6 @@ kiln_status kiln_cuda_heuristic(kiln_context *ctx, kiln_op op, const void *param
         const kiln_flash_attn_params *p = params;
         *out = kiln_cuda_flash_spec(p->k.dtype, kiln_cuda_head_dim_of(last_dim(&p->q)));
         out->act = out->out = p->q.dtype;
-        /* The tensor-core kernel (flash_attn_mma.cuh) compiles and passes the NVRTC
-         * tests but has not run on a GPU yet: opt in until it has. */
-        const char *mma = getenv("KILN_CUDA_FLASH_MMA");
-        if (mma && mma[0] == '1') {
-            kiln_spec t = *out;
-            t.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
-            if (kiln_cuda_fa_uses_mma(&t)) *out = t;
-        }
         return KILN_OK;
     }
     case KILN_OP_PAGED_ATTN: {

@@ -142,6 +142,26 @@ KILN_KERNEL(256, t_exchange, emu_targs, p)
     ((float *)p.c)[t] = s[(t + 32) % nt];
 }
 
+/* Tiles through shared memory, as a kernel's main loop: keep[] is written once before the loop
+ * and read in every iteration (many barriers later); each iteration every thread stages one value
+ * that another warp reads. mode bit 0: the barrier between the stores and the reads; bit 1: the
+ * barrier after the reads (before the next iteration overwrites). out c[t] = the sum read. */
+KILN_KERNEL(256, t_tiles, emu_targs, p)
+{
+    const int t = threadIdx.x, nt = blockDim.x;
+    float *s = (float *)t_smem, *keep = s + nt;
+    keep[t] = 1000.0f + (float)t;
+    __syncthreads();
+    float acc = 0.0f;
+    for (int i = 0; i < p.n; i++) {
+        s[t] = (float)(i * nt + t);
+        if (p.mode & 1) __syncthreads();
+        acc += s[(t + 32) % nt] + keep[(t + 64) % nt];
+        if (p.mode & 2) __syncthreads();
+    }
+    ((float *)p.c)[t] = acc;
+}
+
 /* The order warps first run in: lane 0 of each warp takes a ticket (fibers never run at once). */
 KILN_KERNEL(256, t_order, emu_targs, p)
 {

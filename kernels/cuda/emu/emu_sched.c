@@ -11,15 +11,23 @@
  * The checks, each a launch error with a message (never an abort):
  *  - shared memory (static and dynamic) is poisoned with 0xff bytes (NaN in
  *    f32, f16 and bf16) at the start of every block, so a read of a word no
- *    one wrote in this block, or of another warp's word before the barrier
- *    that should order it, sees NaN;
+ *    one wrote in this block sees NaN;
+ *  - within a phase (between two barriers) a warp does not see what other
+ *    warps wrote in the same phase: each warp starts its turn from the shared
+ *    memory of the phase's start, with the bytes earlier warps wrote poisoned;
+ *    at the barrier every warp's writes land (bytes two warps wrote with
+ *    different values stay poisoned). A read that only a barrier could order
+ *    after another warp's write (a missing __syncthreads before the reads, or
+ *    after them when the next tile overwrites) sees NaN; a value written in
+ *    an earlier phase reads as written, however many barriers later
+ *    (docs/CUDA.md, "Shared memory between barriers");
  *  - a barrier reached by only some threads, a warp operation whose mask
  *    names lanes that do not exist or have exited, lanes meeting at different
  *    warp operations: reported with the threads involved;
  *  - the dynamic shared memory past the launch's request is poisoned too
  *    (and under AddressSanitizer made unreadable); a write there is reported;
- *  - cp.async copies land at wait_group time; copies never waited for are
- *    reported;
+ *  - cp.async destinations are poisoned at issue and the copies land at
+ *    wait_group time; copies never waited for are reported;
  *  - the wrappers' alignment checks end up in rt.fail.
  * Launches are serialized by one lock: the runtime's state is global. */
 #include <pthread.h>
@@ -75,8 +83,23 @@ typedef struct emu_warp {
     int lanes; /* threads of the block in this warp */
 } emu_warp;
 
+/* The phase's view of shared memory: segment 0 the static section, 1 the
+ * dynamic memory up to the launch's request (past it the footprint check
+ * needs the poison as it is). */
+#define WRITER_NONE (-1)
+#define WRITER_RACE (-2)
+typedef struct phase_view {
+    unsigned char *mem[2];
+    size_t len[2], cap;
+    unsigned char *base;   /* shared memory at the phase's start */
+    unsigned char *view;   /* what the next warp starts from: base, with the phase's writes poisoned */
+    unsigned char *final;  /* the phase's writes, landed at the barrier */
+    int16_t *writer;       /* the warp that wrote each byte this phase, or WRITER_* */
+} phase_view;
+
 static struct {
     pthread_mutex_t lock;
+    phase_view pv;
     emu_thread *t;
     int nt_alloc;
     emu_warp w[MAX_THREADS / 32];
@@ -159,6 +182,10 @@ static void rt_cp_async(void *dst, const void *src, unsigned bytes)
         t->copies_cap = cap;
     }
     t->copies[t->ncopies++] = (pending_copy){dst, src, bytes, t->groups};
+    /* Until its wait the destination's bytes may be old or new on a GPU: poison
+     * them now, so a read before the wait, or another warp's read of a stage a
+     * faster warp already refills, sees NaN (a write of the phase). */
+    memset(dst, POISON, bytes);
     if (kiln_emu_profile_on()) kiln_emu_profile_cp_async();
 }
 
@@ -345,6 +372,91 @@ static void poison_shared(unsigned request)
 #endif
 }
 
+/* ---------------------------------------------------------------- phases */
+
+static int phase_alloc(void)
+{
+    phase_view *v = &S.pv;
+    const kiln_emu_module_info *m = S.l->memory;
+    v->mem[0] = m->static_smem, v->len[0] = m->static_smem_bytes;
+    v->mem[1] = m->dynamic_smem, v->len[1] = S.l->dynamic_smem;
+    const size_t n = v->len[0] + v->len[1];
+    if (n <= v->cap) return 0;
+    unsigned char *b = realloc(v->base, n), *w = b ? realloc(v->view, n) : NULL, *f = w ? realloc(v->final, n) : NULL;
+    int16_t *wr = f ? realloc(v->writer, n * sizeof *wr) : NULL;
+    if (b) v->base = b;
+    if (w) v->view = w;
+    if (f) v->final = f;
+    if (wr) v->writer = wr;
+    if (!wr) {
+        fault("out of host memory for the shared-memory view (%zu bytes)", n);
+        return -1;
+    }
+    v->cap = n;
+    return 0;
+}
+
+static void phase_begin(void)
+{
+    phase_view *v = &S.pv;
+    for (int s = 0, o = 0; s < 2; o += (int)v->len[s], s++) memcpy(v->base + o, v->mem[s], v->len[s]);
+    const size_t n = v->len[0] + v->len[1];
+    memcpy(v->view, v->base, n);
+    for (size_t i = 0; i < n; i++) v->writer[i] = WRITER_NONE;
+}
+
+/* After warp w's turn: note the bytes it wrote (those that differ from the
+ * view it started from) and hide them from the warps that run after it. */
+static void phase_collect(int w)
+{
+    phase_view *v = &S.pv;
+    size_t o = 0;
+    for (int s = 0; s < 2; o += v->len[s], s++) {
+        unsigned char *mem = v->mem[s], *view = v->view + o;
+        const size_t n = v->len[s];
+        for (size_t i = 0; i < n;) {
+            if (i + 8 <= n) {
+                uint64_t a, b;
+                memcpy(&a, mem + i, 8);
+                memcpy(&b, view + i, 8);
+                if (a == b) {
+                    i += 8;
+                    continue;
+                }
+            }
+            for (size_t e = i + 8 < n ? i + 8 : n; i < e; i++) {
+                if (mem[i] == view[i]) continue;
+                const size_t k = o + i;
+                if (v->writer[k] == WRITER_NONE) {
+                    v->writer[k] = (int16_t)w;
+                    v->final[k] = mem[i];
+                } else if (v->final[k] != mem[i]) { /* two warps, two values: a race */
+                    v->writer[k] = WRITER_RACE;
+                    v->final[k] = POISON;
+                }
+                mem[i] = view[i] = POISON;
+            }
+        }
+    }
+}
+
+/* At the barrier: every warp's writes land. */
+static void phase_end(void)
+{
+    phase_view *v = &S.pv;
+    size_t o = 0;
+    for (int s = 0; s < 2; o += v->len[s], s++)
+        for (size_t i = 0; i < v->len[s]; i++)
+            if (v->writer[o + i] != WRITER_NONE) v->mem[s][i] = v->final[o + i];
+}
+
+static int warp_can_run(int w)
+{
+    for (int l = 0; l < S.w[w].lanes; l++)
+        if (S.t[w * 32 + l].st == F_RUN) return 1;
+    return 0;
+}
+
 /* A write past the dynamic shared memory the launch asked for. */
 static int check_shared_footprint(void)
 {
@@ -383,6 +495,7 @@ static int run_block(kiln_emu_dim3 b, int nt, int nwarps)
         kiln_fiber_reset(&t->fiber, thread_main);
     }
     poison_shared(l->dynamic_smem);
+    if (phase_alloc() < 0) return -1;
     int order[MAX_THREADS / 32];
     for (int w = 0; w < nwarps; w++) order[w] = w;
     for (;;) {
@@ -391,8 +504,13 @@ static int run_block(kiln_emu_dim3 b, int nt, int nwarps)
             order[w] = order[j];
             order[j] = x;
         }
-        for (int i = 0; i < nwarps; i++)
+        phase_begin();
+        for (int i = 0; i < nwarps; i++) {
+            if (!warp_can_run(order[i])) continue;
             if (run_warp(order[i]) < 0) return -1;
+            phase_collect(order[i]);
+        }
+        phase_end();
         int bar = 0, done = 0, warp = -1;
         for (int i = 0; i < nt; i++) {
             if (S.t[i].st == F_BAR) bar++;

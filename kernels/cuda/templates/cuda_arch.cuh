@@ -296,6 +296,7 @@ __device__ __forceinline__ void kiln_arch_cp_async16(void *smem, const void *gme
     kiln_emu_check_align_(smem, 16, "cp.async destination");
     kiln_emu_check_align_(gmem, 16, "cp.async source");
     kiln_emu_rt_->access(gmem, 16, 0);
+    kiln_emu_rt_->access(smem, 16, 0); /* the shared side has bank conflicts of its own */
     kiln_emu_rt_->cp_async(smem, gmem, 16);
 #else
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(kiln_arch_smem_addr(smem)), "l"(gmem));

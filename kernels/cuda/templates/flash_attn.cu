@@ -11,13 +11,16 @@
  * lane accumulates the output dimensions it owns (d = lane + 32 j). Causal
  * blocks stop at the last key their last query can see, so masked tiles are
  * never loaded. head_dim: KILN_HEAD_DIM when the spec fixes it, else any size
- * up to 256 read at run time. Specs with hd 64/128, f16/bf16 K/V and tiles
- * tm=64 tn=64 threads=128 get the tensor-core kernel of flash_attn_mma.cuh. */
+ * up to 256 read at run time. Specs with hd 64/80/96/128/256, f16/bf16 K/V
+ * and an FA2 tile (tm = threads / 2, tn 32 or 64) get the tensor-core kernel
+ * of flash_attn_mma.cuh: the heuristic's default for those. */
 #pragma kiln include "kernels/cuda/templates/cuda_common.cuh"
 
-/* The tensor-core kernel serves hd 64/128 with f16/bf16 K/V at its own tiles. */
-#if (KILN_HEAD_DIM == 64 || KILN_HEAD_DIM == 128) && (defined(KILN_FMT_F16) || defined(KILN_FMT_BF16)) && \
-    KILN_TM == 64 && KILN_TN == 64 && KILN_THREADS == 128
+/* The tensor-core kernel serves hd 64/80/96/128/256 with f16/bf16 K/V at its
+ * own tiles (kiln_cuda_fa_uses_mma: the same condition). */
+#if (KILN_HEAD_DIM == 64 || KILN_HEAD_DIM == 80 || KILN_HEAD_DIM == 96 || KILN_HEAD_DIM == 128 || \
+     KILN_HEAD_DIM == 256) && (defined(KILN_FMT_F16) || defined(KILN_FMT_BF16)) && \
+    (KILN_THREADS == 128 || KILN_THREADS == 256) && KILN_TM == KILN_THREADS / 2 && (KILN_TN == 32 || KILN_TN == 64)
 #define FA_MMA 1
 #pragma kiln include "kernels/cuda/templates/flash_attn_mma.cuh"
 #else

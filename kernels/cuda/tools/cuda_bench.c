@@ -5,7 +5,8 @@
  * several copies of the inputs when they would fit in the 50 MB L2. Prints one
  * table: time, and the rate against the roofline (bytes moved for the
  * memory-bound rows, FLOP/s for the compute-bound ones). Also measures the
- * device-to-device copy ceiling in the same run.
+ * device-to-device copy ceiling in the same run, and ends with issue #22's
+ * attention rows beside their peers' figures (../shared/anchors/README.md).
  *
  *   kiln-cuda-bench [--quick] [--sweep]   (--sweep: mat-vec tile variants too)
  *
@@ -212,7 +213,23 @@ static kiln_status run_fa(void *p, int i)
     return a->spec ? kiln_kernel_run(ctx, a->spec, &a->p) : kiln_flash_attn(ctx, &a->p);
 }
 
-static void bench_flash(int64_t L, int64_t heads, int64_t hd)
+/* The rows of issue #22 (flash and paged attention), measured here and shown at
+ * the end beside the peer figures of ../shared/anchors/README.md (H100). */
+typedef struct goal_row {
+    const char *what;
+    double peer, goal; /* TFLOP/s or TB/s */
+    const char *unit, *peer_name;
+    double got;
+} goal_row;
+static goal_row goals[] = {
+    {"flash attention bf16 hd128 causal L=4096, 32 heads", 326, 450, "TFLOP/s", "FlashAttention-2", 0},
+    {"flash attention bf16 hd128 non-causal L=4096, 32 heads", 359, 500, "TFLOP/s", "FlashAttention-2", 0},
+    {"paged decode f16 KV kv=16384, 8 KV heads, 1 q/KV head", 2.39, 2.7, "TB/s", "llama.cpp fattn-vec", 0},
+    {"paged decode f16 KV kv=16384, 8 KV heads, 4 q/KV head", 1.81, 2.7, "TB/s", "llama.cpp fattn-vec", 0},
+};
+
+/* Returns TFLOP/s of the default spec (the FA2 kernel for bf16 at hd 128). */
+static double bench_flash(int64_t L, int64_t heads, int64_t hd, int causal)
 {
     fa_arg a;
     memset(&a, 0, sizeof a);
@@ -225,36 +242,35 @@ static void bench_flash(int64_t L, int64_t heads, int64_t hd)
     a.p.v = kiln_tensor_make(v, 0, KILN_BF16, 3, ne);
     a.p.o = kiln_tensor_make(o, 0, KILN_BF16, 3, ne);
     a.p.scale = 1.0f / sqrtf((float)hd);
-    a.p.causal = 1;
+    a.p.causal = causal;
     char shape[64];
-    snprintf(shape, sizeof shape, "L=%lld heads=%lld hd=%lld causal", (long long)L, (long long)heads, (long long)hd);
-    double flops = 4.0 * (double)L * (double)L * (double)hd * (double)heads / 2.0; /* causal: half */
-    row("flash-attn bf16 (default spec)", shape, time_us(run_fa, &a, 3), 8.0 * (double)(L * heads * hd), flops);
-    /* The tensor-core kernel, by its tiles (opt-in in the heuristic until verified). */
+    snprintf(shape, sizeof shape, "L=%lld heads=%lld hd=%lld %s", (long long)L, (long long)heads, (long long)hd,
+             causal ? "causal" : "full");
+    double flops = 4.0 * (double)L * (double)L * (double)hd * (double)heads / (causal ? 2.0 : 1.0);
+    double us = time_us(run_fa, &a, 3);
+    row("flash-attn bf16 (FA2, default spec)", shape, us, 8.0 * (double)(L * heads * hd), flops);
+    /* The generic SIMT kernel on the same inputs: its output against the FA2 one. */
     kiln_spec s = kiln_cuda_flash_spec(KILN_BF16, (int)hd);
-    s.tile = (kiln_tile){.tm = 64, .tn = 64, .threads = 128, .stages = 1};
-    a.spec = &s;
-    row("flash-attn bf16 (mma.sync FA2)", shape, time_us(run_fa, &a, 3), 8.0 * (double)(L * heads * hd), flops);
-    /* Same inputs through both kernels: the FA2 output against the SIMT one. */
+    s.tile = (kiln_tile){.tm = 8, .tn = 32, .threads = 128, .stages = 1};
     size_t n = (size_t)(L * heads * hd);
     uint16_t *o1 = malloc(2 * n), *o2 = malloc(2 * n);
-    a.spec = NULL;
-    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o1, 2 * n) != KILN_OK) die("flash (SIMT)");
+    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o1, 2 * n) != KILN_OK) die("flash (FA2)");
     a.spec = &s;
-    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o2, 2 * n) != KILN_OK) die("flash (FA2)");
+    if (run_fa(&a, 0) != KILN_OK || kiln_buffer_download(o, 0, o2, 2 * n) != KILN_OK) die("flash (SIMT)");
     double num = 0, den = 0;
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         double x1 = kiln_bf16_to_f32(o1[i]), x2 = kiln_bf16_to_f32(o2[i]);
-        if (!isfinite(x2)) bad++;
+        if (!isfinite(x1)) bad++;
         num += (x1 - x2) * (x1 - x2);
-        den += x1 * x1;
+        den += x2 * x2;
     }
     printf("|   FA2 vs SIMT output: relative L2 difference %.2e, %zu non-finite%s |\n", sqrt(num / (den > 0 ? den : 1)),
            bad, sqrt(num / (den > 0 ? den : 1)) < 2e-2 && bad == 0 ? " (agree)" : " (DISAGREE)");
     free(o1);
     free(o2);
     kiln_buffer_free(q), kiln_buffer_free(k), kiln_buffer_free(v), kiln_buffer_free(o);
+    return flops / us / 1e6;
 }
 
 typedef struct pa_arg {
@@ -266,7 +282,8 @@ static kiln_status run_pa(void *p, int i)
     return kiln_paged_attn(ctx, &((pa_arg *)p)->p);
 }
 
-static void bench_paged(int64_t kv, int64_t kv_heads, int64_t q_per_kv, int64_t hd)
+/* Returns TB/s of K and V read. */
+static double bench_paged(int64_t kv, int64_t kv_heads, int64_t q_per_kv, int64_t hd)
 {
     const int64_t bs = 16, nblocks = kv / bs, heads = kv_heads * q_per_kv;
     pa_arg a;
@@ -295,10 +312,12 @@ static void bench_paged(int64_t kv, int64_t kv_heads, int64_t q_per_kv, int64_t 
     snprintf(shape, sizeof shape, "kv=%lld kv_heads=%lld hd=%lld", (long long)kv, (long long)kv_heads, (long long)hd);
     snprintf(what, sizeof what, "paged-attn f16, %lld q/kv head", (long long)q_per_kv);
     double bytes = 2.0 * 2.0 * (double)(kv * kv_heads * hd);
-    row(what, shape, time_us(run_pa, &a, 50), bytes, 4.0 * (double)(kv * heads * hd));
+    double us = time_us(run_pa, &a, 50);
+    row(what, shape, us, bytes, 4.0 * (double)(kv * heads * hd));
     free(bt);
     kiln_buffer_free(q), kiln_buffer_free(o), kiln_buffer_free(kc), kiln_buffer_free(vc);
     kiln_buffer_free(bbt), kiln_buffer_free(bsl);
+    return bytes / us / 1e6;
 }
 
 /* ---------------------------------------------------------------- norm */
@@ -378,10 +397,21 @@ int main(int argc, char **argv)
         bench_matmul(KILN_Q8_0, m, k, 512, 0);
         bench_matmul(KILN_Q4_K, m, k, 512, 0);
     }
-    bench_paged(16384, 8, 1, 128);
-    bench_paged(16384, 8, 4, 128);
+    goals[2].got = bench_paged(16384, 8, 1, 128);
+    goals[3].got = bench_paged(16384, 8, 4, 128);
     bench_norm(4096, 4096);
-    bench_flash(quick ? 1024 : 4096, 32, 128);
+    goals[0].got = bench_flash(quick ? 1024 : 4096, 32, 128, 1);
+    goals[1].got = bench_flash(quick ? 1024 : 4096, 32, 128, 0);
+    printf("\nIssue #22 (peers: ../shared/anchors/README.md, H100, 2026-11-23)%s\n\n",
+           quick ? " -- --quick: L=1024, not comparable" : "");
+    printf("| %-56s | %14s | %30s | %6s | %10s |\n", "row", "kiln", "peer", "ratio", "goal");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------------------", "----------------",
+           "--------------------------------", "--------", "------------");
+    for (size_t i = 0; i < sizeof goals / sizeof goals[0]; i++) {
+        const goal_row *g = &goals[i];
+        printf("| %-56s | %6.2f %-7s | %7.2f %-22s | %5.2fx | >= %.4g %s |\n", g->what, g->got, g->unit, g->peer,
+               g->peer_name, g->got / g->peer, g->goal, g->unit);
+    }
     kiln_context_destroy(ctx);
     return 0;
 }
