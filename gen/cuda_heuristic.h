@@ -47,7 +47,7 @@ static inline kiln_spec kiln_cuda_matmul_spec(kiln_dtype fmt, kiln_dtype act, ki
         int tm = kiln_dtype_get(fmt)->block_bytes <= 36 || block == 1 ? 2 : 1;
         int threads = 128;
         if (kiln_cuda_mv_int8(fmt)) tm = tn <= 2 ? 4 : 2;
-        if (fmt == KILN_IQ4_NL) tm = 1; /* at two rows ptxas spills 8 bytes on sm_80 (cuda_static) */
+        if (fmt == KILN_IQ4_NL) threads = 256; /* at 128 threads ptxas spills 8 bytes (sm_80 or sm_90 by tm) */
         s.tile = (kiln_tile){.tm = tm, .tn = tn, .tk = tk, .threads = threads, .stages = 1, .vec = 16, .split = 1};
     } else if (block > 1) {
         /* Tensor cores: 128x128 tiles over 8 warps (4 x 2, 32x64 each); two
