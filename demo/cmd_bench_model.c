@@ -14,6 +14,7 @@
 #include "demo/args.h"
 #include "demo/bench_spec.h"
 #include "demo/commands.h"
+#include "demo/model_flags.h"
 #include "kiln/autotune.h"
 #include "kiln/kiln.h"
 #include "kiln/runtime.h"
@@ -68,8 +69,9 @@ static void usage(FILE *f)
             "                            a C function with a variable renamed)\n"
             "  --busy N                  kiln's own: N spinning background processes during the\n"
             "                            measurement (a busy machine; N = the cores for the\n"
-            "                            under-load figures of docs/PERF.md)\n\n"
-            "After the table: the process's peak resident memory. Exit codes: 0 ok, 1 error, 2 usage.\n");
+            "                            under-load figures of docs/PERF.md)\n");
+    model_flags_usage_tokenizer_pre(f);
+    fprintf(f, "\nAfter the table: the process's peak resident memory. Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
 /* Prompt token i of sequence seq: spread over the vocabulary, different per sequence. */
@@ -85,7 +87,7 @@ static int32_t next_id(int32_t tok, int32_t n_vocab) { return 1 + (int32_t)((tok
 enum { OUT_MD, OUT_JSON, OUT_JSONL };
 
 typedef struct bench_opts {
-    const char *model, *device;
+    const char *model, *device, *tokenizer_pre;
     kiln_int_list p, n, pg, d, t, b, ub, fa, ctk; /* pg: pairs (P, N) back to back; ctk: kiln_dtype values */
     int reps, batch, out, busy;
     const char *draft, *prompt_file; /* speculative decoding (demo/bench_spec.c) */
@@ -162,6 +164,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         else if (is(a, "--draft-max", NULL)) ok = !kiln_arg_i32(CMD, a, v, 1, 64, &o->draft_max);
         else if (is(a, "--prompt-file", NULL)) o->prompt_file = v;
         else if (is(a, "--backend", "--device")) o->device = v;
+        else if (is(a, "--tokenizer-pre", NULL)) o->tokenizer_pre = v;
         else if (is(a, "-pg", NULL)) {
             kiln_int_list pair = {0};
             ok = !kiln_arg_int_list(CMD, a, v, 0, 1 << 20, &pair);
@@ -438,10 +441,7 @@ int kiln_cmd_bench_model(int argc, char **argv)
     double *ts = malloc((size_t)o.reps * sizeof *ts);
     rc = 1;
     fprintf(stderr, CMD ": loading %s\n", o.model);
-    if (kiln_model_load(o.model, &m) != KILN_OK) {
-        fprintf(stderr, CMD ": %s\n", kiln_last_error());
-        goto done;
-    }
+    if (model_flags_load("bench", o.model, o.tokenizer_pre, &m)) goto done;
     const kiln_model_config *cfg = kiln_model_get_config(m);
     int max_ids = max_len;
     B.ids = malloc((size_t)max_ids * sizeof *B.ids);

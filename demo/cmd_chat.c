@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "demo/args.h"
 #include "demo/commands.h"
 #include "demo/model_flags.h"
 #include "runtime/chat_template.h"
@@ -304,7 +305,7 @@ int kiln_cmd_chat(int argc, char **argv)
         } else if ((!strcmp(a, "--system") || !strcmp(a, "-sys") || !strcmp(a, "--system-prompt")) && i + 1 < argc) {
             system = argv[++i];
         } else if ((!strcmp(a, "-n") || !strcmp(a, "--n-predict")) && i + 1 < argc) {
-            if (flag_int("chat", a, argv[++i], 1, 1 << 24, &n_predict)) return 2;
+            if (kiln_arg_i32("kiln chat", a, argv[++i], 1, 1 << 24, &n_predict)) return 2;
         } else {
             fprintf(stderr, "kiln chat: unknown or incomplete option '%s'\n\n", a);
             usage(stderr);

@@ -10,6 +10,7 @@
 #include "demo/args.h"
 #include "demo/commands.h"
 #include "demo/files.h"
+#include "demo/model_flags.h"
 #include "kiln/autotune.h"
 #include "kiln/runtime.h"
 
@@ -59,8 +60,10 @@ static void usage(FILE *f)
             "                          tokens seen before in the prompt or output proposes what followed it\n"
             "                          (no second model); greedy output is the same as without, sampled\n"
             "                          output has the same distribution\n"
-            "  -h, --help              this help\n\n"
-            "Models without a vocabulary (llama2.c checkpoints, synthetic models) take --prompt-ids\n"
+            "  -h, --help              this help\n");
+    model_flags_usage_tokenizer_pre(f);
+    fprintf(f,
+            "\nModels without a vocabulary (llama2.c checkpoints, synthetic models) take --prompt-ids\n"
             "and print ids. Generation stops at the end-of-sequence token (llama2.c checkpoints: at\n"
             "BOS, as llama2.c's run.c does), at N tokens, or when the context is full (unless\n"
             "--context-shift: then the kept tokens and the newer half are prefilled again, at their\n"
@@ -116,7 +119,7 @@ static void dump_logits(FILE *f, const float *logits, int n)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt_ids, *device, *dump, *prompt_file, *draft, *draft_device;
+    const char *model, *prompt_ids, *device, *dump, *prompt_file, *draft, *draft_device, *tokenizer_pre;
     int32_t *ids;        /* --prompt-ids, parsed (malloc'ed) */
     int n_ids;
     char *prompt;        /* -p or -f text (malloc'ed), escapes processed with -e */
@@ -174,6 +177,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         else if (OPT("--draft-device", NULL)) o->draft_device = v;
         else if (OPT("--draft-max", NULL)) bad = kiln_arg_i32(CMD, a, v, 1, 64, &o->draft_max);
         else if (OPT("--lookup", NULL)) bad = kiln_arg_i32(CMD, a, v, 1, 64, &o->lookup);
+        else if (OPT("--tokenizer-pre", NULL)) o->tokenizer_pre = v;
         else if (OPT("--kv-type", NULL)) {
             if (parse_kv_type(v, &o->kv_type)) {
                 fprintf(stderr, CMD ": --kv-type must be f16, f32 or q8_0, not '%s'\n", v);
@@ -429,10 +433,7 @@ int kiln_cmd_run(int argc, char **argv)
 
     double t0 = now_s();
     fprintf(stderr, CMD ": loading %s ...\n", o.model);
-    if (kiln_model_load(o.model, &m)) {
-        fprintf(stderr, CMD ": %s\n", kiln_last_error());
-        goto done;
-    }
+    if (model_flags_load("run", o.model, o.tokenizer_pre, &m)) goto done;
     const kiln_model_config *c = kiln_model_get_config(m);
     const kiln_tokenizer *tok = kiln_model_tokenizer(m);
     fprintf(stderr, CMD ": %s, %d layers, dim %d, heads %d/%d, hidden %d, vocab %d, %.1f MiB of weights (%.2f s)\n",

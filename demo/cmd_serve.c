@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "demo/args.h"
 #include "demo/commands.h"
 #include "demo/model_flags.h"
 #include "demo/serve_http.h"
@@ -68,17 +69,17 @@ int kiln_cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--api-key") && v) {
             ho.api_key = v, i++;
         } else if (!strcmp(a, "--port") && v) {
-            if (flag_int("serve", a, argv[++i], 0, 65535, &ho.port)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 0, 65535, &ho.port)) return 2;
         } else if (!strcmp(a, "--parallel") && v) {
-            if (flag_int("serve", a, argv[++i], 1, 256, &parallel)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 1, 256, &parallel)) return 2;
         } else if (!strcmp(a, "--lookup") && v) {
-            if (flag_int("serve", a, argv[++i], 1, 64, &lookup)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 1, 64, &lookup)) return 2;
         } else if (!strcmp(a, "--draft-max") && v) {
-            if (flag_int("serve", a, argv[++i], 1, 64, &draft_max)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 1, 64, &draft_max)) return 2;
         } else if (!strcmp(a, "--max-body") && v) {
-            if (flag_int("serve", a, argv[++i], 64, 1 << 30, &max_body)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 64, 1 << 30, &max_body)) return 2;
         } else if (!strcmp(a, "--timeout") && v) {
-            if (flag_int("serve", a, argv[++i], 1, 3600, &ho.timeout_s)) return 2;
+            if (kiln_arg_i32("kiln serve", a, argv[++i], 1, 3600, &ho.timeout_s)) return 2;
         } else {
             fprintf(stderr, "kiln serve: unknown or incomplete option '%s'\n\n", a);
             usage(stderr);

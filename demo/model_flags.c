@@ -1,12 +1,12 @@
 /* demo/model_flags.c — the flags `kiln chat` and `kiln serve` share, and
- * opening the model they name. */
+ * opening the model they name; --tokenizer-pre's help and the model load with
+ * it, which `kiln run` and `kiln bench -m` use too. */
 #include "demo/model_flags.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "demo/args.h"
 #include "kiln/autotune.h"
 #include "runtime/chat_template.h"
 
@@ -18,30 +18,22 @@ void model_flags_init(model_flags *f)
     f->sp = kiln_sampler_params_default();
 }
 
-int flag_int(const char *cmd, const char *flag, const char *v, long lo, long hi, int *out)
+void model_flags_usage_tokenizer_pre(FILE *out)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, "kiln %s: %s needs an integer from %ld to %ld, not '%s'\n", cmd, flag, lo, hi, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
+    /* the names (about 80) are in `kiln tokenize --help`: listed here they would
+     * double the length of each command's help */
+    fprintf(out, "      --tokenizer-pre NAME  BPE vocabularies: split words with llama.cpp's pre-tokenizer NAME\n"
+                 "                          (e.g. smollm, llama3, gpt-2; `kiln tokenize --help` lists them)\n"
+                 "                          instead of the file's tokenizer.ggml.pre\n");
 }
 
-int flag_float(const char *cmd, const char *flag, const char *v, double lo, double hi, float *out)
+int model_flags_load(const char *cmd, const char *path, const char *tokenizer_pre, kiln_model **m)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x) || x < lo || x > hi) {
-        fprintf(stderr, "kiln %s: %s needs a number from %g to %g, not '%s'\n", cmd, flag, lo, hi, v);
-        return -1;
-    }
-    *out = (float)x;
-    return 0;
+    kiln_model_load_options lo = kiln_model_load_options_default();
+    lo.tokenizer_pre = tokenizer_pre;
+    if (kiln_model_load_ex(path, &lo, m) == KILN_OK) return 0;
+    fprintf(stderr, "kiln %s: %s\n", cmd, kiln_last_error());
+    return 1;
 }
 
 void model_flags_usage(FILE *out)
@@ -69,6 +61,7 @@ void model_flags_usage(FILE *out)
             "  -t, --threads N         cpu threads (default: all cores)\n"
             "  -c, --ctx N             tokens one conversation may hold (default: the model's context)\n"
             "      --kv-type T         KV cache type f16 (default), f32 or q8_0\n");
+    model_flags_usage_tokenizer_pre(out);
 }
 
 int model_flags_parse(model_flags *f, const char *cmd, int argc, char **argv, int *i)
@@ -76,7 +69,7 @@ int model_flags_parse(model_flags *f, const char *cmd, int argc, char **argv, in
     const char *a = argv[*i];
     static const char *const with_value[] = {"-m", "--model", "--chat-template", "--temp", "--top-k", "--top-p",
                                              "--min-p", "--repeat-penalty", "--seed", "--backend", "--device",
-                                             "-t", "--threads", "-c", "--ctx", "--kv-type"};
+                                             "-t", "--threads", "-c", "--ctx", "--kv-type", "--tokenizer-pre"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
     if (!known) return 0;
@@ -85,6 +78,8 @@ int model_flags_parse(model_flags *f, const char *cmd, int argc, char **argv, in
         return -1;
     }
     const char *v = argv[++*i];
+    char c[64]; /* args.c's messages name the whole command */
+    snprintf(c, sizeof c, "kiln %s", cmd);
     int r = 0;
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) f->model = v;
     else if (!strcmp(a, "--chat-template")) {
@@ -93,23 +88,16 @@ int model_flags_parse(model_flags *f, const char *cmd, int argc, char **argv, in
             return -1;
         }
         f->chat_template = v;
-    } else if (!strcmp(a, "--temp")) r = flag_float(cmd, a, v, 0, 100, &f->sp.temperature);
-    else if (!strcmp(a, "--top-k")) r = flag_int(cmd, a, v, 0, 1 << 30, &f->sp.top_k);
-    else if (!strcmp(a, "--top-p")) r = flag_float(cmd, a, v, 0, 1, &f->sp.top_p);
-    else if (!strcmp(a, "--min-p")) r = flag_float(cmd, a, v, 0, 1, &f->sp.min_p);
-    else if (!strcmp(a, "--repeat-penalty")) r = flag_float(cmd, a, v, 0.01, 100, &f->sp.repeat_penalty);
-    else if (!strcmp(a, "--seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (end == v || *end || errno || *v == '-') {
-            fprintf(stderr, "kiln %s: --seed needs a non-negative integer, not '%s'\n", cmd, v);
-            return -1;
-        }
-        f->sp.seed = s, f->seed_given = 1;
-    } else if (!strcmp(a, "--backend") || !strcmp(a, "--device")) f->device = v;
-    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) r = flag_int(cmd, a, v, 0, 1024, &f->threads);
-    else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) r = flag_int(cmd, a, v, 0, 1 << 24, &f->ctx);
+    } else if (!strcmp(a, "--temp")) r = kiln_arg_float(c, a, v, 0, 100, &f->sp.temperature);
+    else if (!strcmp(a, "--top-k")) r = kiln_arg_i32(c, a, v, 0, 1 << 30, &f->sp.top_k);
+    else if (!strcmp(a, "--top-p")) r = kiln_arg_float(c, a, v, 0, 1, &f->sp.top_p);
+    else if (!strcmp(a, "--min-p")) r = kiln_arg_float(c, a, v, 0, 1, &f->sp.min_p);
+    else if (!strcmp(a, "--repeat-penalty")) r = kiln_arg_float(c, a, v, 0.01, 100, &f->sp.repeat_penalty);
+    else if (!strcmp(a, "--seed")) r = kiln_arg_u64(c, a, v, &f->sp.seed), f->seed_given = 1;
+    else if (!strcmp(a, "--backend") || !strcmp(a, "--device")) f->device = v;
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) r = kiln_arg_i32(c, a, v, 0, 1024, &f->threads);
+    else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) r = kiln_arg_i32(c, a, v, 0, 1 << 24, &f->ctx);
+    else if (!strcmp(a, "--tokenizer-pre")) f->tokenizer_pre = v;
     else if (!strcmp(a, "--kv-type")) {
         if (!strcmp(v, "f16")) f->kv_type = KILN_F16;
         else if (!strcmp(v, "f32")) f->kv_type = KILN_F32;
@@ -127,10 +115,7 @@ int model_flags_open(const model_flags *f, const char *cmd, int max_seqs, kiln_m
 {
     *m = NULL, *ctx = NULL, *s = NULL;
     fprintf(stderr, "kiln %s: loading %s ...\n", cmd, f->model);
-    if (kiln_model_load(f->model, m)) {
-        fprintf(stderr, "kiln %s: %s\n", cmd, kiln_last_error());
-        return 1;
-    }
+    if (model_flags_load(cmd, f->model, f->tokenizer_pre, m)) return 1;
     if (!kiln_model_tokenizer(*m)) {
         fprintf(stderr, "kiln %s: %s has no vocabulary (llama2.c checkpoints and synthetic models have none), so text cannot be tokenized; use a GGUF model\n",
                 cmd, f->model);

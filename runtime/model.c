@@ -1,6 +1,7 @@
 /* runtime/model.c — loading a model (dispatch on the source), checking its
  * tensors against its config, and freeing it. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,20 +148,58 @@ static int is_gguf(const char *path)
     return n == 4 && !memcmp(magic, "GGUF", 4);
 }
 
-kiln_status kiln_model_load(const char *path, kiln_model **out)
+kiln_model_load_options kiln_model_load_options_default(void)
+{
+    return (kiln_model_load_options){.size = sizeof(kiln_model_load_options), .tokenizer_pre = NULL};
+}
+
+/* The caller's options as this library's struct (see runtime.h on versions):
+ * the fields its size covers, the defaults for the rest. */
+static kiln_status read_load_options(const kiln_model_load_options *in, kiln_model_load_options *o)
+{
+    *o = kiln_model_load_options_default();
+    if (!in) return KILN_OK;
+    if (in->size < sizeof in->size)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_model_load_ex: options.size is %zu (set it with "
+                         "kiln_model_load_options_default())", in->size);
+    if (in->size > sizeof *o) /* a newer caller: fine while it uses nothing this library lacks */
+        for (size_t i = sizeof *o; i < in->size; i++)
+            if (((const unsigned char *)in)[i])
+                return kiln_fail(KILN_ERR_UNSUPPORTED, "kiln_model_load_ex: the options set fields this kiln "
+                                 "does not know (size %zu, this kiln's %zu): a newer kiln.h than the library",
+                                 in->size, sizeof *o);
+    /* each field the caller's struct holds whole (an older struct ends at a field) */
+#define TAKE(field) \
+    if (in->size >= offsetof(kiln_model_load_options, field) + sizeof in->field) o->field = in->field
+    TAKE(tokenizer_pre);
+#undef TAKE
+    return KILN_OK;
+}
+
+kiln_status kiln_model_load(const char *path, kiln_model **out) { return kiln_model_load_ex(path, NULL, out); }
+
+kiln_status kiln_model_load_ex(const char *path, const kiln_model_load_options *opts, kiln_model **out)
 {
     if (!path || !out) return kiln_fail(KILN_ERR_INVALID_ARG, "kiln_model_load: null argument");
     *out = NULL;
+    kiln_model_load_options o;
+    kiln_status st = read_load_options(opts, &o);
+    if (st != KILN_OK) return st;
     kiln_model *m = kiln_model_alloc();
     if (!m) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_model_load: out of memory");
-    kiln_status st;
-    int synthetic = !strncmp(path, "synthetic:", 10);
+    int synthetic = !strncmp(path, "synthetic:", 10), gguf = 0;
     struct stat sb;
-    if (synthetic) st = kiln_model_load_synthetic(m, path + 10);
+    if (synthetic) st = KILN_OK;
     else if (stat(path, &sb) != 0) st = kiln_fail(KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     else if (S_ISDIR(sb.st_mode)) st = kiln_fail(KILN_ERR_IO, "%s is a directory, not a model file", path);
-    else if (is_gguf(path)) st = kiln_model_load_gguf(m, path);
-    else st = kiln_model_load_llama2c(m, path);
+    else gguf = is_gguf(path);
+    if (st == KILN_OK && !gguf && o.tokenizer_pre) /* llama2.c checkpoints and synthetic models have no vocabulary */
+        st = kiln_fail(KILN_ERR_INVALID_ARG, "tokenizer_pre '%s' given, but a %s has no vocabulary to apply it to",
+                       o.tokenizer_pre, synthetic ? "synthetic model" : "llama2.c checkpoint");
+    if (st == KILN_OK)
+        st = synthetic ? kiln_model_load_synthetic(m, path + 10)
+             : gguf    ? kiln_model_load_gguf(m, path, o.tokenizer_pre)
+                       : kiln_model_load_llama2c(m, path);
     if (st == KILN_OK) st = kiln_model_check(m);
     if (st == KILN_OK && !synthetic) st = kiln_model_check_finite(m); /* generated weights are finite */
     if (st != KILN_OK) {

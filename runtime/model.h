@@ -64,7 +64,8 @@ const kiln_arch *kiln_arch_find(const char *name, size_t len);
 const char *kiln_role_name(kiln_role r);
 
 /* Loaders (model_gguf.c, model_llama2c.c, model_synth.c). */
-kiln_status kiln_model_load_gguf(kiln_model *m, const char *path);
+/* tokenizer_pre: kiln_model_load_options's (NULL: the file's). */
+kiln_status kiln_model_load_gguf(kiln_model *m, const char *path, const char *tokenizer_pre);
 kiln_status kiln_model_load_llama2c(kiln_model *m, const char *path);
 kiln_status kiln_model_load_synthetic(kiln_model *m, const char *spec);
 

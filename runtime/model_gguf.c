@@ -33,7 +33,7 @@ static kiln_status find_weight(const kiln_gguf *g, const kiln_arch *a, kiln_role
     return KILN_OK;
 }
 
-kiln_status kiln_model_load_gguf(kiln_model *m, const char *path)
+kiln_status kiln_model_load_gguf(kiln_model *m, const char *path, const char *tokenizer_pre)
 {
     kiln_status st = kiln_gguf_open(path, &m->gguf);
     if (st != KILN_OK) return st;
@@ -55,7 +55,11 @@ kiln_status kiln_model_load_gguf(kiln_model *m, const char *path)
                    kiln_gguf_get_str(g, "tokenizer.ggml.model", &tok_model) != KILN_OK ||
                    (tok_model.len == 4 && !memcmp(tok_model.ptr, "none", 4)) ||
                    (tok_model.len == 8 && !memcmp(tok_model.ptr, "no_vocab", 8));
-    if (!no_vocab && (st = kiln_tokenizer_from_gguf(g, &m->tokenizer)) != KILN_OK) return st;
+    if (no_vocab && tokenizer_pre)
+        return kiln_fail(KILN_ERR_INVALID_ARG, "tokenizer_pre '%s' given, but the file has no vocabulary to apply it to",
+                         tokenizer_pre);
+    kiln_tokenizer_options topts = {.tokenizer_pre = tokenizer_pre};
+    if (!no_vocab && (st = kiln_tokenizer_from_gguf_ex(g, &topts, &m->tokenizer)) != KILN_OK) return st;
 
     if ((st = find_weight(g, a, KILN_ROLE_TOKEN_EMBD, 0, 0, &m->token_embd)) ||
         (st = find_weight(g, a, KILN_ROLE_OUTPUT_NORM, 0, 0, &m->output_norm)) ||

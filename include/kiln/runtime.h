@@ -100,6 +100,23 @@ typedef struct kiln_model kiln_model;
  *                          (presets tiny, 1b, 7b, 8b; types as kiln_dtype_from_name)
  * Unsupported architectures, tensor types and missing tensors fail by name. */
 kiln_status kiln_model_load(const char *path, kiln_model **out);
+
+/* Loading choices. Versioned: `size` is sizeof the struct the caller was
+ * built with (kiln_model_load_options_default() sets it), so fields can be
+ * added at the end: a library reading an older caller's smaller struct
+ * takes the defaults for what it lacks; a newer caller's larger one is
+ * accepted when every byte past the fields this library knows is zero. */
+typedef struct kiln_model_load_options {
+    size_t size;
+    /* BPE vocabularies: the pre-tokenizer to use (a tokenizer.ggml.pre name,
+     * llama.cpp's; kiln_tokenizer_pre_name lists them) instead of the file's.
+     * NULL: the file's. Given for a model without a BPE vocabulary, an error. */
+    const char *tokenizer_pre;
+} kiln_model_load_options;
+
+kiln_model_load_options kiln_model_load_options_default(void);
+/* kiln_model_load with options (NULL: the defaults). */
+kiln_status kiln_model_load_ex(const char *path, const kiln_model_load_options *opts, kiln_model **out);
 void kiln_model_free(kiln_model *m);
 const kiln_model_config *kiln_model_get_config(const kiln_model *m);
 /* The model's vocabulary, or NULL (llama2.c checkpoints, synthetic models). */

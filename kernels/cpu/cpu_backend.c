@@ -137,6 +137,7 @@ static kiln_status cpu_context_init(kiln_context *ctx, int index)
         return s;
     }
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->memo_lock, NULL);
     ctx->impl = c;
     /* Record the choice where the rest of kiln (spec choice, tests) can see it. */
     ctx->isa = isa;
@@ -152,6 +153,7 @@ static void cpu_context_fini(kiln_context *ctx)
     if (!c) return;
     kiln_cpu_pool_destroy(c->pool);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->memo_lock);
     free(c->scratch);
     free(c);
     ctx->impl = NULL;

@@ -8,6 +8,17 @@
 #include "kernels/core/backend.h"
 #include "kernels/cpu/cpu_pool.h"
 
+/* The registry entries a context has looked up (kernels/cpu/cpu_run.c): a
+ * decode step makes a few hundred op calls with a handful of distinct specs,
+ * and each lookup is a scan of the registry with a spec comparison per entry,
+ * twice per call — about 4 % of SmolLM2's decode time before (perf). */
+#define KILN_CPU_MEMO 16
+typedef struct kiln_cpu_memo {
+    int used;
+    kiln_spec spec;
+    const void *entry; /* the kiln_cpu_registry_entry serving spec */
+} kiln_cpu_memo;
+
 typedef struct kiln_cpu_context {
     kiln_isa isa;              /* the ISA this context runs (chosen at creation) */
     kiln_cpu_pool *pool;
@@ -15,6 +26,9 @@ typedef struct kiln_cpu_context {
     unsigned char *scratch;    /* 64-byte aligned, grown on demand, kept between runs */
     size_t scratch_cap;
     int64_t min_task_work;     /* an op gets one task per this much work (KILN_CPU_MIN_TASK_WORK); tests set 1 */
+    pthread_mutex_t memo_lock; /* guards found (can_implement runs outside `lock`) */
+    kiln_cpu_memo found[KILN_CPU_MEMO];
+    unsigned found_next;       /* round-robin replacement */
 } kiln_cpu_context;
 
 /* Work (multiply-adds, or elements for norm and rope) below which splitting an

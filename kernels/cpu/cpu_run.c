@@ -319,6 +319,25 @@ static kiln_status rope(kiln_cpu_context *c, kiln_cpu_kernel_fn fn, const kiln_s
     return KILN_OK;
 }
 
+/* kiln_cpu_kernel_find, remembered per context (cpu_context.h): every run
+ * looks its spec up twice (can_implement, then the entry). Only successes are
+ * kept, so a failure still sets its message. Keys compare by memcmp: bytes
+ * that differ only in padding make a miss (a scan), never a wrong hit. */
+static const kiln_cpu_registry_entry *find_kernel(kiln_cpu_context *c, const kiln_spec *spec)
+{
+    const kiln_cpu_registry_entry *e = NULL;
+    pthread_mutex_lock(&c->memo_lock);
+    for (int i = 0; i < KILN_CPU_MEMO && !e; i++)
+        if (c->found[i].used && !memcmp(&c->found[i].spec, spec, sizeof *spec)) e = c->found[i].entry;
+    pthread_mutex_unlock(&c->memo_lock);
+    if (e || !(e = kiln_cpu_kernel_find(spec))) return e;
+    pthread_mutex_lock(&c->memo_lock);
+    kiln_cpu_memo *m = &c->found[c->found_next++ % KILN_CPU_MEMO];
+    *m = (kiln_cpu_memo){.used = 1, .spec = *spec, .entry = e};
+    pthread_mutex_unlock(&c->memo_lock);
+    return e;
+}
+
 kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec)
 {
     kiln_cpu_context *c = ctx->impl;
@@ -328,16 +347,16 @@ kiln_status kiln_cpu_can_implement(kiln_context *ctx, const kiln_spec *spec)
     if (spec->isa != c->isa)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "cpu: spec is for isa %s but this context runs %s", kiln_isa_name(spec->isa),
                          kiln_isa_name(c->isa));
-    return kiln_cpu_kernel_find(spec) ? KILN_OK : KILN_ERR_UNSUPPORTED;
+    return find_kernel(c, spec) ? KILN_OK : KILN_ERR_UNSUPPORTED;
 }
 
-/* The registry entry is looked up once per plan (a linear search of the
- * built-in kernels); run() looks it up on each call. */
+/* The registry entry is looked up once per plan (find_kernel: remembered per
+ * context); run() plans on each call. */
 kiln_status kiln_cpu_plan(kiln_context *ctx, const kiln_spec *spec, const void **kernel)
 {
     kiln_status s = kiln_cpu_can_implement(ctx, spec);
     if (s) return s;
-    *kernel = kiln_cpu_kernel_find(spec);
+    *kernel = find_kernel(ctx->impl, spec);
     return KILN_OK;
 }
 
