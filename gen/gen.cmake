@@ -30,7 +30,7 @@ add_library(kiln_gen_core OBJECT ${KILN_GEN_SOURCES} ${KILN_EMBED_C})
 target_include_directories(kiln_gen_core PUBLIC ${KILN_INCLUDE_DIRS})
 
 # kiln-gen: the generator's command line (also used at build time).
-add_executable(kiln-gen ${CMAKE_SOURCE_DIR}/gen/cli/kiln_gen_main.c ${CMAKE_SOURCE_DIR}/gen/cli/kiln_gen_sass.c
+add_executable(kiln-gen ${CMAKE_SOURCE_DIR}/tools/kiln_gen_main.c ${CMAKE_SOURCE_DIR}/tools/kiln_gen_sass.c
   $<TARGET_OBJECTS:kiln_gen_core>)
 target_include_directories(kiln-gen PRIVATE ${KILN_INCLUDE_DIRS})
 target_link_libraries(kiln-gen PRIVATE m Threads::Threads) # pthread_once in gen/manifest.c

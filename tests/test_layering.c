@@ -16,17 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Longest prefix first where one folder holds another layer (gen/cli). */
+/* Longest prefix first, should one folder ever hold another layer. */
 static const struct layer {
     const char *prefix;
     int rank;
 } layers[] = {
     {"include/", 0},
     {"formats/", 1},
-    /* kiln-gen the program: its --sass compiles through the CUDA backend's
-     * NVRTC, so it stands above kernels/, like demo/ (the generator library,
-     * the rest of gen/, does not). */
-    {"gen/cli/", 5},
     {"gen/", 2},
     {"kernels/", 3},
     {"autotune/", 4},
@@ -34,6 +30,9 @@ static const struct layer {
     {"demo/", 5},
     {"bench/", 5},
     {"examples/", 5},
+    /* tools/: kiln-gen, the generator's command line: its --sass compiles
+     * through the CUDA backend's NVRTC, so it stands above kernels/, like demo/ */
+    {"tools/", 5},
 };
 #define N_LAYERS (sizeof layers / sizeof layers[0])
 
@@ -167,7 +166,7 @@ static int cycle_from(scan *s, int v, int *state, int *stack, int depth)
 static void scan_tree(scan *s, const char *root)
 {
     memset(s, 0, sizeof *s);
-    static const char *const tops[] = {"include", "formats", "gen", "kernels", "autotune", "runtime", "demo", "bench", "examples"};
+    static const char *const tops[] = {"include", "formats", "gen", "kernels", "autotune", "runtime", "demo", "bench", "examples", "tools"};
     for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++) walk(s, root, tops[i]);
     int state[N_LAYERS] = {0}, stack[N_LAYERS + 1];
     for (int v = 0; v < (int)N_LAYERS; v++)

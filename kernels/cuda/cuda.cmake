@@ -7,7 +7,7 @@ file(GLOB KILN_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*
   ${CMAKE_SOURCE_DIR}/kernels/cuda/emu/*.c)
 target_sources(kiln_obj PRIVATE ${KILN_CUDA_SOURCES})
 
-# kiln-gen --sass (gen/cli/kiln_gen_sass.c) compiles cuda specs through NVRTC
+# kiln-gen --sass (tools/kiln_gen_sass.c) compiles cuda specs through NVRTC
 # and reads them back (ptxas's report, nvdisasm). kiln-gen runs at build time,
 # before libkiln exists, so it links these few files itself; they need only
 # dlopen and kiln's error reporting (in kiln_gen_core). cuda_compile.c keys

@@ -1,4 +1,4 @@
-/* gen/cli/kiln_gen_sass.h — kiln-gen --sass (gen/cli/kiln_gen_sass.c).
+/* tools/kiln_gen_sass.h — kiln-gen --sass (tools/kiln_gen_sass.c).
  * Each returns kiln-gen's exit code: 0, or 1 with the reason on stderr. */
 #ifndef KILN_GEN_CLI_SASS_H
 #define KILN_GEN_CLI_SASS_H

@@ -1,4 +1,4 @@
-/* gen/cli/kiln_gen_sass.c — kiln-gen --sass: what a cuda kernel compiles to.
+/* tools/kiln_gen_sass.c — kiln-gen --sass: what a cuda kernel compiles to.
  *
  *   --spec S --sass [--arch A]      per architecture (sm_80 and sm_90, or A):
  *                                   the launch, one figure line per function,
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gen/cli/kiln_gen_sass.h"
+#include "tools/kiln_gen_sass.h"
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/cuda/cuda_sass.h"
 #include "kernels/cuda/cuda_static.h"

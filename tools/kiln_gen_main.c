@@ -1,4 +1,4 @@
-/* gen/cli/kiln_gen_main.c — kiln-gen, the generator's command line.
+/* tools/kiln_gen_main.c — kiln-gen, the generator's command line.
  *
  *   kiln-gen --spec TEXT [--emit] [-o FILE]   describe (and emit) one spec
  *   kiln-gen --spec TEXT --sass [--arch A]    a cuda spec's ptxas figures and SASS
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "gen/bundle.h"
-#include "gen/cli/kiln_gen_sass.h"
+#include "tools/kiln_gen_sass.h"
 #include "gen/embedded.h"
 #include "gen/emit.h"
 #include "gen/spec_fields.h"
