@@ -88,30 +88,26 @@ KILN_FN void kiln_mm_load_x(const kiln_u8 *xrow, kiln_i64 e, int k, int vec_ok, 
  * on its shared-memory window and by the mat-mat tile loader on global memory. */
 KILN_FN void kiln_mv_decode(const kiln_u8 *win, int off, int i, kiln_i64 e0, int k, float (&w)[MV_G])
 {
+#if defined(KILN_FMT_Q4_0) || defined(KILN_FMT_IQ4_NL)
+    /* d (f16), then 16 bytes: element j is the low nibble of byte j, j+16 the
+     * high one; two codes per 16-bit load. q4_0's value is code - 8, iq4_nl's
+     * ggml's non-linear table (through kiln_dequant element by element, ptxas
+     * spilled). */
 #if defined(KILN_FMT_Q4_0)
-    /* d (f16), then 16 bytes: element j is the low nibble of byte j, j+16 the high one. */
+#define MV_NIBBLE_VALUE(c) ((int)(c) - 8)
+#else
+#define MV_NIBBLE_VALUE(c) kiln_iq4nl_value(c)
+#endif
     const float d = KILN_LD_F16(win, off);
     const int byte0 = off + 2 + (i & 15);
     const int shift = i >= 16 ? 4 : 0;
 #pragma unroll
     for (int j = 0; j < MV_G; j += 2) {
         const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
-        w[j] = d * (float)((int)((two >> shift) & 15u) - 8);
-        w[j + 1] = d * (float)((int)((two >> (8 + shift)) & 15u) - 8);
+        w[j] = d * (float)MV_NIBBLE_VALUE((two >> shift) & 15u);
+        w[j + 1] = d * (float)MV_NIBBLE_VALUE((two >> (8 + shift)) & 15u);
     }
-    (void)e0, (void)k;
-#elif defined(KILN_FMT_IQ4_NL)
-    /* q4_0's layout with ggml's non-linear code values: two codes per 16-bit
-     * load, as above (element by element through kiln_dequant, ptxas spilled). */
-    const float d = KILN_LD_F16(win, off);
-    const int byte0 = off + 2 + (i & 15);
-    const int shift = i >= 16 ? 4 : 0;
-#pragma unroll
-    for (int j = 0; j < MV_G; j += 2) {
-        const kiln_u32 two = KILN_LD_U16(win, byte0 + j);
-        w[j] = d * (float)kiln_iq4nl_value((two >> shift) & 15u);
-        w[j + 1] = d * (float)kiln_iq4nl_value((two >> (8 + shift)) & 15u);
-    }
+#undef MV_NIBBLE_VALUE
     (void)e0, (void)k;
 #elif defined(KILN_FMT_Q8_0)
     const float d = KILN_LD_F16(win, off);
