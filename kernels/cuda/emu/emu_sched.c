@@ -396,12 +396,15 @@ static int phase_alloc(void)
     return 0;
 }
 
+/* (A kernel without shared memory has NULL segments of length 0: memcpy's
+ * pointers must not be NULL even then, so empty segments are skipped.) */
 static void phase_begin(void)
 {
     phase_view *v = &S.pv;
-    for (int s = 0, o = 0; s < 2; o += (int)v->len[s], s++) memcpy(v->base + o, v->mem[s], v->len[s]);
+    for (int s = 0, o = 0; s < 2; o += (int)v->len[s], s++)
+        if (v->len[s]) memcpy(v->base + o, v->mem[s], v->len[s]);
     const size_t n = v->len[0] + v->len[1];
-    memcpy(v->view, v->base, n);
+    if (n) memcpy(v->view, v->base, n);
     for (size_t i = 0; i < n; i++) v->writer[i] = WRITER_NONE;
 }
 
@@ -412,6 +415,7 @@ static void phase_collect(int w)
     phase_view *v = &S.pv;
     size_t o = 0;
     for (int s = 0; s < 2; o += v->len[s], s++) {
+        if (!v->len[s]) continue;
         unsigned char *mem = v->mem[s], *view = v->view + o;
         const size_t n = v->len[s];
         for (size_t i = 0; i < n;) {
