@@ -18,6 +18,10 @@ pids=()
 load_on() { for _ in $(seq "$cores"); do (while :; do :; done) & pids+=($!); done; sleep 1; }
 load_off() { kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; pids=(); }
 trap load_off EXIT
+# tokens/s of the tg row of a llama-bench-style jsonl (kiln bench -o jsonl prints the same fields)
+avg_ts() { python3 -c 'import json,sys
+rows=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+print(" ".join("%.1f" % r["avg_ts"] for r in rows if r.get("n_gen")))'; }
 models=(synthetic:tiny-q4_0)
 [ -n "$gguf" ] && models+=("$gguf")
 printf '%-42s %-6s %-8s %12s\n' model load threads "tg64 tok/s"
@@ -25,11 +29,10 @@ for model in "${models[@]}"; do
   for load in idle busy; do
     [ $load = busy ] && load_on
     for t in "$cores" 1; do
-      tg=$("$kiln" bench -m "$model" -p 0 -n 64 --reps 3 --threads "$t" --json 2>/dev/null |
-           grep -o '"tg_tokens_per_s": [0-9.]*' | grep -o '[0-9.]*$')
+      tg=$("$kiln" bench -m "$model" -p 0 -n 64 -r 3 -t "$t" -o jsonl 2>/dev/null | avg_ts)
       printf '%-42s %-6s %-8s %12s\n' "kiln $(basename "$model")" $load "$t" "${tg:-failed}"
       if [ -n "$llama_bench" ] && [ "$model" = "$gguf" ]; then
-        tg=$("$llama_bench" -m "$model" -p 0 -n 64 -r 3 -t "$t" -o csv 2>/dev/null | tail -1 | awk -F, '{print $(NF-1)}' | tr -d '"')
+        tg=$("$llama_bench" -m "$model" -p 0 -n 64 -r 3 -t "$t" -o jsonl 2>/dev/null | avg_ts)
         printf '%-42s %-6s %-8s %12s\n' "llama.cpp $(basename "$model")" $load "$t" "${tg:-failed}"
       fi
     done
