@@ -17,6 +17,11 @@ foreach(src ${KILN_FUZZ_SOURCES})
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   list(APPEND KILN_FUZZ_TARGETS ${name})
 endforeach()
+# kiln serve's request parser and response writer live in demo/ (jansson
+# comes with kiln_static)
+if(TARGET fuzz_serve_request)
+  target_sources(fuzz_serve_request PRIVATE ${CMAKE_SOURCE_DIR}/demo/serve_json.c)
+endif()
 add_custom_target(fuzz_all DEPENDS ${KILN_FUZZ_TARGETS})
 # The generated cpu kernels are not what the targets fuzz (no reader calls
 # them) and are most of the library's code: compiled plainly, the build
