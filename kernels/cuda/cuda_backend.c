@@ -250,25 +250,22 @@ static kiln_status cuda_buffer_download(kiln_buffer *buf, size_t off, void *dst,
     return st;
 }
 
+/* What the real and the emulated device share: everything past the driver
+ * table a context is made on (device_info_on / context_init_on). */
+#define CUDA_COMMON_ENTRIES                                                                                  \
+    .kind = KILN_BACKEND_CUDA, .context_fini = cuda_context_fini, .synchronize = cuda_synchronize,         \
+    .set_queue = cuda_set_queue, .buffer_alloc = cuda_buffer_alloc, .buffer_wrap = cuda_buffer_wrap,       \
+    .buffer_free = cuda_buffer_free, .buffer_upload = cuda_buffer_upload,                                  \
+    .buffer_download = cuda_buffer_download, .can_implement = kiln_cuda_can_implement,                     \
+    .prepare = kiln_cuda_prepare, .precompile = kiln_cuda_modules_precompile, .run = kiln_cuda_run,        \
+    .heuristic = kiln_cuda_heuristic
+
 const kiln_backend_vtable kiln_cuda_backend = {
-    .kind = KILN_BACKEND_CUDA,
+    CUDA_COMMON_ENTRIES,
     .available = cuda_available,
     .device_count = cuda_device_count,
     .device_info = cuda_device_info,
     .context_init = cuda_context_init,
-    .context_fini = cuda_context_fini,
-    .synchronize = cuda_synchronize,
-    .set_queue = cuda_set_queue,
-    .buffer_alloc = cuda_buffer_alloc,
-    .buffer_wrap = cuda_buffer_wrap,
-    .buffer_free = cuda_buffer_free,
-    .buffer_upload = cuda_buffer_upload,
-    .buffer_download = cuda_buffer_download,
-    .can_implement = kiln_cuda_can_implement,
-    .prepare = kiln_cuda_prepare,
-    .precompile = kiln_cuda_modules_precompile,
-    .run = kiln_cuda_run,
-    .heuristic = kiln_cuda_heuristic,
 };
 
 /* ---------------------------------------------------------------- the emulated device */
@@ -296,22 +293,9 @@ static kiln_status emu_device_info(int index, kiln_device_info *info)
 static kiln_status emu_context_init(kiln_context *ctx, int index) { return context_init_on(kiln_cu_emu(), ctx, index); }
 
 const kiln_backend_vtable kiln_cuda_emu_backend = {
-    .kind = KILN_BACKEND_CUDA,
+    CUDA_COMMON_ENTRIES,
     .available = emu_available,
     .device_count = emu_device_count,
     .device_info = emu_device_info,
     .context_init = emu_context_init,
-    .context_fini = cuda_context_fini,
-    .synchronize = cuda_synchronize,
-    .set_queue = cuda_set_queue,
-    .buffer_alloc = cuda_buffer_alloc,
-    .buffer_wrap = cuda_buffer_wrap,
-    .buffer_free = cuda_buffer_free,
-    .buffer_upload = cuda_buffer_upload,
-    .buffer_download = cuda_buffer_download,
-    .can_implement = kiln_cuda_can_implement,
-    .prepare = kiln_cuda_prepare,
-    .precompile = kiln_cuda_modules_precompile,
-    .run = kiln_cuda_run,
-    .heuristic = kiln_cuda_heuristic,
 };
