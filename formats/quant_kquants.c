@@ -85,16 +85,24 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
 /* Symmetric scale for n values quantized to -nmax..nmax-1 (stored as L + nmax),
  * weights x^2 (ggml's rmse_type 1): the least-squares scale of the best of 19
  * grids around nmax / max. */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+/* The value of largest magnitude (its sign kept), the first one on a tie as
+ * ggml finds it; *amax gets its magnitude. */
+static float signed_absmax(int n, const float *x, float *amax)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
+    float max = 0;
+    *amax = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > *amax) {
+            *amax = fabsf(x[i]);
             max = x[i];
         }
-    }
+    return max;
+}
+
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+{
+    float amax;
+    const float max = signed_absmax(n, x, &amax);
     if (amax < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
@@ -407,14 +415,8 @@ void kiln_dequantize_q8_K(const uint8_t *x, float *y, int64_t nb)
  * codes + nmax; returns the scale. */
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = signed_absmax(n, x, &amax);
     if (amax < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
